@@ -1,0 +1,83 @@
+"""Who did something, and the append-only record of what they did."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
+from djmoney.money import Money
+
+from billing.errors import NotPermitted
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Whoever asks a service to act: a staff user, a member, a system task or the gateway."""
+
+    kind: str
+    user: AbstractBaseUser | None = None
+    label: str = field(default="")
+
+    STAFF = "staff"
+    MEMBER = "member"
+    SYSTEM = "system"
+    GATEWAY = "gateway"
+
+    @classmethod
+    def staff(cls, user) -> "Actor":
+        return cls(kind=cls.STAFF, user=user, label=user.get_username())
+
+    @classmethod
+    def member(cls, user) -> "Actor":
+        return cls(kind=cls.MEMBER, user=user, label=user.get_username())
+
+    @classmethod
+    def system(cls, label: str) -> "Actor":
+        return cls(kind=cls.SYSTEM, label=label)
+
+    @classmethod
+    def gateway(cls, label: str = "gateway webhook") -> "Actor":
+        return cls(kind=cls.GATEWAY, label=label)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == self.STAFF
+
+    def require_staff(self, what: str) -> None:
+        if self.kind not in (self.STAFF, self.SYSTEM):
+            raise NotPermitted(f"Only the space's staff can {what}.")
+
+    def __str__(self) -> str:
+        return self.label or self.kind
+
+
+def activity_record(
+    *,
+    actor: Actor,
+    verb: str,
+    member=None,
+    invoice=None,
+    target=None,
+    amount: Money | None = None,
+    status_before: str = "",
+    status_after: str = "",
+    message: str = "",
+    data: dict[str, Any] | None = None,
+):
+    from billing.models import Activity
+
+    return Activity.objects.create(
+        actor_kind=actor.kind,
+        actor_user=actor.user if actor.user is not None and actor.user.pk else None,
+        actor_label=actor.label,
+        verb=verb,
+        member=member,
+        invoice=invoice,
+        target_type=ContentType.objects.get_for_model(target) if target is not None else None,
+        target_id=target.pk if target is not None else None,
+        amount=amount,
+        status_before=status_before,
+        status_after=status_after,
+        message=message,
+        data=data or {},
+    )

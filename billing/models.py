@@ -1,0 +1,275 @@
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from djmoney.models.fields import MoneyField
+
+from billing.money import DECIMAL_PLACES, MAX_DIGITS
+from members.models import Member
+
+
+def money_field(**kwargs) -> MoneyField:
+    kwargs.setdefault("max_digits", MAX_DIGITS)
+    kwargs.setdefault("decimal_places", DECIMAL_PLACES)
+    kwargs.setdefault("default_currency", "EUR")
+    return MoneyField(**kwargs)
+
+
+class NumberSequence(models.Model):
+    """The last number handed out in one series (INV, CN, PAY, ALC) and year. Locked to take the next one."""
+
+    series = models.CharField(max_length=8)
+    year = models.PositiveIntegerField()
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="number_sequence_series_year")]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_value}"
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+
+
+class ShownStatus(models.TextChoices):
+    """The status a person sees: the document status refined by what was paid and the due date."""
+
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    OVERDUE = "overdue", "Overdue"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def issued(self):
+        return self.exclude(status=InvoiceStatus.DRAFT)
+
+    def with_shown_status(self, shown_status: str, *, today=None):
+        today = today or timezone.localdate()
+        overdue = Q(status=InvoiceStatus.OPEN, due_date__lt=today)
+        if shown_status == ShownStatus.OVERDUE:
+            return self.filter(overdue)
+        if shown_status == ShownStatus.PARTIALLY_PAID:
+            return self.filter(status=InvoiceStatus.OPEN, amount_paid__gt=0).exclude(overdue)
+        if shown_status == ShownStatus.OPEN:
+            return self.filter(status=InvoiceStatus.OPEN, amount_paid=0).exclude(overdue)
+        return self.filter(status=shown_status)
+
+
+class Invoice(ConcurrentTransitionMixin, models.Model):
+    """An invoice. Its amounts below `total` are a cache of its rows, kept by the services under its lock."""
+
+    number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="invoices")
+    currency = models.CharField(max_length=3)
+    status = FSMField(default=InvoiceStatus.DRAFT, choices=InvoiceStatus.choices, protected=True)
+    issue_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    memo = models.TextField(blank=True)
+
+    subtotal = money_field(default=0)
+    tax_total = money_field(default=0)
+    total = money_field(default=0)
+    amount_credited = money_field(default=0)
+    amount_balance_applied = money_field(default=0)
+    amount_paid = money_field(default=0)
+    amount_remaining = money_field(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
+            models.CheckConstraint(condition=Q(amount_remaining__gte=0), name="invoice_remaining_not_negative"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="invoice_paid_not_negative"),
+            models.CheckConstraint(condition=Q(amount_credited__gte=0), name="invoice_credited_not_negative"),
+            models.CheckConstraint(
+                condition=Q(amount_balance_applied__gte=0), name="invoice_balance_applied_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=InvoiceStatus.DRAFT) | Q(number__isnull=False),
+                name="invoice_issued_has_number",
+            ),
+        ]
+        permissions = [
+            ("issue_invoice", "Can issue invoices"),
+            ("void_invoice", "Can void invoices"),
+            ("mark_uncollectible_invoice", "Can mark invoices uncollectible"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft #{self.pk}"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == InvoiceStatus.DRAFT
+
+    def shown_status(self, *, today=None) -> str:
+        today = today or timezone.localdate()
+        if self.status == InvoiceStatus.OPEN:
+            if self.due_date and self.due_date < today:
+                return ShownStatus.OVERDUE
+            if self.amount_paid.amount > 0:
+                return ShownStatus.PARTIALLY_PAID
+            return ShownStatus.OPEN
+        return ShownStatus(self.status).value
+
+    def get_shown_status_display(self) -> str:
+        return ShownStatus(self.shown_status()).label
+
+    # Transitions only move the state; the services do the rest.
+    @transition(field=status, source=InvoiceStatus.DRAFT, target=InvoiceStatus.OPEN)
+    def issue(self):
+        pass
+
+    @transition(field=status, source=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE], target=InvoiceStatus.PAID)
+    def mark_paid(self):
+        pass
+
+    @transition(field=status, source=InvoiceStatus.PAID, target=InvoiceStatus.OPEN)
+    def reopen(self):
+        pass
+
+    @transition(field=status, source=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE], target=InvoiceStatus.VOID)
+    def void(self):
+        pass
+
+    @transition(field=status, source=InvoiceStatus.OPEN, target=InvoiceStatus.UNCOLLECTIBLE)
+    def mark_uncollectible(self):
+        pass
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(default=0)
+    description = models.CharField(max_length=500)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
+    unit_amount = money_field()
+    tax_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, default=0, help_text="Percent, for example 20 for 20 %."
+    )
+    amount = money_field(default=0)
+    tax = money_field(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="invoice_line_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_amount__gte=0), name="invoice_line_unit_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(tax_rate__gte=0) & Q(tax_rate__lte=100), name="invoice_line_tax_rate_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class MoneyBalanceEntry(models.Model):
+    """One immutable line of a member's money balance (positive = credit to the member)."""
+
+    class Kind(models.TextChoices):
+        ADJUSTMENT = "adjustment", "Adjustment"
+        APPLIED = "applied", "Applied to an invoice"
+        RETURNED = "returned", "Returned from an invoice"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="balance_entries")
+    amount = money_field()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="balance_entries"
+    )
+    note = models.TextField(blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "money balance entries"
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="balance_entry_amount_not_zero"),
+            models.CheckConstraint(
+                condition=Q(kind="adjustment", invoice__isnull=True)
+                | (Q(invoice__isnull=False) & ~Q(kind="adjustment")),
+                name="balance_entry_invoice_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="applied") | Q(amount__lt=0), name="balance_entry_applied_is_debit"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="returned") | Q(amount__gt=0), name="balance_entry_returned_is_credit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Money balance entries are immutable; record a new entry instead.")
+        super().save(*args, **kwargs)
+
+    save.alters_data = True
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Money balance entries are never deleted.")
+
+    delete.alters_data = True
+
+
+class Activity(models.Model):
+    """Append-only audit record of an action that moved money or changed a status."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    verb = models.CharField(max_length=64, db_index=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, null=True, blank=True, related_name="activities")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="activities")
+    target_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)
+    target_id = models.PositiveBigIntegerField(null=True, blank=True)
+    target = GenericForeignKey("target_type", "target_id")
+    amount = money_field(null=True, blank=True)
+    status_before = models.CharField(max_length=32, blank=True)
+    status_after = models.CharField(max_length=32, blank=True)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.verb} by {self.actor_label or self.actor_kind}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Activity is append-only.")
+        super().save(*args, **kwargs)
+
+    save.alters_data = True

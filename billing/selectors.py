@@ -1,0 +1,30 @@
+"""Reads of the billing app."""
+
+from django.db.models import Sum
+from djmoney.money import Money
+
+from billing.models import Invoice, MoneyBalanceEntry
+from billing.money import money_from_db
+from members.models import Member
+
+
+def member_money_balance(*, member: Member, currency: str) -> Money:
+    total = MoneyBalanceEntry.objects.filter(member=member, amount_currency=currency).aggregate(s=Sum("amount"))
+    return money_from_db(total["s"], currency)
+
+
+def member_money_balances(*, member: Member) -> dict[str, Money]:
+    """Every currency in which the member has ledger entries, with the balance."""
+    rows = (
+        MoneyBalanceEntry.objects.filter(member=member)
+        .values("amount_currency")
+        .annotate(total=Sum("amount"))
+        .order_by("amount_currency")
+    )
+    return {row["amount_currency"]: money_from_db(row["total"], row["amount_currency"]) for row in rows}
+
+
+def invoice_balance_applied(*, invoice: Invoice) -> Money:
+    """Money balance applied to the invoice, net of what was returned to the member."""
+    total = MoneyBalanceEntry.objects.filter(invoice=invoice).aggregate(s=Sum("amount"))["s"]
+    return -money_from_db(total, invoice.currency) if total else money_from_db(None, invoice.currency)

@@ -1,0 +1,40 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Member(models.Model):
+    """Who is billed: a person or a company."""
+
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        COMPANY = "company", "Company"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
+    email = models.EmailField(unique=True)
+    billing_address = models.TextField(blank=True)
+    default_currency = models.CharField(max_length=3, default="EUR")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="member",
+        help_text="The member's portal login, if they have one.",
+    )
+    gateway_customer_id = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway_customer_id"],
+                condition=~Q(gateway_customer_id=""),
+                name="member_gateway_customer_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,53 @@
+"""Creating and removing allocations. Callers hold the locks on the member, the invoice and the payment, and
+refresh both amounts afterwards."""
+
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing.activity import Actor, activity_record
+from billing.models import Invoice
+from billing.numbering import ALLOCATION, number_next
+from payments.models import Allocation, Payment
+
+
+def allocation_create(*, payment: Payment, invoice: Invoice, amount: Money, actor: Actor) -> Allocation:
+    allocation = Allocation.objects.create(
+        number=number_next(series=ALLOCATION, year=timezone.localdate().year),
+        payment=payment,
+        invoice=invoice,
+        amount=amount,
+        original_amount=amount,
+        actor_label=actor.label,
+        created_by=actor.user,
+    )
+    activity_record(
+        actor=actor,
+        verb="payment.allocated",
+        member=invoice.member,
+        invoice=invoice,
+        target=payment,
+        amount=amount,
+        data={"allocation": allocation.number, "payment": payment.number},
+    )
+    return allocation
+
+
+def allocation_release(*, allocation: Allocation, actor: Actor, reason: str) -> Money:
+    """Take the whole allocation off its invoice; return the amount released."""
+    released = allocation.amount
+    allocation.amount = Money(0, released.currency)
+    allocation.status = Allocation.Status.REMOVED
+    allocation.removed_at = timezone.now()
+    allocation.removed_reason = reason
+    allocation.save(update_fields=["amount", "amount_currency", "status", "removed_at", "removed_reason"])
+    activity_record(
+        actor=actor,
+        verb="payment.unallocated",
+        member=allocation.invoice.member,
+        invoice=allocation.invoice,
+        target=allocation.payment,
+        amount=released,
+        message=reason,
+        data={"allocation": allocation.number, "payment": allocation.payment.number},
+    )
+    return released

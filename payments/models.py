@@ -1,0 +1,169 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from billing.models import Invoice, money_field
+from members.models import Member
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    VOID = "void", "Void"
+
+
+IN_FLIGHT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+
+
+class PaymentMethodKind(models.TextChoices):
+    CARD = "card", "Card"
+    EXTERNAL = "external", "External"
+
+
+class ExternalKind(models.TextChoices):
+    CASH = "cash", "Cash"
+    CHECK = "check", "Check"
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    OTHER = "other", "Other"
+
+
+class Payment(ConcurrentTransitionMixin, models.Model):
+    """Money received from a member, or being collected from them.
+
+    `amount_allocated`, `amount_refunded`, `amount_refund_pending` and `amount_unallocated` are a cache of the
+    payment's rows, kept by the services under its lock; for a succeeded payment they add up to `amount`.
+    """
+
+    number = models.CharField(max_length=32, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments_created",
+        help_text="The invoice the payment was created for, if any.",
+    )
+    currency = models.CharField(max_length=3)
+    amount = money_field()
+    method = models.CharField(max_length=16, choices=PaymentMethodKind.choices)
+    external_kind = models.CharField(max_length=16, choices=ExternalKind.choices, blank=True)
+    reference = models.CharField(max_length=200, blank=True)
+    received_on = models.DateField(null=True, blank=True)
+    status = FSMField(default=PaymentStatus.PENDING, choices=PaymentStatus.choices, protected=True)
+
+    amount_allocated = money_field(default=0)
+    amount_refunded = money_field(default=0)
+    amount_refund_pending = money_field(default=0)
+    amount_unallocated = money_field(default=0)
+
+    note = models.TextField(blank=True)
+    void_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=Q(amount_allocated__gte=0), name="payment_allocated_not_negative"),
+            models.CheckConstraint(condition=Q(amount_refunded__gte=0), name="payment_refunded_not_negative"),
+            models.CheckConstraint(
+                condition=Q(amount_refund_pending__gte=0), name="payment_refund_pending_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(amount_unallocated__gte=0), name="payment_unallocated_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(method="external") & ~Q(external_kind="")) | (Q(method="card") & Q(external_kind="")),
+                name="payment_external_kind_matches_method",
+            ),
+        ]
+        permissions = [
+            ("record_external_payment", "Can record external payments"),
+            ("charge_payment", "Can charge saved cards"),
+            ("refund_payment", "Can refund payments"),
+            ("void_payment", "Can void payments"),
+            ("allocate_payment", "Can apply and unallocate payments"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_external(self) -> bool:
+        return self.method == PaymentMethodKind.EXTERNAL
+
+    def get_method_label(self) -> str:
+        if self.is_external:
+            return f"External ({self.get_external_kind_display().lower()})"
+        return self.get_method_display()
+
+    @transition(field=status, source=PaymentStatus.SUCCEEDED, target=PaymentStatus.VOID)
+    def void(self):
+        pass
+
+    @transition(field=status, source=[PaymentStatus.PENDING, PaymentStatus.FAILED], target=PaymentStatus.PROCESSING)
+    def start_processing(self):
+        pass
+
+    @transition(field=status, source=PaymentStatus.PROCESSING, target=PaymentStatus.SUCCEEDED)
+    def succeed(self):
+        pass
+
+    @transition(field=status, source=PaymentStatus.PROCESSING, target=PaymentStatus.FAILED)
+    def fail(self):
+        pass
+
+    @transition(field=status, source=[PaymentStatus.PENDING, PaymentStatus.FAILED], target=PaymentStatus.CANCELED)
+    def cancel(self):
+        pass
+
+
+class Allocation(models.Model):
+    """A piece of a payment applied to one invoice.
+
+    `amount` is what is applied now; it shrinks when a refund reopens the invoice and drops to zero when the
+    allocation is removed (unallocated or its payment voided). `original_amount` keeps what was first applied.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        REMOVED = "removed", "Removed"
+
+    number = models.CharField(max_length=32, unique=True)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    amount = money_field()
+    original_amount = money_field()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    actor_label = models.CharField(max_length=150, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(original_amount__gt=0), name="allocation_original_positive"),
+            models.CheckConstraint(
+                condition=(Q(status="active") & Q(amount__gt=0)) | (Q(status="removed") & Q(amount=0)),
+                name="allocation_amount_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__lte=models.F("original_amount")), name="allocation_amount_at_most_original"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number

@@ -1,0 +1,48 @@
+from django.db import transaction
+from djmoney.money import Money
+
+from billing.activity import Actor, activity_record
+from billing.errors import BillingError
+from billing.lock_objects import invoice_lock, member_lock
+from billing.models import Invoice, MoneyBalanceEntry
+from billing.money import money_check_entered
+from billing.selectors import member_money_balance
+from members.models import Member
+from payments.amounts import invoice_refresh_amounts
+from payments.rules import amount_check_at_most, invoice_check_accepts_payment
+
+
+def balance_apply_locked(*, member: Member, invoice: Invoice, amount: Money, actor: Actor) -> MoneyBalanceEntry:
+    """Apply money balance to the invoice. The caller holds the member and invoice locks and refreshes."""
+    entry = MoneyBalanceEntry.objects.create(
+        member=member,
+        amount=-amount,
+        kind=MoneyBalanceEntry.Kind.APPLIED,
+        invoice=invoice,
+        note=f"Applied to {invoice}",
+        actor_label=actor.label,
+        created_by=actor.user,
+    )
+    activity_record(actor=actor, verb="balance.applied", member=member, invoice=invoice, target=entry, amount=amount)
+    return entry
+
+
+def invoice_apply_money_balance(*, invoice: Invoice, actor: Actor, amount: Money | None = None) -> Invoice:
+    """Apply the member's money balance to the invoice, up to what remains (all that fits when no amount)."""
+    actor.require_staff("apply money balance")
+    if amount is not None:
+        amount = money_check_entered(amount, currency=invoice.currency)
+    with transaction.atomic(durable=True):
+        member = member_lock(invoice.member_id)
+        invoice = invoice_lock(invoice.pk)
+        invoice_check_accepts_payment(invoice)
+        available = member_money_balance(member=member, currency=invoice.currency)
+        if available.amount <= 0:
+            raise BillingError(f"{member} has no money balance in {invoice.currency} to apply.")
+        if amount is None:
+            amount = min(available, invoice.amount_remaining)
+        amount_check_at_most(amount, available, what=f"{member}'s money balance")
+        amount_check_at_most(amount, invoice.amount_remaining, what=f"what remains on {invoice}")
+        balance_apply_locked(member=member, invoice=invoice, amount=amount, actor=actor)
+        invoice_refresh_amounts(invoice, actor=actor)
+    return invoice

@@ -1,0 +1,66 @@
+"""Apply a member's unallocated payments to an invoice, and take an allocation back off (unallocate)."""
+
+from django.db import transaction
+from djmoney.money import Money
+
+from billing.activity import Actor
+from billing.errors import BillingError, InvalidState
+from billing.lock_objects import invoice_lock, member_lock
+from billing.models import Invoice
+from billing.money import money_check_entered, money_sum
+from payments.allocations import allocation_create, allocation_release
+from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
+from payments.lock_objects import payments_lock
+from payments.models import Allocation, Payment
+from payments.rules import (
+    amount_check_at_most,
+    invoice_check_accepts_payment,
+    payment_check_same_member,
+    payment_check_succeeded,
+)
+
+
+def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]], actor: Actor) -> list[Allocation]:
+    """Apply each (payment, amount) to the invoice: one allocation, with its own number, per application."""
+    actor.require_staff("apply payments")
+    if not applications:
+        raise BillingError("Enter an amount for at least one payment.")
+    payment_ids = [payment.pk for payment, _ in applications]
+    if len(set(payment_ids)) != len(payment_ids):
+        raise BillingError("Each payment can appear only once.")
+    amounts = [money_check_entered(amount, currency=invoice.currency) for _, amount in applications]
+    with transaction.atomic(durable=True):
+        member_lock(invoice.member_id)
+        invoice = invoice_lock(invoice.pk)
+        payments = {payment.pk: payment for payment in payments_lock(payment_ids)}
+        invoice_check_accepts_payment(invoice)
+        requested = money_sum(amounts, invoice.currency)
+        amount_check_at_most(requested, invoice.amount_remaining, what=f"what remains on {invoice}")
+        allocations = []
+        for payment_id, amount in zip(payment_ids, amounts, strict=True):
+            payment = payments[payment_id]
+            payment_check_same_member(payment, invoice)
+            payment_check_succeeded(payment)
+            if payment.currency != invoice.currency:
+                raise BillingError(f"{payment} is in {payment.currency}; {invoice} is in {invoice.currency}.")
+            amount_check_at_most(amount, payment.amount_unallocated, what=f"the unallocated money of {payment}")
+            allocations.append(allocation_create(payment=payment, invoice=invoice, amount=amount, actor=actor))
+            payment_refresh_amounts(payment)
+        invoice_refresh_amounts(invoice, actor=actor)
+    return allocations
+
+
+def allocation_remove(*, allocation: Allocation, actor: Actor) -> Allocation:
+    """Unallocate: the money goes back to unallocated on its payment and the invoice reopens."""
+    actor.require_staff("unallocate payments")
+    with transaction.atomic(durable=True):
+        member_lock(allocation.invoice.member_id)
+        invoice = invoice_lock(allocation.invoice_id)
+        payment = payments_lock([allocation.payment_id])[0]
+        allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
+        if allocation.status != Allocation.Status.ACTIVE:
+            raise InvalidState(f"Allocation {allocation} was already removed.")
+        allocation_release(allocation=allocation, actor=actor, reason="Unallocated by staff")
+        payment_refresh_amounts(payment)
+        invoice_refresh_amounts(invoice, actor=actor)
+    return allocation

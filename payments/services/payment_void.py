@@ -1,0 +1,61 @@
+from django.db import transaction
+from django.utils import timezone
+
+from billing.activity import Actor, activity_record
+from billing.errors import InvalidState
+from billing.lock_objects import invoices_lock, member_lock
+from payments.allocations import allocation_release
+from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
+from payments.lock_objects import payment_lock
+from payments.models import Allocation, Payment, PaymentStatus
+
+
+def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment:
+    """Void an external payment whose money never really arrived (a bounced check, a mistaken entry).
+
+    Every allocation is removed, so the invoices it paid reopen. Final. Card payments are refunded instead.
+    """
+    actor.require_staff("void payments")
+    with transaction.atomic(durable=True):
+        member = member_lock(payment.member_id)
+        # With the member locked, no allocation of this payment can appear or go away until we commit.
+        invoice_ids = Allocation.objects.filter(payment_id=payment.pk, status=Allocation.Status.ACTIVE).values_list(
+            "invoice_id", flat=True
+        )
+        invoices = {invoice.pk: invoice for invoice in invoices_lock(invoice_ids)}
+        payment = payment_lock(payment.pk)
+        if not payment.is_external:
+            raise InvalidState(f"{payment} was collected by card: refund it instead of voiding it.")
+        if payment.status == PaymentStatus.VOID:
+            raise InvalidState(f"{payment} is already void.")
+        if payment.status != PaymentStatus.SUCCEEDED:
+            raise InvalidState(f"{payment} is {payment.get_status_display().lower()} and cannot be voided.")
+        if payment.amount_refunded.amount or payment.amount_refund_pending.amount:
+            raise InvalidState(f"{payment} has refunds; a refunded payment cannot be voided.")
+        reason = (reason or "").strip() or "Voided by staff"
+        for allocation in (
+            Allocation.objects.select_for_update()
+            .filter(payment=payment, status=Allocation.Status.ACTIVE)
+            .order_by("pk")
+        ):
+            allocation.invoice = invoices[allocation.invoice_id]
+            allocation_release(allocation=allocation, actor=actor, reason=f"{payment} voided: {reason}")
+        status_before = payment.status
+        payment.void()
+        payment.voided_at = timezone.now()
+        payment.void_reason = reason
+        payment_refresh_amounts(payment)
+        for invoice in invoices.values():
+            invoice_refresh_amounts(invoice, actor=actor)
+        activity_record(
+            actor=actor,
+            verb="payment.voided",
+            member=member,
+            target=payment,
+            amount=payment.amount,
+            status_before=status_before,
+            status_after=payment.status,
+            message=reason,
+            data={"invoices_reopened": [str(invoice) for invoice in invoices.values()]},
+        )
+    return payment
