@@ -207,6 +207,7 @@ class MoneyBalanceEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "money balance entries"
+        permissions = [("adjust_money_balance", "Can adjust money balances and apply them to invoices")]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="balance_entry_amount_not_zero"),
             models.CheckConstraint(
