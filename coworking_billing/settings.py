@@ -133,3 +133,24 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Payment gateway: Stripe when a secret key is set, else the embedded sandbox.
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "20"))
+PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "stripe" if STRIPE_SECRET_KEY else "sandbox")
+SANDBOX_LATENCY_SECONDS = float(os.environ.get("SANDBOX_LATENCY_SECONDS", "0"))
+
+# Card payments: automatic retries counted in days from the last failure; reconciliation of unknown outcomes.
+BILLING_RETRY_SCHEDULE_DAYS = [int(d) for d in env_list("BILLING_RETRY_SCHEDULE_DAYS", "3,5,7")]
+BILLING_RECONCILE_AFTER_MINUTES = int(os.environ.get("BILLING_RECONCILE_AFTER_MINUTES", "10"))
+BILLING_NEEDS_REVIEW_AFTER_HOURS = int(os.environ.get("BILLING_NEEDS_REVIEW_AFTER_HOURS", "24"))
+BILLING_ADMIN_EMAILS = env_list("BILLING_ADMIN_EMAILS", "")
+BILLING_PORTAL_URL = os.environ.get("BILLING_PORTAL_URL", "http://127.0.0.1:8000/portal/")
+
+CELERY_BEAT_SCHEDULE = {
+    "run-payment-retries": {"task": "payments.tasks.payment_retries_run_task", "schedule": 15 * 60},
+    "reconcile-payments": {"task": "payments.tasks.attempts_reconcile_task", "schedule": 5 * 60},
+}

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -6,6 +8,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from billing.models import Invoice, money_field
 from members.models import Member
+from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxCustomer  # noqa: F401 (its tables)
 
 
 class PaymentStatus(models.TextChoices):
@@ -32,6 +35,39 @@ class ExternalKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class PaymentMethod(models.Model):
+    """A member's saved card at the gateway. Only the gateway's token and display details are kept."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="payment_methods")
+    gateway = models.CharField(max_length=16)
+    gateway_id = models.CharField(max_length=255, unique=True)
+    brand = models.CharField(max_length=32, blank=True)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-is_default", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(is_default=True, removed_at__isnull=True),
+                name="payment_method_one_default_per_member",
+            ),
+        ]
+        permissions = [("manage_payment_methods", "Can add and remove members' saved cards")]
+
+    def __str__(self) -> str:
+        return f"{self.brand.title() or 'Card'} •••• {self.last4} ({self.exp_month:02d}/{self.exp_year % 100:02d})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.removed_at is None
+
+
 class Payment(ConcurrentTransitionMixin, models.Model):
     """Money received from a member, or being collected from them.
 
@@ -55,7 +91,17 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     external_kind = models.CharField(max_length=16, choices=ExternalKind.choices, blank=True)
     reference = models.CharField(max_length=200, blank=True)
     received_on = models.DateField(null=True, blank=True)
+    payment_method = models.ForeignKey(
+        PaymentMethod, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
     status = FSMField(default=PaymentStatus.PENDING, choices=PaymentStatus.choices, protected=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+    automatic_retries = models.PositiveSmallIntegerField(
+        default=0, help_text="Automatic retries made since the schedule last (re)started."
+    )
+    next_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    disputed = models.BooleanField(default=False)
 
     amount_allocated = money_field(default=0)
     amount_refunded = money_field(default=0)
@@ -84,6 +130,10 @@ class Payment(ConcurrentTransitionMixin, models.Model):
             models.CheckConstraint(
                 condition=(Q(method="external") & ~Q(external_kind="")) | (Q(method="card") & Q(external_kind="")),
                 name="payment_external_kind_matches_method",
+            ),
+            models.CheckConstraint(
+                condition=Q(method="external") | Q(payment_method__isnull=False),
+                name="payment_card_has_payment_method",
             ),
         ]
         permissions = [
@@ -167,3 +217,93 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class AttemptStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class PaymentAttempt(models.Model):
+    """One try at the gateway for a card payment.
+
+    The attempt is committed, with its idempotency key, before the gateway is called; every call for this attempt
+    sends the same key, so a retried task or a crash never charges twice. A retry is a new attempt with a new key.
+    """
+
+    class Trigger(models.TextChoices):
+        STAFF = "staff", "Staff"
+        MEMBER = "member", "Member"
+        AUTOMATIC = "automatic", "Automatic retry"
+        NEW_CARD = "new_card", "New card added"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts")
+    payment_method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="attempts")
+    amount = money_field()
+    status = models.CharField(max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    gateway = models.CharField(max_length=16)
+    gateway_payment_id = models.CharField(max_length=255, blank=True)
+    gateway_charge_id = models.CharField(max_length=255, blank=True)
+    decline_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+    needs_review = models.BooleanField(default=False, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway was first called.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_amount_positive"),
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=Q(status__in=["queued", "processing"]),
+                name="attempt_one_in_flight_per_payment",
+            ),
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(status="succeeded"), name="attempt_one_success_per_payment"
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "gateway_payment_id"],
+                condition=~Q(gateway_payment_id=""),
+                name="attempt_gateway_payment_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.uid.hex[:8]} of {self.payment_id}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"attempt-{self.uid}"
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in (AttemptStatus.QUEUED, AttemptStatus.PROCESSING)
+
+
+class WebhookEvent(models.Model):
+    """A gateway event, stored once by its id (a duplicate insert means we already have it)."""
+
+    gateway = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    processing_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "event_id"], name="webhook_event_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

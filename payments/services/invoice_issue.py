@@ -32,35 +32,41 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
     with transaction.atomic(durable=True):
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
-        if invoice.status != InvoiceStatus.DRAFT:
-            raise InvalidState(f"{invoice} is already issued.")
-        if not invoice.lines.exists():
-            raise BillingError("Add at least one line before issuing the invoice.")
-        today = timezone.localdate()
-        invoice.issue_date = invoice.issue_date or today
-        invoice.due_date = invoice.due_date or invoice.issue_date + datetime.timedelta(
-            days=settings.BILLING_DEFAULT_DUE_DAYS
-        )
-        if invoice.due_date < invoice.issue_date:
-            raise BillingError(f"The due date {invoice.due_date} is before the issue date {invoice.issue_date}.")
-        invoice.number = number_next(series=INVOICE, year=invoice.issue_date.year)
-        invoice.issue()
-        invoice.issued_at = timezone.now()
-        invoice.save()
-        activity_record(
-            actor=actor,
-            verb="invoice.issued",
-            member=member,
-            invoice=invoice,
-            target=invoice,
-            amount=invoice.total,
-            status_before=InvoiceStatus.DRAFT,
-            status_after=InvoiceStatus.OPEN,
-        )
+        invoice_issue_locked(member=member, invoice=invoice, actor=actor, apply_credit=apply_credit)
+    return invoice
+
+
+def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, apply_credit: bool) -> Invoice:
+    """Issue the draft; the caller holds the member and invoice locks inside its transaction."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise InvalidState(f"{invoice} is already issued.")
+    if not invoice.lines.exists():
+        raise BillingError("Add at least one line before issuing the invoice.")
+    today = timezone.localdate()
+    invoice.issue_date = invoice.issue_date or today
+    invoice.due_date = invoice.due_date or invoice.issue_date + datetime.timedelta(
+        days=settings.BILLING_DEFAULT_DUE_DAYS
+    )
+    if invoice.due_date < invoice.issue_date:
+        raise BillingError(f"The due date {invoice.due_date} is before the issue date {invoice.issue_date}.")
+    invoice.number = number_next(series=INVOICE, year=invoice.issue_date.year)
+    invoice.issue()
+    invoice.issued_at = timezone.now()
+    invoice.save()
+    activity_record(
+        actor=actor,
+        verb="invoice.issued",
+        member=member,
+        invoice=invoice,
+        target=invoice,
+        amount=invoice.total,
+        status_before=InvoiceStatus.DRAFT,
+        status_after=InvoiceStatus.OPEN,
+    )
+    invoice_refresh_amounts(invoice, actor=actor)
+    if apply_credit and invoice.amount_remaining.amount > 0:
+        _credit_apply_locked(member=member, invoice=invoice, actor=actor)
         invoice_refresh_amounts(invoice, actor=actor)
-        if apply_credit and invoice.amount_remaining.amount > 0:
-            _credit_apply_locked(member=member, invoice=invoice, actor=actor)
-            invoice_refresh_amounts(invoice, actor=actor)
     return invoice
 
 

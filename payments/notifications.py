@@ -1,0 +1,45 @@
+"""Mail sent after commit. Each function re-reads what it needs, so it can run in a task or on_commit."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from payments.models import Payment
+
+
+def billing_admin_emails() -> list[str]:
+    if settings.BILLING_ADMIN_EMAILS:
+        return list(settings.BILLING_ADMIN_EMAILS)
+    users = get_user_model().objects.filter(is_active=True, is_superuser=True).exclude(email="")
+    return list(users.values_list("email", flat=True))
+
+
+def _send(*, template: str, context: dict, recipients: list[str]) -> None:
+    if not recipients:
+        return
+    subject = render_to_string(f"mail/{template}_subject.txt", context).strip()
+    body = render_to_string(f"mail/{template}.txt", context)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+
+
+def payment_failed_for_good_notify(*, payment_id: int) -> None:
+    """No automatic retry follows: tell the administrators, and ask the member to pay in the portal."""
+    payment = Payment.objects.select_related("member", "invoice", "payment_method").get(pk=payment_id)
+    context = {
+        "payment": payment,
+        "member": payment.member,
+        "invoice": payment.invoice,
+        "portal_url": settings.BILLING_PORTAL_URL,
+    }
+    _send(template="payment_failed_member", context=context, recipients=[payment.member.email])
+    _send(template="payment_failed_admin", context=context, recipients=billing_admin_emails())
+
+
+def payment_disputed_notify(*, payment_id: int) -> None:
+    payment = Payment.objects.select_related("member", "invoice").get(pk=payment_id)
+    _send(
+        template="payment_disputed_admin",
+        context={"payment": payment, "member": payment.member},
+        recipients=billing_admin_emails(),
+    )

@@ -1,0 +1,140 @@
+"""A member's saved cards: add (attach at the gateway), set default, remove (detach at the gateway).
+
+Gateway calls happen outside any transaction; the rows are written in short locked transactions around them.
+Card numbers are passed to the gateway and never stored or logged.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.activity import Actor, activity_record
+from billing.errors import BillingError, InvalidState
+from billing.lock_objects import member_lock
+from members.models import Member
+from payments.gateways import gateway_get
+from payments.gateways.base import GatewayError
+from payments.models import IN_FLIGHT_STATUSES, PaymentMethod
+
+
+def _actor_check_member(actor: Actor, member: Member) -> None:
+    if actor.kind == Actor.MEMBER:
+        if member.user_id is None or member.user_id != getattr(actor.user, "pk", None):
+            raise BillingError("You can only manage your own cards.")
+    else:
+        actor.require_staff("manage saved cards")
+
+
+def member_gateway_customer_ensure(*, member: Member) -> str:
+    """The member's customer id at the gateway, created once (the idempotency key makes a race harmless)."""
+    if member.gateway_customer_id:
+        return member.gateway_customer_id
+    gateway = gateway_get()
+    try:
+        customer_id = gateway.customer_create(
+            email=member.email, name=member.name, idempotency_key=f"member-{member.pk}-customer"
+        )
+    except GatewayError as error:
+        raise BillingError(f"The payment gateway could not be reached: {error.message}") from error
+    with transaction.atomic(durable=True):
+        member = member_lock(member.pk)
+        if not member.gateway_customer_id:
+            member.gateway_customer_id = customer_id
+            member.save(update_fields=["gateway_customer_id"])
+    return member.gateway_customer_id
+
+
+def payment_method_add(*, member: Member, card_token: str, actor: Actor, make_default: bool = False) -> PaymentMethod:
+    """Save a card: `card_token` is a gateway token (Stripe: a PaymentMethod id; sandbox: a test card number).
+    The member's failed card payments are retried with it at once."""
+    _actor_check_member(actor, member)
+    card_token = (card_token or "").strip()
+    if not card_token:
+        raise BillingError("Enter the card.")
+    customer_id = member_gateway_customer_ensure(member=member)
+    try:
+        card = gateway_get().card_attach(customer_id=customer_id, card_token=card_token)
+    except GatewayError as error:
+        raise BillingError(f"The card was not saved: {error.message}") from error
+    with transaction.atomic(durable=True):
+        member = member_lock(member.pk)
+        has_default = member.payment_methods.filter(is_default=True, removed_at__isnull=True).exists()
+        if make_default and has_default:
+            member.payment_methods.filter(is_default=True).update(is_default=False)
+        payment_method = PaymentMethod.objects.create(
+            member=member,
+            gateway=gateway_get().name,
+            gateway_id=card.gateway_id,
+            brand=card.brand,
+            last4=card.last4,
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            is_default=make_default or not has_default,
+        )
+        activity_record(
+            actor=actor, verb="payment_method.added", member=member, target=payment_method, message=str(payment_method)
+        )
+        transaction.on_commit(lambda: _retry_failed_payments(member.pk, payment_method.pk))
+    return payment_method
+
+
+def _retry_failed_payments(member_id: int, payment_method_id: int) -> None:
+    from payments.tasks import payments_retry_with_new_card_task
+
+    payments_retry_with_new_card_task.delay(member_id, payment_method_id)
+
+
+def payment_method_set_default(*, payment_method: PaymentMethod, actor: Actor) -> PaymentMethod:
+    _actor_check_member(actor, payment_method.member)
+    with transaction.atomic(durable=True):
+        member = member_lock(payment_method.member_id)
+        payment_method = PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)
+        if payment_method.removed_at is not None:
+            raise InvalidState(f"{payment_method} was removed.")
+        member.payment_methods.filter(is_default=True).exclude(pk=payment_method.pk).update(is_default=False)
+        payment_method.is_default = True
+        payment_method.save(update_fields=["is_default"])
+        activity_record(
+            actor=actor,
+            verb="payment_method.default_set",
+            member=member,
+            target=payment_method,
+            message=str(payment_method),
+        )
+    return payment_method
+
+
+def payment_method_remove(*, payment_method: PaymentMethod, actor: Actor) -> PaymentMethod:
+    """Remove a saved card (kept for the history of its payments) and detach it at the gateway."""
+    _actor_check_member(actor, payment_method.member)
+    with transaction.atomic(durable=True):
+        member = member_lock(payment_method.member_id)
+        payment_method = PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)
+        if payment_method.removed_at is not None:
+            raise InvalidState(f"{payment_method} was already removed.")
+        if payment_method.payments.filter(status__in=IN_FLIGHT_STATUSES).exists():
+            raise InvalidState(f"{payment_method} is being charged right now; remove it when the payment is done.")
+        was_default = payment_method.is_default
+        payment_method.removed_at = timezone.now()
+        payment_method.is_default = False
+        payment_method.save(update_fields=["removed_at", "is_default"])
+        if was_default:
+            successor = member.payment_methods.filter(removed_at__isnull=True).order_by("-created_at", "-pk").first()
+            if successor:
+                successor.is_default = True
+                successor.save(update_fields=["is_default"])
+        activity_record(
+            actor=actor,
+            verb="payment_method.removed",
+            member=member,
+            target=payment_method,
+            message=str(payment_method),
+        )
+        gateway_id = payment_method.gateway_id
+        transaction.on_commit(lambda: _detach(gateway_id))
+    return payment_method
+
+
+def _detach(gateway_id: str) -> None:
+    from payments.tasks import payment_method_detach_task
+
+    payment_method_detach_task.delay(gateway_id)

@@ -1,0 +1,104 @@
+"""Gateway webhooks: stored once by event id, processed in a task, moving state only forward."""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.activity import Actor, activity_record
+from billing.lock_objects import member_lock
+from payments.gateways.base import GatewayEvent
+from payments.lock_objects import payment_lock
+from payments.models import AttemptStatus, PaymentAttempt, WebhookEvent
+from payments.services.attempt_execute import attempt_record_outcome
+
+logger = logging.getLogger(__name__)
+WEBHOOK = Actor.gateway("Stripe webhook")
+
+
+def webhook_event_store(*, gateway: str, event: GatewayEvent) -> tuple[WebhookEvent, bool]:
+    """Store a verified event and queue its processing; a duplicate (same id) is stored once and not requeued."""
+    try:
+        with transaction.atomic(durable=True):
+            stored = WebhookEvent.objects.create(
+                gateway=gateway, event_id=event.event_id, type=event.type, payload=event.payload
+            )
+            transaction.on_commit(lambda: _enqueue(stored.pk))
+    except IntegrityError:
+        return WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id), False
+    return stored, True
+
+
+def _enqueue(webhook_event_id: int) -> None:
+    from payments.tasks import webhook_event_process_task
+
+    webhook_event_process_task.delay(webhook_event_id)
+
+
+def _attempt_for(gateway: str, *, payment_intent_id: str = "", charge_id: str = "") -> PaymentAttempt | None:
+    attempts = PaymentAttempt.objects.filter(gateway=gateway)
+    if payment_intent_id:
+        found = attempts.filter(gateway_payment_id=payment_intent_id).first()
+        if found:
+            return found
+    if charge_id:
+        return attempts.filter(gateway_charge_id=charge_id).first()
+    return None
+
+
+def _payment_intent_changed(event: WebhookEvent, data: dict) -> str:
+    from payments.gateways.stripe import charge_result_from_payment_intent
+
+    attempt = _attempt_for(event.gateway, payment_intent_id=data.get("id", ""))
+    if attempt is None:
+        return "not one of our payments"
+    if attempt.status != AttemptStatus.PROCESSING:
+        return f"attempt already {attempt.status}"
+    attempt_record_outcome(attempt_id=attempt.pk, result=charge_result_from_payment_intent(data), actor=WEBHOOK)
+    return "recorded"
+
+
+def _dispute_created(event: WebhookEvent, data: dict) -> str:
+    attempt = _attempt_for(
+        event.gateway, payment_intent_id=data.get("payment_intent") or "", charge_id=data.get("charge") or ""
+    )
+    if attempt is None:
+        return "not one of our payments"
+    with transaction.atomic(durable=True):
+        member = member_lock(attempt.payment.member_id)
+        payment = payment_lock(attempt.payment_id)
+        if payment.disputed:
+            return "already flagged"
+        payment.disputed = True
+        payment.save(update_fields=["disputed"])
+        activity_record(
+            actor=WEBHOOK,
+            verb="payment.disputed",
+            member=member,
+            invoice=payment.invoice,
+            target=payment,
+            data={"dispute": data.get("id"), "reason": data.get("reason"), "amount_minor": data.get("amount")},
+        )
+        from payments.notifications import payment_disputed_notify
+
+        transaction.on_commit(lambda: payment_disputed_notify(payment_id=payment.pk))
+    return "flagged"
+
+
+HANDLERS = {
+    "payment_intent.succeeded": _payment_intent_changed,
+    "payment_intent.payment_failed": _payment_intent_changed,
+    "charge.dispute.created": _dispute_created,
+}
+
+
+def webhook_event_process(*, webhook_event_id: int) -> str:
+    """Apply the event once. Returns what was done (for logs and tests)."""
+    event = WebhookEvent.objects.get(pk=webhook_event_id)
+    if event.processed_at is not None:
+        return "already processed"
+    handler = HANDLERS.get(event.type)
+    outcome = handler(event, event.payload["data"]["object"]) if handler else "ignored"
+    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now())
+    logger.info("Webhook %s %s: %s", event.type, event.event_id, outcome)
+    return outcome

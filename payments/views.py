@@ -1,0 +1,19 @@
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from payments.gateways.base import InvalidWebhook
+from payments.gateways.stripe import webhook_event_verify
+from payments.services.webhook import webhook_event_store
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Verify, store once, answer at once; the event is processed in a task."""
+    try:
+        event = webhook_event_verify(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
+    except InvalidWebhook:
+        return HttpResponseBadRequest("Invalid signature.")
+    _, created = webhook_event_store(gateway="stripe", event=event)
+    return HttpResponse("stored" if created else "duplicate", status=200)
