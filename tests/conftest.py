@@ -31,3 +31,28 @@ def today() -> datetime.date:
     from django.utils import timezone
 
     return timezone.localdate()
+
+
+@pytest.fixture(scope="session")
+def localstripe_server():
+    from tests.support.localstripe import localstripe_start
+
+    server = localstripe_start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def localstripe(localstripe_server, settings):
+    """Stripe settings pointing at localstripe, with an empty store for each test."""
+    from payments.gateways import gateway_override
+
+    localstripe_server.flush()
+    settings.PAYMENT_GATEWAY = "stripe"
+    settings.STRIPE_SECRET_KEY = "sk_test_local"
+    settings.STRIPE_API_BASE = localstripe_server.url
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
+    settings.STRIPE_TIMEOUT_SECONDS = 10
+    gateway_override(None)
+    yield localstripe_server
+    gateway_override(None)

@@ -1,0 +1,81 @@
+"""Run localstripe (a fake, stateful Stripe server from PyPI) inside the test process, bound to 127.0.0.1.
+
+localstripe's own launcher listens on every interface and has no host flag, so we serve its aiohttp app on a
+socket of our own. One difference from Stripe is mended here: Stripe accepts `off_session` when confirming a
+PaymentIntent, localstripe refuses any argument there, so the confirm route drops it.
+"""
+
+import asyncio
+import socket
+import threading
+from dataclasses import dataclass
+
+import requests
+from aiohttp import web
+
+
+def _patch_confirm_off_session() -> None:
+    from localstripe import resources
+
+    for index, (method, url, func) in enumerate(resources.extra_apis):
+        if url == "/v1/payment_intents/{id}/confirm" and not getattr(func, "accepts_off_session", False):
+
+            def confirm(id, off_session=None, _original=func, **kwargs):
+                return _original(id, **kwargs)
+
+            confirm.accepts_off_session = True
+            resources.extra_apis[index] = (method, url, confirm)
+    resources.store.dump_to_disk = lambda: None  # keep the state in memory only
+
+
+@dataclass
+class LocalStripe:
+    url: str
+    thread: threading.Thread
+    loop: asyncio.AbstractEventLoop
+
+    def flush(self) -> None:
+        requests.delete(f"{self.url}/_config/data", timeout=5).raise_for_status()
+
+    def list(self, resource: str) -> list[dict]:
+        response = requests.get(
+            f"{self.url}/v1/{resource}", params={"limit": 100}, auth=("sk_test_local", ""), timeout=5
+        )
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def register_webhook(self, *, url: str, secret: str) -> None:
+        requests.post(
+            f"{self.url}/_config/webhooks/tests", data={"url": url, "secret": secret}, timeout=5
+        ).raise_for_status()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+def localstripe_start() -> LocalStripe:
+    _patch_confirm_off_session()
+    from localstripe import server  # imported after the patch: it registers the routes at import
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        runner = web.AppRunner(server.app, access_log=None)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.SockSite(runner, sock).start())
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+
+    thread = threading.Thread(target=serve, name="localstripe", daemon=True)
+    thread.start()
+    if not started.wait(timeout=10):
+        raise RuntimeError("localstripe did not start")
+    return LocalStripe(url=f"http://127.0.0.1:{port}", thread=thread, loop=loop)
