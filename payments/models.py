@@ -254,6 +254,9 @@ class PaymentAttempt(models.Model):
     needs_review = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway was first called.")
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is talking to the gateway for this attempt until then."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
 

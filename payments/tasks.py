@@ -14,7 +14,7 @@ def attempt_execute_task(self, attempt_id: int) -> str:
         attempt = attempt_execute(attempt_id=attempt_id)
     except GatewayUnavailable as error:
         # Nothing was charged yet, or the gateway will be asked again with the same key: try the same attempt later.
-        raise self.retry(exc=error, countdown=min(30 * 2**self.request.retries, 1800)) from error
+        raise self.retry(exc=error, countdown=min(120 * 2**self.request.retries, 3600)) from error
     return attempt.status
 
 

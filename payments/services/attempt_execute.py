@@ -30,32 +30,47 @@ SYSTEM = Actor.system("card payments")
 def attempt_execute(*, attempt_id: int, gateway: Gateway | None = None) -> PaymentAttempt:
     """Charge the attempt (or find out what happened to it) and record the outcome when the gateway knows it."""
     gateway = gateway or gateway_get()
-    attempt = _attempt_mark_sent(attempt_id)
-    if attempt.status != AttemptStatus.PROCESSING:
+    attempt, claimed = _attempt_claim(attempt_id)
+    if not claimed:
         return attempt
     result = _attempt_call_gateway(attempt, gateway)
     return attempt_record_outcome(attempt_id=attempt.pk, result=result)
 
 
-def _attempt_mark_sent(attempt_id: int) -> PaymentAttempt:
+def attempt_claim_lease() -> datetime.timedelta:
+    """How long one worker may talk to the gateway about an attempt before another may resume it."""
+    return datetime.timedelta(seconds=3 * settings.STRIPE_TIMEOUT_SECONDS + 30)
+
+
+def _attempt_claim(attempt_id: int) -> tuple[PaymentAttempt, bool]:
+    """Claim the attempt: True when this worker may call the gateway for it. A processing attempt claimed by
+    another worker is left alone: that worker records its result, or reconciliation finds it once the claim lapsed."""
+    now = timezone.now()
     with transaction.atomic(durable=True):
         payment_id = PaymentAttempt.objects.values_list("payment_id", flat=True).get(pk=attempt_id)
         payment = payment_lock(payment_id)
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt_id)
+        if attempt.status == AttemptStatus.PROCESSING:
+            if attempt.claimed_until and attempt.claimed_until > now:
+                return attempt, False
+            attempt.claimed_until = now + attempt_claim_lease()
+            attempt.save(update_fields=["claimed_until"])
+            return attempt, True
         if attempt.status != AttemptStatus.QUEUED:
-            return attempt
+            return attempt, False
         if payment.status == PaymentStatus.PENDING:
             payment.start_processing()
             payment.save(update_fields=["status"])
         elif payment.status != PaymentStatus.PROCESSING:
             attempt.status = AttemptStatus.CANCELED
-            attempt.finished_at = timezone.now()
+            attempt.finished_at = now
             attempt.save(update_fields=["status", "finished_at"])
-            return attempt
+            return attempt, False
         attempt.status = AttemptStatus.PROCESSING
-        attempt.sent_at = timezone.now()
-        attempt.save(update_fields=["status", "sent_at"])
-        return attempt
+        attempt.sent_at = now
+        attempt.claimed_until = now + attempt_claim_lease()
+        attempt.save(update_fields=["status", "sent_at", "claimed_until"])
+        return attempt, True
 
 
 def _attempt_call_gateway(attempt: PaymentAttempt, gateway: Gateway) -> ChargeResult:
@@ -105,7 +120,8 @@ def attempt_record_outcome(*, attempt_id: int, result: ChargeResult, actor: Acto
                 member=member, invoice=invoice, payment=payment, attempt=attempt, result=result, actor=actor
             )
         else:
-            attempt.save(update_fields=["last_checked_at", "gateway_payment_id"])
+            attempt.claimed_until = None
+            attempt.save(update_fields=["last_checked_at", "gateway_payment_id", "claimed_until"])
     return attempt
 
 
