@@ -1,0 +1,518 @@
+"""Fill the database with a realistic coworking space, through the services only.
+
+Every invoice, payment, allocation and balance entry is made by the same service a space administrator would
+use, so the cached amounts, the numbers and the activity are exactly what production would have. The story
+runs in date order (oldest first) so that numbers follow the issue dates.
+"""
+
+import datetime
+import os
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing.activity import Actor
+from billing.models import Activity, Invoice, MoneyBalanceEntry, ShownStatus
+from billing.services.invoice_draft import LineInput, invoice_draft_create
+from billing.services.money_balance_adjust import money_balance_adjust
+from members.models import Member
+from payments.models import Allocation, ExternalKind, Payment, PaymentStatus
+from payments.services.invoice_issue import invoice_issue
+from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
+from payments.services.payment_apply import allocation_remove, payment_apply
+from payments.services.payment_external import payment_create_external, payment_create_standalone
+from payments.services.payment_void import payment_void
+
+ADMIN_USERNAME = "admin"
+ADMIN_EMAIL = "admin@coworking.example"
+MEMBER_PASSWORD = "member-demo"
+VAT = Decimal("20")
+DEFAULT_MEMBERS = 6
+
+
+@dataclass(frozen=True)
+class DemoMember:
+    key: str
+    name: str
+    kind: str
+    email: str
+    currency: str
+    address: str
+    portal: bool = False
+
+
+DEMO_MEMBERS = (
+    DemoMember(
+        "lea",
+        "Léa Martin",
+        Member.Kind.PERSON,
+        "lea.martin@example.com",
+        "EUR",
+        "12 rue des Petites Écuries\n75010 Paris\nFrance",
+        portal=True,
+    ),
+    DemoMember(
+        "northwind",
+        "Northwind Studio SARL",
+        Member.Kind.COMPANY,
+        "accounts@northwind-studio.example",
+        "EUR",
+        "48 quai de Jemmapes\n75010 Paris\nFrance",
+        portal=True,
+    ),
+    DemoMember(
+        "jonas",
+        "Jonas Weber",
+        Member.Kind.PERSON,
+        "jonas.weber@example.com",
+        "EUR",
+        "Oranienstraße 185\n10999 Berlin\nGermany",
+    ),
+    DemoMember(
+        "brightpixel",
+        "Bright Pixel GmbH",
+        Member.Kind.COMPANY,
+        "finance@brightpixel.example",
+        "EUR",
+        "Torstraße 92\n10119 Berlin\nGermany",
+    ),
+    DemoMember(
+        "sakura",
+        "Sakura Design K.K.",
+        Member.Kind.COMPANY,
+        "keiri@sakura-design.example",
+        "JPY",
+        "2-11-3 Jingumae, Shibuya-ku\nTokyo 150-0001\nJapan",
+    ),
+    DemoMember(
+        "oliver",
+        "Oliver Bennett",
+        Member.Kind.PERSON,
+        "oliver.bennett@example.co.uk",
+        "GBP",
+        "27 Redchurch Street\nLondon E2 7DJ\nUnited Kingdom",
+    ),
+)
+
+EXTRA_FIRST_NAMES = ("Amélie", "Marco", "Sofia", "Tomás", "Ingrid", "Yusuf", "Clara", "Mateo", "Nina", "Pieter")
+EXTRA_LAST_NAMES = ("Dubois", "Rossi", "Novak", "García", "Lindqvist", "Demir", "Fischer", "Silva", "Kowalski")
+EXTRA_STREETS = ("rue Oberkampf", "rue de Charonne", "boulevard Voltaire", "rue du Faubourg Saint-Denis")
+
+
+def line(description: str, quantity, unit_amount: str, currency: str, tax_rate: Decimal = VAT) -> LineInput:
+    return LineInput(
+        description=description,
+        quantity=Decimal(quantity),
+        unit_amount=Money(unit_amount, currency),
+        tax_rate=tax_rate,
+    )
+
+
+def month_label(date: datetime.date) -> str:
+    return date.strftime("%B %Y")
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a demo coworking space: a staff login (admin), members (persons and companies, in EUR, JPY and "
+        "GBP, two with portal logins), invoices in every status and external payments of every kind. Everything is "
+        "made through the billing services. Idempotent: existing demo data is left alone and the logins are printed "
+        "again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--members",
+            type=int,
+            default=DEFAULT_MEMBERS,
+            help=f"How many members the demo space has (at least {DEFAULT_MEMBERS}). Members beyond the "
+            f"{DEFAULT_MEMBERS} of the story are generated, each with a paid and an open hot desk invoice.",
+        )
+
+    def handle(self, *args, **options):
+        member_count = options["members"]
+        if member_count < DEFAULT_MEMBERS:
+            raise CommandError(f"--members must be at least {DEFAULT_MEMBERS} (the members of the demo story).")
+        self.today = timezone.localdate()
+        admin_password = os.environ.get("DEMO_ADMIN_PASSWORD") or "admin"
+        admin_user, admin_created = self._admin_ensure(admin_password)
+        self.actor = Actor.staff(admin_user)
+
+        created = self._story_ensure()
+        extra_created = self._extra_members_ensure(member_count - DEFAULT_MEMBERS)
+        portal_logins = self._portal_logins_ensure()
+
+        if created or extra_created:
+            self.stdout.write(self.style.SUCCESS("Demo coworking space created."))
+        else:
+            self.stdout.write(self.style.SUCCESS("Demo data already present: nothing created."))
+        self._summary_write()
+        self.stdout.write("")
+        self.stdout.write(self.style.MIGRATE_HEADING("Staff login (Django admin): http://127.0.0.1:8000/admin/"))
+        if admin_created or admin_user.check_password(admin_password):
+            self.stdout.write(f"  username: {ADMIN_USERNAME}   password: {admin_password}")
+        else:
+            self.stdout.write(f"  username: {ADMIN_USERNAME}   password: (unchanged; this account already existed)")
+        self.stdout.write(self.style.MIGRATE_HEADING("Member portal logins (portal: /portal/, coming soon)"))
+        for email in portal_logins:
+            self.stdout.write(f"  email: {email}   password: {MEMBER_PASSWORD}")
+
+    # Logins ------------------------------------------------------------------------------------------------
+
+    def _admin_ensure(self, password: str):
+        User = get_user_model()
+        user = User.objects.filter(username=ADMIN_USERNAME).first()
+        if user is not None:
+            return user, False
+        return User.objects.create_superuser(ADMIN_USERNAME, ADMIN_EMAIL, password), True
+
+    def _portal_logins_ensure(self) -> list[str]:
+        """Portal users for the story's members that have one: the email is the username; never staff."""
+        User = get_user_model()
+        emails = []
+        for demo in DEMO_MEMBERS:
+            if not demo.portal:
+                continue
+            member = Member.objects.get(email=demo.email)
+            if member.user_id is None:
+                user = User.objects.filter(username=demo.email).first()
+                if user is None:
+                    user = User.objects.create_user(demo.email, demo.email, MEMBER_PASSWORD)
+                    user.first_name = demo.name if demo.kind == Member.Kind.PERSON else ""
+                    user.save(update_fields=["first_name"])
+                member.user = user
+                member.save(update_fields=["user"])
+            emails.append(member.user.get_username())
+        return emails
+
+    # The story ---------------------------------------------------------------------------------------------
+
+    def _story_ensure(self) -> bool:
+        emails = [demo.email for demo in DEMO_MEMBERS]
+        existing = set(Member.objects.filter(email__in=emails).values_list("email", flat=True))
+        if len(existing) == len(emails):
+            return False
+        if existing:
+            raise CommandError(
+                "The database holds part of the demo data (members "
+                + ", ".join(sorted(existing))
+                + "), probably from an interrupted run. Start from an empty database: remove var/db.sqlite3 "
+                "(or drop the PostgreSQL database), then run `make seed`."
+            )
+        with transaction.atomic():
+            members = {
+                demo.key: Member.objects.create(
+                    name=demo.name,
+                    kind=demo.kind,
+                    email=demo.email,
+                    billing_address=demo.address,
+                    default_currency=demo.currency,
+                )
+                for demo in DEMO_MEMBERS
+            }
+        self._story_run(members)
+        return True
+
+    def _days_ago(self, days: int) -> datetime.date:
+        return self.today - datetime.timedelta(days=days)
+
+    def _month_start(self, months_ago: int) -> datetime.date:
+        """The first day of the month `months_ago` months before this one."""
+        date = self.today.replace(day=1)
+        for _ in range(months_ago):
+            date = (date - datetime.timedelta(days=1)).replace(day=1)
+        return date
+
+    def _issue(
+        self, member: Member, lines: list[LineInput], *, on: datetime.date, memo: str = "", **options
+    ) -> Invoice:
+        draft = invoice_draft_create(
+            member=member,
+            actor=self.actor,
+            lines=lines,
+            issue_date=on,
+            due_date=on + datetime.timedelta(days=14),
+            memo=memo,
+        )
+        return invoice_issue(invoice=draft, actor=self.actor, **options)
+
+    def _story_run(self, members: dict[str, Member]) -> None:
+        """Five months of a small space, oldest first. Each step is one service call, as in the admin.
+
+        Past months' invoices are issued on the 1st (so they are past due today); this month's are issued a few
+        days ago and are not due yet.
+        """
+        actor = self.actor
+        lea, northwind, jonas = members["lea"], members["northwind"], members["jonas"]
+        brightpixel, sakura, oliver = members["brightpixel"], members["sakura"], members["oliver"]
+        july, august, september, october = (self._month_start(months_ago) for months_ago in (4, 3, 2, 1))
+        this_month = self._month_start(0)
+        next_month = (this_month + datetime.timedelta(days=32)).replace(day=1)
+        days = datetime.timedelta
+
+        # Oliver paid his first month through PayPal ("other"), then left without paying the next: uncollectible.
+        oliver_first = self._issue(
+            oliver,
+            [
+                line(f"Hot desk, monthly: {month_label(july)}", 1, "165.00", "GBP"),
+                line("Day pass for a guest", 2, "18.00", "GBP"),
+            ],
+            on=july,
+        )
+        payment_create_external(
+            invoice=oliver_first,
+            actor=actor,
+            kind=ExternalKind.OTHER,
+            reference="PayPal 5TY12345AB678901C",
+            received_on=july + days(9),
+            note="Paid through PayPal.",
+        )
+        oliver_last = self._issue(
+            oliver,
+            [line(f"Hot desk, monthly: {month_label(august)}", 1, "165.00", "GBP")],
+            on=august,
+            memo="Membership ended; three reminders sent without an answer.",
+        )
+
+        # Northwind's team office, two months, later paid by one bank transfer applied to both invoices.
+        northwind_first = self._issue(
+            northwind,
+            [
+                line(f"Private office, 4 desks: {month_label(september)}", 1, "1450.00", "EUR"),
+                line("Meeting room, hours", 6, "25.00", "EUR"),
+            ],
+            on=september,
+        )
+        self._issue(
+            jonas,
+            [
+                line(f"Hot desk, monthly: {month_label(october)}", 1, "190.00", "EUR"),
+                line("Printing, pages", 85, "0.10", "EUR"),
+            ],
+            on=october,
+        )
+        lea_paid = self._issue(
+            lea,
+            [
+                line(f"Hot desk, monthly: {month_label(october)}", 1, "190.00", "EUR"),
+                line("Day pass for a guest", 2, "20.00", "EUR"),
+            ],
+            on=october,
+        )
+        # Bright Pixel was invoiced twice by mistake.
+        bright_lines = [
+            line(f"Dedicated desk, monthly: {month_label(october)}", 3, "320.00", "EUR"),
+            line("Meeting room, hours", 8, "25.00", "EUR"),
+        ]
+        bright_paid = self._issue(brightpixel, bright_lines, on=october)
+        bright_duplicate = self._issue(
+            brightpixel, bright_lines, on=october, memo=f"Issued twice by mistake: see {bright_paid.number}."
+        )
+        sakura_overpaid = self._issue(
+            sakura,
+            [
+                line(f"Dedicated desk, monthly: {month_label(october)}", 1, "45000", "JPY"),
+                line("Meeting room, hours", 4, "3000", "JPY"),
+            ],
+            on=october,
+        )
+        northwind_second = self._issue(
+            northwind,
+            [
+                line(f"Private office, 4 desks: {month_label(october)}", 1, "1450.00", "EUR"),
+                line("Printing, pages", 340, "0.10", "EUR"),
+            ],
+            on=october,
+        )
+
+        # Léa paid in cash at the front desk.
+        payment_create_external(invoice=lea_paid, actor=actor, kind=ExternalKind.CASH, received_on=october + days(4))
+
+        # Bright Pixel's transfer was recorded on the duplicate, then moved to the right invoice; the duplicate is
+        # voided.
+        bright_transfer = payment_create_external(
+            invoice=bright_duplicate,
+            actor=actor,
+            kind=ExternalKind.BANK_TRANSFER,
+            reference="SEPA TRF 7781-BP-1025",
+            received_on=october + days(9),
+        )
+        allocation_remove(allocation=bright_transfer.allocations.get(), actor=actor)
+        invoice_void(invoice=bright_duplicate, actor=actor)
+        payment_apply(invoice=bright_paid, applications=[(bright_transfer, bright_paid.amount_remaining)], actor=actor)
+
+        # Sakura rounded their wire up: the excess stays on the payment as their credit (invoice.overpaid).
+        payment_create_external(
+            invoice=sakura_overpaid,
+            actor=actor,
+            kind=ExternalKind.BANK_TRANSFER,
+            amount=Money("70000", "JPY"),
+            reference="Wire SAKURA-DSGN-0042",
+            received_on=october + days(19),
+        )
+        invoice_mark_uncollectible(invoice=oliver_last, actor=actor)
+
+        # Léa paid this month by check; it bounced, so the payment is void and the invoice open again. She then
+        # paid part of it in cash.
+        lea_partial = self._issue(
+            lea,
+            [
+                line(f"Hot desk, monthly: {month_label(this_month)}", 1, "190.00", "EUR"),
+                line("Meeting room, hours", 3, "25.00", "EUR"),
+                line("Printing, pages", 120, "0.10", "EUR"),
+            ],
+            on=self._days_ago(10),
+        )
+        lea_check = payment_create_external(
+            invoice=lea_partial,
+            actor=actor,
+            kind=ExternalKind.CHECK,
+            reference="Check no. 0004512",
+            received_on=self._days_ago(8),
+        )
+
+        # Northwind's accountant paid both months with one transfer.
+        northwind_transfer = payment_create_standalone(
+            member=northwind,
+            actor=actor,
+            amount=northwind_first.amount_remaining + northwind_second.amount_remaining,
+            kind=ExternalKind.BANK_TRANSFER,
+            reference=f"SEPA NWST {northwind_first.number} {northwind_second.number}",
+            received_on=self._days_ago(5),
+        )
+        for invoice in (northwind_first, northwind_second):
+            payment_apply(invoice=invoice, applications=[(northwind_transfer, invoice.amount_remaining)], actor=actor)
+
+        # A goodwill credit for Jonas, taken off this month's invoice when it is issued.
+        money_balance_adjust(
+            member=jonas,
+            amount=Money("25.00", "EUR"),
+            is_credit=True,
+            note="Goodwill: Wi-Fi outage on the 2nd floor.",
+            actor=actor,
+        )
+        self._issue(
+            jonas,
+            [line(f"Hot desk, monthly: {month_label(this_month)}", 1, "190.00", "EUR")],
+            on=self._days_ago(3),
+            apply_credit=True,
+        )
+        payment_void(payment=lea_check, actor=actor, reason="Check returned unpaid by the bank (insufficient funds).")
+
+        # Bright Pixel's month is open; Northwind sent a deposit for a new desk and earned a referral credit.
+        self._issue(
+            brightpixel,
+            [
+                line(f"Dedicated desk, monthly: {month_label(this_month)}", 3, "320.00", "EUR"),
+                line("Locker, monthly", 3, "15.00", "EUR"),
+            ],
+            on=self._days_ago(2),
+        )
+        payment_create_standalone(
+            member=northwind,
+            actor=actor,
+            amount=Money("500.00", "EUR"),
+            kind=ExternalKind.BANK_TRANSFER,
+            reference="SEPA NWST DEPOSIT",
+            received_on=self._days_ago(2),
+            note="Deposit for a fifth desk from next month.",
+        )
+        money_balance_adjust(
+            member=northwind,
+            amount=Money("50.00", "EUR"),
+            is_credit=True,
+            note="Referral bonus: introduced Bright Pixel GmbH.",
+            actor=actor,
+        )
+        payment_create_external(
+            invoice=lea_partial,
+            actor=actor,
+            kind=ExternalKind.CASH,
+            amount=Money("150.00", "EUR"),
+            received_on=self._days_ago(1),
+        )
+
+        # Next month's desk for Jonas is still a draft.
+        invoice_draft_create(
+            member=jonas,
+            actor=actor,
+            lines=[
+                line(f"Hot desk, monthly: {month_label(next_month)}", 1, "190.00", "EUR"),
+                line("Locker, monthly", 1, "15.00", "EUR"),
+            ],
+        )
+
+    # Generated members (--members) -----------------------------------------------------------------------
+
+    def _extra_members_ensure(self, count: int) -> bool:
+        created = False
+        for index in range(1, count + 1):
+            email = f"member{index:04d}@members.example"
+            if Member.objects.filter(email=email).exists():
+                continue
+            first = EXTRA_FIRST_NAMES[index % len(EXTRA_FIRST_NAMES)]
+            last = EXTRA_LAST_NAMES[(index // len(EXTRA_FIRST_NAMES)) % len(EXTRA_LAST_NAMES)]
+            member = Member.objects.create(
+                name=f"{first} {last}",
+                kind=Member.Kind.PERSON,
+                email=email,
+                billing_address=f"{index} {EXTRA_STREETS[index % len(EXTRA_STREETS)]}\n75011 Paris\nFrance",
+                default_currency="EUR",
+            )
+            last_month = self._month_start(1)
+            previous = self._issue(
+                member,
+                [line(f"Hot desk, monthly: {month_label(last_month)}", 1, "190.00", "EUR")],
+                on=last_month,
+            )
+            payment_create_external(
+                invoice=previous,
+                actor=self.actor,
+                kind=ExternalKind.BANK_TRANSFER,
+                reference=f"SEPA {index:04d}",
+                received_on=last_month + datetime.timedelta(days=index % 10),
+            )
+            self._issue(
+                member,
+                [
+                    line(f"Hot desk, monthly: {month_label(self._month_start(0))}", 1, "190.00", "EUR"),
+                    line("Day pass for a guest", 1 + index % 3, "20.00", "EUR"),
+                ],
+                on=self._days_ago(index % 5),
+            )
+            created = True
+            if index % 50 == 0:
+                self.stdout.write(f"  {index}/{count} generated members")
+        return created
+
+    # Summary -----------------------------------------------------------------------------------------------
+
+    def _summary_write(self) -> None:
+        shown = Counter(invoice.shown_status(today=self.today) for invoice in Invoice.objects.all())
+        payments = Payment.objects.all()
+        kinds = Counter(
+            payment.get_external_kind_display().lower() if payment.is_external else "card" for payment in payments
+        )
+        voided = sum(1 for payment in payments if payment.status == PaymentStatus.VOID)
+        unallocated = sum(1 for payment in payments if payment.amount_unallocated.amount > 0)
+        self.stdout.write(f"Members: {Member.objects.count()}")
+        self.stdout.write(
+            f"Invoices: {sum(shown.values())} ("
+            + ", ".join(f"{label.lower()} {shown.get(value, 0)}" for value, label in ShownStatus.choices)
+            + ")"
+        )
+        self.stdout.write(
+            f"Payments: {payments.count()} ("
+            + ", ".join(f"{label.lower()} {count}" for label, count in sorted(kinds.items()))
+            + f"; {voided} void, {unallocated} with unallocated money)"
+        )
+        self.stdout.write(
+            f"Allocations: {Allocation.objects.count()}, money balance entries: {MoneyBalanceEntry.objects.count()}, "
+            f"activity records: {Activity.objects.count()}"
+        )
