@@ -106,15 +106,16 @@ def money_check_entered(value: Money, *, currency: str | None = None, allow_zero
     return Money(amount.quantize(minor_unit(value.currency)), value.currency.code)
 
 
-def money_parse(text: str | Decimal | int, currency: str) -> Money:
-    """Parse a person's input ("12.50") into a validated Money of the given currency."""
+def money_parse(text: str | Decimal | int, currency: str, *, allow_zero: bool = False) -> Money:
+    """Parse a person's input ("12.50") into a validated Money of the given currency (zero only when allowed,
+    as for a line's unit amount)."""
     try:
         amount = Decimal(str(text).strip().replace(",", ""))
     except (InvalidOperation, ValueError):
         raise InvalidAmount(f"“{text}” is not an amount of money.") from None
     if not amount.is_finite():
         raise InvalidAmount(f"“{text}” is not an amount of money.")
-    return money_check_entered(Money(amount, currency))
+    return money_check_entered(Money(amount, currency), allow_zero=allow_zero)
 
 
 def currency_check(code: str) -> str:

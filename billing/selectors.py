@@ -1,9 +1,10 @@
 """Reads of the billing app."""
 
-from django.db.models import Sum
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Model, QuerySet, Sum
 from djmoney.money import Money
 
-from billing.models import Invoice, MoneyBalanceEntry
+from billing.models import Activity, Invoice, MoneyBalanceEntry
 from billing.money import money_from_db
 from members.models import Member
 
@@ -28,3 +29,25 @@ def invoice_balance_applied(*, invoice: Invoice) -> Money:
     """Money balance applied to the invoice, net of what was returned to the member."""
     total = MoneyBalanceEntry.objects.filter(invoice=invoice).aggregate(s=Sum("amount"))["s"]
     return -money_from_db(total, invoice.currency) if total else money_from_db(None, invoice.currency)
+
+
+def member_invoices(*, member: Member) -> QuerySet[Invoice]:
+    """The member's invoices, drafts included, newest first."""
+    return Invoice.objects.filter(member=member).select_related("member").order_by("-id")
+
+
+def member_balance_entries(*, member: Member) -> QuerySet[MoneyBalanceEntry]:
+    """The member's money balance ledger, newest first."""
+    return MoneyBalanceEntry.objects.filter(member=member).select_related("invoice").order_by("-created_at", "-id")
+
+
+def invoice_activities(*, invoice: Invoice) -> QuerySet[Activity]:
+    """Everything recorded about the invoice, newest first."""
+    return Activity.objects.filter(invoice=invoice).order_by("-created_at", "-id")
+
+
+def target_activities(*, target: Model) -> QuerySet[Activity]:
+    """Everything recorded with `target` as its object (a payment, a balance entry), newest first."""
+    return Activity.objects.filter(target_type=ContentType.objects.get_for_model(target), target_id=target.pk).order_by(
+        "-created_at", "-id"
+    )

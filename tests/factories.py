@@ -1,19 +1,27 @@
 """Factories shared by every app's tests. Money-moving rows are made through the services, never by hand, so the
 cached amounts and the activity are what production would have."""
 
+import contextlib
 import datetime
 from decimal import Decimal
 
 import factory
+import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
 from djmoney.money import Money
 
 from billing.activity import Actor
-from billing.models import Invoice
+from billing.errors import BillingError
+from billing.models import Activity, Invoice, InvoiceLine, MoneyBalanceEntry, NumberSequence
+from billing.numbering import PAYMENT, number_next
 from billing.services.invoice_draft import LineInput, invoice_draft_create
 from members.models import Member
+from payments.models import Allocation, Payment, PaymentMethod
 from payments.services.invoice_issue import invoice_issue
 from payments.services.payment_external import payment_create_external, payment_create_standalone
+from payments.services.payment_method import payment_method_add
 
 SYSTEM = Actor.system("tests")
 
@@ -81,3 +89,63 @@ def standalone_payment(*, member: Member, amount: str, currency: str = "EUR", ac
 def reload(instance):
     """A fresh copy from the database (refresh_from_db cannot set protected FSM fields)."""
     return type(instance).objects.get(pk=instance.pk)
+
+
+def member_actor(member: Member | None = None) -> Actor:
+    """A member acting through the portal (their login), to check that staff-only services refuse them."""
+    user = UserFactory()
+    if member is not None:
+        Member.objects.filter(pk=member.pk).update(user=user)
+    return Actor.member(user)
+
+
+def card_payment(*, invoice: Invoice, amount: str, status: str = "processing"):
+    """A card payment row for the invoice, written directly (the card services are not involved): in flight at
+    the gateway by default. It takes a real PAY number so the books stay gapless."""
+    method = PaymentMethod.objects.create(
+        member=invoice.member,
+        gateway="sandbox",
+        gateway_id=f"pm_test_{PaymentMethod.objects.count() + 1}_{invoice.pk}",
+        brand="visa",
+        last4="4242",
+        exp_month=12,
+        exp_year=timezone.localdate().year + 3,
+    )
+    value = Money(amount, invoice.currency)
+    with transaction.atomic():
+        return Payment.objects.create(
+            number=number_next(series=PAYMENT, year=timezone.localdate().year),
+            member=invoice.member,
+            invoice=invoice,
+            currency=invoice.currency,
+            amount=value,
+            method="card",
+            payment_method=method,
+            status=status,
+            amount_unallocated=value if status == "succeeded" else Money(0, invoice.currency),
+            succeeded_at=timezone.now() if status == "succeeded" else None,
+        )
+
+
+def books_snapshot(*, extra_models=()) -> dict:
+    """Every row that a money service may write, as plain values, to compare before and after a refusal:
+    invoices and their lines, payments, allocations, money balance entries, number sequences, activity (and the
+    `extra_models` a test cares about, such as payment attempts)."""
+    models = (Member, Invoice, InvoiceLine, Payment, Allocation, MoneyBalanceEntry, NumberSequence, Activity)
+    return {model.__name__: list(model.objects.order_by("pk").values()) for model in (*models, *extra_models)}
+
+
+@contextlib.contextmanager
+def refused(match: str, *, extra_models=()):
+    """Expect a BillingError whose message matches `match` (a regular expression, searched), and check that the
+    books (and the rows of `extra_models`) did not change at all."""
+    before = books_snapshot(extra_models=extra_models)
+    with pytest.raises(BillingError, match=match) as excinfo:
+        yield excinfo
+    assert books_snapshot(extra_models=extra_models) == before
+
+
+def saved_card(member: Member, number: str = "4242424242424242", *, actor: Actor = SYSTEM, make_default=False):
+    """A card saved through `payment_method_add`, at the gateway of the settings (the sandbox unless the test
+    points them at localstripe, where `number` is a PaymentMethod id)."""
+    return payment_method_add(member=member, card_token=number, actor=actor, make_default=make_default)

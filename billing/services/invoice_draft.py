@@ -122,16 +122,24 @@ def invoice_draft_create(
     return invoice
 
 
+class _Unchanged:
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = _Unchanged()
+
+
 def invoice_draft_update(
     *,
     invoice: Invoice,
     actor: Actor,
     lines: list[LineInput] | None = None,
-    issue_date: datetime.date | None = None,
-    due_date: datetime.date | None = None,
+    issue_date: datetime.date | None | _Unchanged = UNCHANGED,
+    due_date: datetime.date | None | _Unchanged = UNCHANGED,
     memo: str | None = None,
 ) -> Invoice:
-    """Edit a draft: replace its lines (when given), dates and memo."""
+    """Edit a draft: only what is given changes (its lines, dates (None clears one) and memo)."""
     actor.require_staff("edit invoices")
     with transaction.atomic(durable=True):
         member_lock(invoice.member_id)
@@ -140,9 +148,11 @@ def invoice_draft_update(
             raise InvalidState(
                 f"{invoice} is issued: its lines and amounts can no longer change. Issue a credit note to reduce it."
             )
-        _dates_check(issue_date=issue_date, due_date=due_date)
-        invoice.issue_date = issue_date
-        invoice.due_date = due_date
+        if issue_date is not UNCHANGED:
+            invoice.issue_date = issue_date
+        if due_date is not UNCHANGED:
+            invoice.due_date = due_date
+        _dates_check(issue_date=invoice.issue_date, due_date=invoice.due_date)
         if memo is not None:
             invoice.memo = memo
         if lines is not None:
@@ -159,10 +169,9 @@ def invoice_details_update(*, invoice: Invoice, actor: Actor, due_date: datetime
         invoice = invoice_lock(invoice.pk)
         if invoice.status == InvoiceStatus.VOID:
             raise InvalidState(f"{invoice} is void; it can no longer change.")
-        if invoice.status != InvoiceStatus.DRAFT:
-            if due_date is None:
-                raise BillingError("An issued invoice needs a due date.")
-            _dates_check(issue_date=invoice.issue_date, due_date=due_date)
+        if invoice.status != InvoiceStatus.DRAFT and due_date is None:
+            raise BillingError("An issued invoice needs a due date.")
+        _dates_check(issue_date=invoice.issue_date, due_date=due_date)
         changes = {}
         if due_date != invoice.due_date:
             changes["due_date"] = [str(invoice.due_date or ""), str(due_date or "")]

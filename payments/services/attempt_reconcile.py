@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.activity import activity_record
@@ -31,8 +32,9 @@ class ReconcileSummary:
 
 def attempts_to_reconcile(*, now: datetime.datetime):
     threshold = now - datetime.timedelta(minutes=settings.BILLING_RECONCILE_AFTER_MINUTES)
-    return PaymentAttempt.objects.filter(status=AttemptStatus.PROCESSING, sent_at__lte=threshold).union(
-        PaymentAttempt.objects.filter(status=AttemptStatus.QUEUED, created_at__lte=threshold)
+    return PaymentAttempt.objects.filter(
+        Q(status=AttemptStatus.PROCESSING, sent_at__lte=threshold)
+        | Q(status=AttemptStatus.QUEUED, created_at__lte=threshold)
     )
 
 

@@ -80,7 +80,7 @@ def _credit_apply_locked(*, member: Member, invoice: Invoice, actor: Actor) -> N
         member=member, currency=invoice.currency, status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0
     ).values_list("pk", flat=True)
     payments = payments_lock(candidates)
-    for payment in sorted(payments, key=lambda payment: (payment.created_at, payment.pk)):
+    for payment in sorted(payments, key=lambda payment: (payment.received_on or payment.created_at.date(), payment.pk)):
         if invoice.amount_remaining.amount <= 0:
             break
         amount = min(payment.amount_unallocated, invoice.amount_remaining)

@@ -43,7 +43,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
         if invoice_credited(invoice).amount > 0:
             raise InvalidState(f"{invoice} has credit notes and cannot be voided; issue a credit note for the rest.")
         if invoice.status == InvoiceStatus.PAID:
-            raise InvalidState(f"{invoice} is paid; refund or unallocate its payments first.")
+            raise InvalidState(f"{invoice} is paid and cannot be voided; issue a credit note to reduce it.")
         returned = invoice.amount_balance_applied
         if returned.amount > 0:
             entry = MoneyBalanceEntry.objects.create(
