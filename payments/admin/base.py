@@ -1,0 +1,162 @@
+"""What every billing admin page shares: custom URLs, permission checks, calling one service and turning its
+refusal into a message, and rendering a page in the admin's look."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from billing.activity import Actor
+from billing.errors import BillingError
+
+ACTION_FORM_TEMPLATE = "admin/payments/action_form.html"
+CONFIRM_TEMPLATE = "admin/payments/action_confirm.html"
+
+# The permissions the buttons ask for (superusers have them all).
+ISSUE_INVOICE = "billing.issue_invoice"
+VOID_INVOICE = "billing.void_invoice"
+MARK_UNCOLLECTIBLE = "billing.mark_uncollectible_invoice"
+ADJUST_MONEY_BALANCE = "billing.adjust_money_balance"
+RECORD_EXTERNAL_PAYMENT = "payments.record_external_payment"
+VOID_PAYMENT = "payments.void_payment"
+ALLOCATE_PAYMENT = "payments.allocate_payment"
+
+
+@dataclass(frozen=True)
+class ObjectAction:
+    """A button of an object page: a link to a page (a form or a confirmation), or a POST that acts at once."""
+
+    label: str
+    url: str
+    post: bool = False
+    danger: bool = False
+
+
+class BillingAdminMixin:
+    """Custom admin views that parse input with a form, call one service as the staff user, show the service's
+    refusal as an error message, and redirect on success."""
+
+    class Media:
+        css = {"all": ["payments/admin.css"]}
+
+    def url_name(self, name: str) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_{name}"
+
+    def url_for(self, name: str, *args) -> str:
+        return reverse(f"{self.admin_site.name}:{self.url_name(name)}", args=args)
+
+    def view_path(self, route: str, view: Callable, name: str, *, post_only: bool = False) -> URLPattern:
+        if post_only:
+            view = require_POST(view)
+        return path(route, self.admin_site.admin_view(view), name=self.url_name(name))
+
+    def object_get(self, request: HttpRequest, object_id: str):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"There is no {self.opts.verbose_name} with the id “{object_id}”.")
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    @staticmethod
+    def actor(request: HttpRequest) -> Actor:
+        return Actor.staff(request.user)
+
+    @staticmethod
+    def permission_require(request: HttpRequest, permission: str | None) -> None:
+        if permission is not None and not request.user.has_perm(permission):
+            raise PermissionDenied
+
+    @staticmethod
+    def form_data(request: HttpRequest):
+        """The submitted data on POST, nothing (an unbound form) on GET."""
+        return request.POST if request.method == "POST" else None
+
+    @staticmethod
+    def next_url(request: HttpRequest, *, default: str) -> str:
+        url = request.POST.get("next") or request.GET.get("next")
+        if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
+            return url
+        return default
+
+    def page_context(self, request: HttpRequest, *, obj, title: str, form: forms.Form | None = None, **extra) -> dict:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": obj,
+            "title": title,
+            "change": obj is not None,
+            "add": obj is None,
+            "has_view_permission": self.has_view_permission(request, obj),
+            "media": self.media + (form.media if form is not None else forms.Media()),
+        }
+        if form is not None:
+            fieldsets = [(None, {"fields": list(form.fields)})]
+            context["form"] = form
+            context["adminform"] = helpers.AdminForm(form, fieldsets, {}, model_admin=self)
+            context["errors"] = helpers.AdminErrorList(form, [])
+        return {**context, **extra}
+
+    @staticmethod
+    def service_run(request: HttpRequest, call: Callable[[], Any], *, success: Callable[[Any], str]):
+        """Call the service; returns (True, its result) after a success message, (False, None) after its refusal
+        was shown as an error message."""
+        try:
+            result = call()
+        except BillingError as error:
+            messages.error(request, error.message)
+            return False, None
+        messages.success(request, success(result))
+        return True, result
+
+    def action_post(
+        self,
+        request: HttpRequest,
+        *,
+        permission: str,
+        call: Callable[[], Any],
+        success: Callable[[Any], str],
+        redirect_url: str,
+    ) -> HttpResponse:
+        """A button that acts at once (the view is POST-only)."""
+        self.permission_require(request, permission)
+        self.service_run(request, call, success=success)
+        return HttpResponseRedirect(redirect_url)
+
+    def form_page(
+        self,
+        request: HttpRequest,
+        *,
+        obj,
+        permission: str | None,
+        form: forms.Form,
+        call: Callable[[], Any],
+        success: Callable[[Any], str],
+        success_url: str | Callable[[Any], str],
+        title: str,
+        submit_label: str,
+        cancel_url: str,
+        template: str = ACTION_FORM_TEMPLATE,
+        **extra,
+    ) -> HttpResponse:
+        """A page with a form (or a confirmation): GET shows it, a valid POST calls the service and redirects;
+        invalid input or a refusal shows the page again with what was typed."""
+        self.permission_require(request, permission)
+        if request.method == "POST" and form.is_valid():
+            done, result = self.service_run(request, call, success=success)
+            if done:
+                return HttpResponseRedirect(success_url(result) if callable(success_url) else success_url)
+        context = self.page_context(
+            request, obj=obj, title=title, form=form, submit_label=submit_label, cancel_url=cancel_url, **extra
+        )
+        return TemplateResponse(request, template, context)

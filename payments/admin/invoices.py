@@ -1,0 +1,404 @@
+"""The invoice admin: list, draft editing, the invoice page and its buttons."""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django_fsm import can_proceed
+
+from billing.models import Invoice, InvoiceStatus, ShownStatus
+from billing.selectors import invoice_activities, member_money_balance
+from billing.services.invoice_draft import (
+    invoice_details_update,
+    invoice_draft_create,
+    invoice_draft_delete,
+    invoice_draft_update,
+)
+from payments.admin.base import (
+    ADJUST_MONEY_BALANCE,
+    ALLOCATE_PAYMENT,
+    CONFIRM_TEMPLATE,
+    ISSUE_INVOICE,
+    MARK_UNCOLLECTIBLE,
+    RECORD_EXTERNAL_PAYMENT,
+    VOID_INVOICE,
+    BillingAdminMixin,
+    ObjectAction,
+)
+from payments.admin.forms import (
+    ApplyPaymentsForm,
+    ConfirmForm,
+    ExternalPaymentForm,
+    InvoiceDetailsForm,
+    InvoiceDraftCreateForm,
+    InvoiceDraftForm,
+    InvoiceLineFormSet,
+    MoneyBalanceApplyForm,
+    amount_initial,
+    invoice_line_initial,
+)
+from payments.amounts import invoice_reserved
+from payments.selectors import PAYABLE_INVOICE_STATUSES, invoice_allocations, member_payments_with_unallocated
+from payments.services.invoice_issue import invoice_issue
+from payments.services.invoice_money_balance import invoice_apply_money_balance
+from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
+from payments.services.payment_apply import payment_apply
+from payments.services.payment_external import payment_create_external
+
+
+def status_badge(invoice: Invoice) -> str:
+    return format_html(
+        '<span class="billing-badge billing-badge--{}">{}</span>',
+        invoice.shown_status(),
+        invoice.get_shown_status_display(),
+    )
+
+
+def invoice_accepts_payment(invoice: Invoice) -> bool:
+    return invoice.status in PAYABLE_INVOICE_STATUSES and invoice.amount_remaining.amount > 0
+
+
+class ShownStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "shown_status"
+
+    def lookups(self, request, model_admin):
+        return ShownStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in ShownStatus.values:
+            return queryset.with_shown_status(self.value())
+        return queryset
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
+    list_display = ("number_display", "member", "shown_status_badge", "total", "amount_remaining", "due_date")
+    list_filter = (
+        ShownStatusFilter,
+        ("member", admin.RelatedOnlyFieldListFilter),
+        "currency",
+        "issue_date",
+        "due_date",
+    )
+    search_fields = ("number", "member__name")
+    list_select_related = ("member",)
+    actions = None  # No bulk delete: drafts are deleted one by one through the service.
+
+    @admin.display(description="Number", ordering="number")
+    def number_display(self, invoice: Invoice) -> str:
+        return str(invoice)
+
+    @admin.display(description="Status", ordering="status")
+    def shown_status_badge(self, invoice: Invoice) -> str:
+        return status_badge(invoice)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("member")
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not obj.is_draft:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_urls(self):
+        return [
+            self.view_path("<path:object_id>/issue/", self.issue_view, "issue", post_only=True),
+            self.view_path("<path:object_id>/create-payment/", self.create_payment_view, "create_payment"),
+            self.view_path("<path:object_id>/apply-payment/", self.apply_payment_view, "apply_payment"),
+            self.view_path("<path:object_id>/apply-balance/", self.apply_balance_view, "apply_balance"),
+            self.view_path("<path:object_id>/void/", self.void_view, "void"),
+            self.view_path(
+                "<path:object_id>/mark-uncollectible/",
+                self.mark_uncollectible_view,
+                "mark_uncollectible",
+                post_only=True,
+            ),
+            *super().get_urls(),
+        ]
+
+    def invoice_actions(self, request: HttpRequest, invoice: Invoice, *, reserved=None) -> list[ObjectAction]:
+        """The buttons the invoice's state and the user's permissions allow (`reserved`: its card payments in
+        flight; not needed for a draft). The card payment buttons (charge a saved card, issue and charge) belong
+        in this list too."""
+        user = request.user
+        actions = []
+        if invoice.is_draft:
+            if can_proceed(invoice.issue) and user.has_perm(ISSUE_INVOICE):
+                actions.append(ObjectAction("Issue", self.url_for("issue", invoice.pk), post=True))
+            return actions
+        if invoice_accepts_payment(invoice):
+            if user.has_perm(RECORD_EXTERNAL_PAYMENT):
+                actions.append(ObjectAction("Create payment", self.url_for("create_payment", invoice.pk)))
+            if (
+                user.has_perm(ALLOCATE_PAYMENT)
+                and member_payments_with_unallocated(member=invoice.member, currency=invoice.currency).exists()
+            ):
+                actions.append(ObjectAction("Apply existing payment", self.url_for("apply_payment", invoice.pk)))
+            if (
+                user.has_perm(ADJUST_MONEY_BALANCE)
+                and member_money_balance(member=invoice.member, currency=invoice.currency).amount > 0
+            ):
+                actions.append(ObjectAction("Apply money balance", self.url_for("apply_balance", invoice.pk)))
+        nothing_in_flight = reserved.amount == 0
+        if can_proceed(invoice.mark_uncollectible) and nothing_in_flight and user.has_perm(MARK_UNCOLLECTIBLE):
+            actions.append(
+                ObjectAction("Mark uncollectible", self.url_for("mark_uncollectible", invoice.pk), post=True)
+            )
+        if (
+            can_proceed(invoice.void)
+            and invoice.amount_paid.amount == 0
+            and invoice.amount_credited.amount == 0
+            and nothing_in_flight
+            and user.has_perm(VOID_INVOICE)
+        ):
+            actions.append(ObjectAction("Void invoice", self.url_for("void", invoice.pk), danger=True))
+        return actions
+
+    # Drafts
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = InvoiceDraftCreateForm(self.form_data(request), initial={"member": request.GET.get("member")})
+        return self._draft_page(
+            request,
+            invoice=None,
+            form=form,
+            currency=form.invoice_currency() if form.is_bound else None,
+            call=lambda lines: invoice_draft_create(actor=self.actor(request), lines=lines, **form.draft_kwargs()),
+        )
+
+    def _draft_change_page(self, request: HttpRequest, invoice: Invoice) -> HttpResponse:
+        form = InvoiceDraftForm(
+            self.form_data(request),
+            initial={"issue_date": invoice.issue_date, "due_date": invoice.due_date, "memo": invoice.memo},
+        )
+        return self._draft_page(
+            request,
+            invoice=invoice,
+            form=form,
+            currency=invoice.currency,
+            call=lambda lines: invoice_draft_update(
+                invoice=invoice, actor=self.actor(request), lines=lines, **form.draft_kwargs()
+            ),
+        )
+
+    def _draft_page(self, request: HttpRequest, *, invoice: Invoice | None, form, currency, call) -> HttpResponse:
+        lines = InvoiceLineFormSet(
+            self.form_data(request),
+            prefix="lines",
+            initial=invoice_line_initial(invoice) if invoice is not None else None,
+            form_kwargs={"currency": currency},
+        )
+        if request.method == "POST" and form.is_valid() and lines.is_valid():
+            done, draft = self.service_run(
+                request, lambda: call(lines.line_inputs()), success=lambda draft: f"{draft} saved ({draft.total})."
+            )
+            if done:
+                return HttpResponseRedirect(self.url_for("change", draft.pk))
+        context = self.page_context(
+            request,
+            obj=invoice,
+            title=f"Edit {invoice}" if invoice is not None else "Add a draft invoice",
+            form=form,
+            lines=lines,
+            currency=currency,
+            actions=self.invoice_actions(request, invoice) if invoice is not None else [],
+            has_delete_permission=invoice is not None and self.has_delete_permission(request, invoice),
+        )
+        context["media"] += lines.media
+        return TemplateResponse(request, "admin/billing/invoice/draft_form.html", context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        invoice = self.object_get(request, object_id)
+        if not self.has_delete_permission(request, invoice):
+            raise PermissionDenied
+        return self.form_page(
+            request,
+            obj=invoice,
+            permission=None,
+            form=ConfirmForm(self.form_data(request)),
+            call=lambda: invoice_draft_delete(invoice=invoice, actor=self.actor(request)),
+            success=lambda _: f"{invoice} deleted.",
+            success_url=self.url_for("changelist"),
+            title=f"Delete {invoice}?",
+            submit_label="Yes, delete the draft",
+            cancel_url=self.url_for("change", invoice.pk),
+            template=CONFIRM_TEMPLATE,
+            consequences=[f"The draft and its {invoice.lines.count()} line(s) are deleted. No number is lost."],
+        )
+
+    # The invoice page
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.object_get(request, object_id)
+        if invoice.is_draft and self.has_change_permission(request, invoice):
+            return self._draft_change_page(request, invoice)
+        return self._invoice_page(request, invoice)
+
+    def _invoice_page(self, request: HttpRequest, invoice: Invoice) -> HttpResponse:
+        editable = (
+            not invoice.is_draft
+            and invoice.status != InvoiceStatus.VOID
+            and self.has_change_permission(request, invoice)
+        )
+        if request.method == "POST" and not editable:
+            raise PermissionDenied
+        form = None
+        if editable:
+            form = InvoiceDetailsForm(
+                self.form_data(request), initial={"due_date": invoice.due_date, "memo": invoice.memo}
+            )
+            if request.method == "POST" and form.is_valid():
+                done, _ = self.service_run(
+                    request,
+                    lambda: invoice_details_update(invoice=invoice, actor=self.actor(request), **form.cleaned_data),
+                    success=lambda updated: f"{updated} updated.",
+                )
+                if done:
+                    return HttpResponseRedirect(self.url_for("change", invoice.pk))
+        reserved = invoice_reserved(invoice)
+        context = self.page_context(
+            request,
+            obj=invoice,
+            title=str(invoice),
+            form=form,
+            lines=invoice.lines.all(),
+            allocations=invoice_allocations(invoice=invoice),
+            activities=invoice_activities(invoice=invoice),
+            reserved=reserved,
+            status_badge=status_badge(invoice),
+            actions=self.invoice_actions(request, invoice, reserved=reserved),
+            can_unallocate=request.user.has_perm(ALLOCATE_PAYMENT),
+        )
+        return TemplateResponse(request, "admin/billing/invoice/invoice_page.html", context)
+
+    # Buttons
+
+    def issue_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        return self.action_post(
+            request,
+            permission=ISSUE_INVOICE,
+            call=lambda: invoice_issue(invoice=invoice, actor=self.actor(request)),
+            success=lambda issued: (
+                f"{issued} issued; it is {issued.get_shown_status_display().lower()} "
+                f"with {issued.amount_remaining} remaining."
+            ),
+            redirect_url=self.url_for("change", invoice.pk),
+        )
+
+    def create_payment_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        form = ExternalPaymentForm(
+            self.form_data(request),
+            currency=invoice.currency,
+            initial={"amount": amount_initial(invoice.amount_remaining)},
+        )
+
+        def recorded(payment) -> str:
+            message = f"{payment} recorded: {payment.amount_allocated} applied to {invoice}."
+            if payment.amount_unallocated.amount:
+                message += f" {payment.amount_unallocated} is more than it asked for and stays as the member's credit."
+            return message
+
+        return self.form_page(
+            request,
+            obj=invoice,
+            permission=RECORD_EXTERNAL_PAYMENT,
+            form=form,
+            call=lambda: payment_create_external(invoice=invoice, actor=self.actor(request), **form.payment_kwargs()),
+            success=recorded,
+            success_url=self.url_for("change", invoice.pk),
+            title=f"Record a payment for {invoice}",
+            submit_label="Record payment",
+            cancel_url=self.url_for("change", invoice.pk),
+            intro=(
+                f"{invoice.amount_remaining} remains to pay ({invoice.currency}). Money received beyond that stays "
+                "unallocated on the payment, as the member's credit."
+            ),
+        )
+
+    def apply_payment_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        payments = list(member_payments_with_unallocated(member=invoice.member, currency=invoice.currency))
+        form = ApplyPaymentsForm(self.form_data(request), payments=payments, currency=invoice.currency)
+        return self.form_page(
+            request,
+            obj=invoice,
+            permission=ALLOCATE_PAYMENT,
+            form=form,
+            call=lambda: payment_apply(invoice=invoice, applications=form.applications(), actor=self.actor(request)),
+            success=lambda allocations: (
+                "Applied "
+                + ", ".join(f"{allocation.amount} of {allocation.payment}" for allocation in allocations)
+                + f" to {invoice}."
+            ),
+            success_url=self.url_for("change", invoice.pk),
+            title=f"Apply existing payments to {invoice}",
+            submit_label="Apply",
+            cancel_url=self.url_for("change", invoice.pk),
+            template="admin/billing/invoice/apply_payment.html",
+            invoice=invoice,
+        )
+
+    def apply_balance_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        balance = member_money_balance(member=invoice.member, currency=invoice.currency)
+        form = MoneyBalanceApplyForm(
+            self.form_data(request),
+            currency=invoice.currency,
+            initial={"amount": amount_initial(min(balance, invoice.amount_remaining))},
+        )
+        return self.form_page(
+            request,
+            obj=invoice,
+            permission=ADJUST_MONEY_BALANCE,
+            form=form,
+            call=lambda: invoice_apply_money_balance(
+                invoice=invoice, amount=form.cleaned_data["amount"], actor=self.actor(request)
+            ),
+            success=lambda updated: (
+                f"{form.cleaned_data['amount']} of money balance applied to {updated}; "
+                f"{updated.amount_remaining} remains."
+            ),
+            success_url=self.url_for("change", invoice.pk),
+            title=f"Apply money balance to {invoice}",
+            submit_label="Apply money balance",
+            cancel_url=self.url_for("change", invoice.pk),
+            intro=f"{invoice.member} has {balance} of money balance; {invoice.amount_remaining} remains on {invoice}.",
+        )
+
+    def void_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        consequences = [f"{invoice} ({invoice.total}) will no longer ask for payment. This cannot be undone."]
+        if invoice.amount_balance_applied.amount:
+            consequences.append(
+                f"{invoice.amount_balance_applied} of money balance applied to it returns to {invoice.member}."
+            )
+        return self.form_page(
+            request,
+            obj=invoice,
+            permission=VOID_INVOICE,
+            form=ConfirmForm(self.form_data(request)),
+            call=lambda: invoice_void(invoice=invoice, actor=self.actor(request)),
+            success=lambda voided: f"{voided} voided.",
+            success_url=self.url_for("change", invoice.pk),
+            title=f"Void {invoice}?",
+            submit_label="Yes, void the invoice",
+            cancel_url=self.url_for("change", invoice.pk),
+            template=CONFIRM_TEMPLATE,
+            consequences=consequences,
+        )
+
+    def mark_uncollectible_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        return self.action_post(
+            request,
+            permission=MARK_UNCOLLECTIBLE,
+            call=lambda: invoice_mark_uncollectible(invoice=invoice, actor=self.actor(request)),
+            success=lambda marked: f"{marked} marked uncollectible; it can still be paid or voided.",
+            redirect_url=self.url_for("change", invoice.pk),
+        )

@@ -1,0 +1,57 @@
+"""Helpers of the admin tests."""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+# Amounts a person may type that every money form refuses, with the error it shows (EUR).
+BAD_AMOUNTS = [
+    ("0", "The amount must be greater than zero, not 0."),
+    ("-5", "The amount must be greater than zero, not -5."),
+    ("10.005", "EUR amounts have 2 decimals at most: 10.005 cannot be paid exactly."),
+    ("abc", "“abc” is not an amount of money."),
+    ("1234567890123", "The amount 1234567890123 is too large: at most 12 digits before the point."),
+    ("", "This field is required."),
+]
+
+
+def page_content(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def page_queries(client, url: str) -> int:
+    """How many queries a GET of the page costs once caches (content types, the session) are warm."""
+    assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(context.captured_queries)
+
+
+def line(description: str, unit_amount: str, *, quantity: str = "1", tax_rate: str = "0", delete: bool = False):
+    row = {"description": description, "quantity": quantity, "unit_amount": unit_amount, "tax_rate": tax_rate}
+    if delete:
+        row["DELETE"] = "on"
+    return row
+
+
+def draft_form_data(*, lines: list[dict], initial_lines: int = 0, **fields) -> dict:
+    """What the draft invoice page posts: its fields and the lines formset."""
+    data = {
+        "issue_date": "",
+        "due_date": "",
+        "memo": "",
+        **fields,
+        "lines-TOTAL_FORMS": str(len(lines)),
+        "lines-INITIAL_FORMS": str(initial_lines),
+        "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(lines):
+        data.update({f"lines-{index}-{key}": value for key, value in row.items()})
+    return data
