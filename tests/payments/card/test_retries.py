@@ -1,0 +1,308 @@
+"""Automatic retries of failed card payments, with the clock frozen and moved by hand (spec 6)."""
+
+import datetime
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from djmoney.money import Money
+
+from billing.models import Activity, InvoiceStatus
+from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResult
+from payments.gateways.sandbox import SandboxGateway
+from payments.gateways.sandbox_models import SandboxCard, SandboxCharge
+from payments.integrity import billing_integrity_violations
+from payments.models import AttemptStatus, PaymentAttempt, PaymentStatus
+from payments.services.attempt_execute import _attempt_claim, attempt_record_outcome
+from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
+from payments.services.payment_card import payment_create_card, payment_retry
+from payments.services.payment_retries import payment_retries_run
+from tests.factories import MemberFactory, external_payment, member_actor, open_invoice, reload, saved_card
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
+DECLINES = "4000000000000341"  # saved, then every charge is declined (generic_decline, a soft decline)
+
+
+def days(n: float) -> datetime.timedelta:
+    return datetime.timedelta(days=n)
+
+
+@pytest.fixture
+def clock(time_machine):
+    """`clock(days=3)` moves the frozen clock to T0 + 3 days and returns that time."""
+
+    def move(**delta) -> datetime.datetime:
+        now = T0 + datetime.timedelta(**delta)
+        time_machine.move_to(now, tick=False)
+        return now
+
+    move()
+    return move
+
+
+def failed_card_payment(staff, committed, *, amount="100.00", card=DECLINES):
+    invoice = open_invoice(amounts=[amount])
+    saved_card(invoice.member, card)
+    with committed():
+        payment = payment_create_card(invoice=invoice, actor=staff)
+    payment = reload(payment)
+    assert payment.status == PaymentStatus.FAILED
+    return invoice, payment
+
+
+def test_a_soft_decline_is_retried_3_5_and_7_days_after_each_failure_then_fails_for_good(
+    staff, committed, clock, mailoutbox, settings
+):
+    settings.BILLING_PORTAL_URL = "https://space.example/portal/"
+    invoice, payment = failed_card_payment(staff, committed)
+    assert (payment.next_retry_at, payment.automatic_retries) == (T0 + days(3), 0)
+    assert mailoutbox == []  # retries follow: nobody is told yet
+
+    schedule = []
+    for day in (3, 8, 15):
+        now = clock(days=day)
+        with committed():
+            summary = payment_retries_run(now=now)
+        assert (summary.due, summary.retried, summary.canceled, summary.refused) == (1, 1, 0, 0)
+        payment = reload(payment)
+        schedule.append((payment.status, payment.automatic_retries, payment.next_retry_at))
+
+    assert schedule == [
+        (PaymentStatus.FAILED, 1, T0 + days(8)),
+        (PaymentStatus.FAILED, 2, T0 + days(15)),
+        (PaymentStatus.FAILED, 3, None),
+    ]
+    attempts = list(PaymentAttempt.objects.order_by("pk"))
+    assert [a.trigger for a in attempts] == ["staff", "automatic", "automatic", "automatic"]
+    assert [a.status for a in attempts] == [AttemptStatus.FAILED] * 4
+    assert len({a.idempotency_key for a in attempts}) == 4
+    assert SandboxCharge.objects.count() == 4
+    member_mail, admin_mail = mailoutbox
+    assert member_mail.to == [invoice.member.email]
+    assert "https://space.example/portal/" in member_mail.body
+    assert payment.number in admin_mail.subject + admin_mail.body
+    assert admin_mail.to == [staff.user.email]
+
+    clock(days=60)
+    assert payment_retries_run().due == 0
+    assert PaymentAttempt.objects.count() == 4
+    assert billing_integrity_violations() == []
+
+
+def test_a_retry_that_is_not_due_does_nothing(staff, committed, clock):
+    _, payment = failed_card_payment(staff, committed)
+    now = clock(days=3, seconds=-1)
+
+    with committed():
+        summary = payment_retries_run(now=now)
+
+    assert (summary.due, summary.retried) == (0, 0)
+    assert PaymentAttempt.objects.count() == 1
+    assert reload(payment).next_retry_at == T0 + days(3)
+
+
+def test_an_automatic_retry_that_succeeds_pays_the_invoice(staff, committed, clock):
+    invoice, payment = failed_card_payment(staff, committed)
+    # The card starts working again at the gateway (the member's bank lifted a block).
+    SandboxCard.objects.filter(pk=payment.payment_method.gateway_id).update(behaviour=SandboxCard.Behaviour.SUCCEEDS)
+    now = clock(days=3)
+
+    with committed():
+        payment_retries_run(now=now)
+
+    payment = reload(payment)
+    assert (payment.status, payment.next_retry_at, payment.failure_code) == (PaymentStatus.SUCCEEDED, None, "")
+    assert reload(invoice).status == InvoiceStatus.PAID
+    assert billing_integrity_violations() == []
+
+
+def test_authentication_required_is_a_hard_decline_with_no_retry(staff, committed, clock, mailoutbox):
+    invoice, payment = failed_card_payment(staff, committed, card="4000002500003155")
+
+    assert (payment.failure_code, payment.next_retry_at) == ("authentication_required", None)
+    assert len(mailoutbox) == 2
+    clock(days=30)
+    assert payment_retries_run().due == 0
+    assert PaymentAttempt.objects.count() == 1
+
+
+@pytest.mark.parametrize("code", sorted(HARD_DECLINE_CODES))
+def test_hard_declines_are_not_retried_automatically(staff, committed, no_worker, clock, mailoutbox, code):
+    """The gateway's answer for a queued charge, as a worker or a webhook records it."""
+    invoice = open_invoice(amounts=["100.00"])
+    saved_card(invoice.member)
+    with committed():
+        payment = payment_create_card(invoice=invoice, actor=staff)
+    attempt, _ = _attempt_claim(PaymentAttempt.objects.get().pk)
+
+    with committed():
+        attempt_record_outcome(
+            attempt_id=attempt.pk,
+            result=ChargeResult(ChargeOutcome.DECLINED, "pi_x", decline_code=code, message="Declined."),
+        )
+
+    payment = reload(payment)
+    assert (payment.status, payment.failure_code, payment.next_retry_at) == (PaymentStatus.FAILED, code, None)
+    assert [mail.to for mail in mailoutbox] == [[invoice.member.email], [staff.user.email]]
+    clock(days=30)
+    assert payment_retries_run().due == 0
+
+
+def test_an_external_payment_meanwhile_lowers_the_next_retry_to_what_remains(staff, committed, clock):
+    invoice, payment = failed_card_payment(staff, committed)
+    clock(days=1)
+    external_payment(invoice=invoice, amount="30.00")
+    now = clock(days=3)
+
+    with committed():
+        payment_retries_run(now=now)
+
+    retry = PaymentAttempt.objects.latest("pk")
+    assert (retry.amount, retry.trigger) == (Money("70.00", "EUR"), PaymentAttempt.Trigger.AUTOMATIC)
+    assert SandboxCharge.objects.get(idempotency_key=retry.idempotency_key).amount_minor == 7000
+    payment = reload(payment)
+    assert (payment.amount, payment.status, payment.next_retry_at) == (Money("70.00", "EUR"), "failed", T0 + days(8))
+    assert billing_integrity_violations() == []
+
+
+@pytest.mark.parametrize("how", ["paid in full", "void", "uncollectible"])
+def test_an_invoice_that_no_longer_needs_the_money_cancels_the_schedule(staff, committed, clock, how):
+    invoice, payment = failed_card_payment(staff, committed)
+    clock(days=1)
+    if how == "paid in full":
+        external_payment(invoice=invoice)
+    elif how == "void":
+        invoice_void(invoice=invoice, actor=staff)
+    else:
+        invoice_mark_uncollectible(invoice=invoice, actor=staff)
+    now = clock(days=3)
+
+    with committed():
+        summary = payment_retries_run(now=now)
+
+    assert (summary.due, summary.retried, summary.canceled) == (1, 0, 1)
+    payment = reload(payment)
+    assert (payment.status, payment.next_retry_at) == (PaymentStatus.CANCELED, None)
+    assert PaymentAttempt.objects.count() == 1
+    invoice = reload(invoice)
+    canceled = Activity.objects.get(verb="payment.canceled")
+    assert (canceled.actor_kind, canceled.message) == (
+        "system",
+        f"{invoice.number} is {invoice.get_status_display().lower()}",
+    )
+    assert billing_integrity_violations() == []
+
+
+def test_a_manual_retry_that_fails_restarts_the_schedule_from_that_failure(staff, committed, clock):
+    _, payment = failed_card_payment(staff, committed)
+    now = clock(days=3)
+    with committed():
+        payment_retries_run(now=now)
+    assert (reload(payment).automatic_retries, reload(payment).next_retry_at) == (1, T0 + days(8))
+
+    clock(days=4)
+    with committed():
+        payment_retry(payment=payment, actor=staff)
+
+    payment = reload(payment)
+    assert (payment.status, payment.automatic_retries, payment.next_retry_at) == ("failed", 0, T0 + days(7))
+    assert payment_retries_run(now=T0 + days(7) - datetime.timedelta(seconds=1)).due == 0
+    now = clock(days=7)
+    with committed():
+        assert payment_retries_run(now=now).retried == 1
+    payment = reload(payment)
+    assert (payment.automatic_retries, payment.next_retry_at) == (1, T0 + days(12))
+
+
+def test_a_new_card_from_the_member_retries_their_failed_payments_at_once(staff, committed, clock):
+    member = MemberFactory()
+    saved_card(member, DECLINES)
+    invoices = [open_invoice(member=member, amounts=[amount]) for amount in ("40.00", "60.00")]
+    payments = []
+    for invoice in invoices:
+        with committed():
+            payments.append(payment_create_card(invoice=invoice, actor=staff))
+    assert [reload(p).status for p in payments] == ["failed", "failed"]
+    actor = member_actor(member)
+    clock(hours=2)
+
+    with committed():
+        card = saved_card(reload(member), "5555555555554444", actor=actor)
+
+    for payment, invoice in zip(payments, invoices, strict=True):
+        payment = reload(payment)
+        assert (payment.status, payment.payment_method, payment.next_retry_at) == ("succeeded", card, None)
+        assert reload(invoice).status == InvoiceStatus.PAID
+    retries = PaymentAttempt.objects.filter(trigger=PaymentAttempt.Trigger.NEW_CARD)
+    assert sorted(a.amount.amount for a in retries) == [40, 60]
+    assert billing_integrity_violations() == []
+
+
+def test_a_new_card_also_retries_a_payment_that_needed_authentication(staff, committed):
+    invoice, payment = failed_card_payment(staff, committed, card="4000002500003155")
+    actor = member_actor(invoice.member)
+
+    with committed():
+        saved_card(reload(invoice.member), "4242424242424242", actor=actor)
+
+    assert reload(payment).status == PaymentStatus.SUCCEEDED
+    assert reload(invoice).status == InvoiceStatus.PAID
+
+
+def test_a_new_card_does_not_retry_the_payment_of_a_paid_invoice(staff, committed):
+    invoice, payment = failed_card_payment(staff, committed)
+    external_payment(invoice=invoice)
+
+    with committed():
+        saved_card(invoice.member, "4242424242424242")
+
+    assert reload(payment).status == PaymentStatus.FAILED
+    assert PaymentAttempt.objects.count() == 1
+
+
+# The commands ---------------------------------------------------------------------------------------------------
+
+
+def test_run_payment_retries_prints_its_summary(staff, committed, clock):
+    failed_card_payment(staff, committed)
+    invoice, _ = failed_card_payment(staff, committed)
+    external_payment(invoice=invoice)
+    clock(days=3)
+    out = io.StringIO()
+
+    with committed():
+        call_command("run_payment_retries", stdout=out)
+
+    assert out.getvalue() == "2 due: 1 retried, 1 canceled, 0 refused.\n"
+
+
+def test_reconcile_payments_prints_its_summary_and_fails_on_what_needs_review(
+    staff, committed, no_worker, clock, use_gateway
+):
+    invoice = open_invoice(amounts=["100.00"])
+    saved_card(invoice.member)
+    with committed():
+        payment = payment_create_card(invoice=invoice, actor=staff)
+    use_gateway(SandboxGateway(fail_before_charge=True))
+    clock(minutes=15)
+    out = io.StringIO()
+
+    call_command("reconcile_payments", stdout=out)
+
+    assert out.getvalue() == "1 checked: 0 settled, 1 still unknown.\nDone.\n"
+
+    clock(hours=25)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=f"^Needs review: {payment.number}$"):
+        call_command("reconcile_payments", stdout=out)
+    assert out.getvalue() == "1 checked: 0 settled, 1 still unknown.\n"
+
+    use_gateway(SandboxGateway())
+    clock(hours=26)
+    out = io.StringIO()
+    call_command("reconcile_payments", stdout=out)
+    assert out.getvalue() == "1 checked: 1 settled, 0 still unknown.\nDone.\n"
+    assert reload(payment).status == PaymentStatus.SUCCEEDED
+    assert SandboxCharge.objects.count() == 1
