@@ -1,14 +1,16 @@
 """Reads of the payments app (the admin's pages and, later, the portal)."""
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, QuerySet, Sum
 from djmoney.money import Money
 
 from billing.models import Invoice, InvoiceStatus
 from billing.money import money_from_db
 from members.models import Member
-from payments.models import Allocation, Payment, PaymentStatus
+from payments.models import Allocation, Payment, PaymentAttempt, PaymentMethod, PaymentMethodKind, PaymentStatus
 
 PAYABLE_INVOICE_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+# Card payments that are not settled yet: at the gateway (pending, processing) or failed and waiting for a retry.
+CARD_UNSETTLED_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.FAILED)
 
 
 def member_payments(*, member: Member) -> QuerySet[Payment]:
@@ -59,4 +61,41 @@ def payment_void_reopens(*, payment: Payment) -> QuerySet[Allocation]:
         Allocation.objects.filter(payment=payment, status=Allocation.Status.ACTIVE)
         .select_related("invoice")
         .order_by("invoice_id", "pk")
+    )
+
+
+def member_payment_methods(*, member: Member) -> QuerySet[PaymentMethod]:
+    """The member's saved cards, removed ones included (they stay for the history of their payments): the cards
+    in use first (the default, then the newest), then the removed ones, last removed first."""
+    return PaymentMethod.objects.filter(member=member).order_by(
+        F("removed_at").desc(nulls_first=True), "-is_default", "-created_at", "-pk"
+    )
+
+
+def member_active_payment_methods(*, member: Member) -> QuerySet[PaymentMethod]:
+    """The member's cards that can be charged: the default first, then the newest."""
+    return PaymentMethod.objects.filter(member=member, removed_at__isnull=True).order_by(
+        "-is_default", "-created_at", "-pk"
+    )
+
+
+def invoice_card_payments_unsettled(*, invoice: Invoice) -> QuerySet[Payment]:
+    """The invoice's card payments still at the gateway or failed: they have no allocation yet, so the invoice
+    page lists them beside its allocations."""
+    return (
+        Payment.objects.filter(invoice=invoice, method=PaymentMethodKind.CARD, status__in=CARD_UNSETTLED_STATUSES)
+        .select_related("payment_method")
+        .order_by("created_at", "pk")
+    )
+
+
+def payment_attempts(*, payment: Payment) -> QuerySet[PaymentAttempt]:
+    """Every try at the gateway for the payment, oldest first, with its card."""
+    return PaymentAttempt.objects.filter(payment=payment).select_related("payment_method").order_by("created_at", "pk")
+
+
+def payments_with_review_flag(queryset: QuerySet[Payment]) -> QuerySet[Payment]:
+    """Annotate `needs_review`: an attempt of the payment has an outcome that reconciliation could not settle."""
+    return queryset.annotate(
+        needs_review=Exists(PaymentAttempt.objects.filter(payment=OuterRef("pk"), needs_review=True))
     )

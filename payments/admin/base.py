@@ -30,6 +30,16 @@ ADJUST_MONEY_BALANCE = "billing.adjust_money_balance"
 RECORD_EXTERNAL_PAYMENT = "payments.record_external_payment"
 VOID_PAYMENT = "payments.void_payment"
 ALLOCATE_PAYMENT = "payments.allocate_payment"
+CHARGE_PAYMENT = "payments.charge_payment"
+MANAGE_PAYMENT_METHODS = "payments.manage_payment_methods"
+
+
+@dataclass(frozen=True)
+class ResultMessage:
+    """What a successful call tells the user, when it is not plain good news (a charge the gateway declined)."""
+
+    text: str
+    level: int = messages.SUCCESS
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,12 @@ class BillingAdminMixin:
         return Actor.staff(request.user)
 
     @staticmethod
-    def permission_require(request: HttpRequest, permission: str | None) -> None:
-        if permission is not None and not request.user.has_perm(permission):
+    def permission_require(request: HttpRequest, permission: str | tuple[str, ...] | None) -> None:
+        """Refuse the request unless the user has the permission (all of them, for a tuple)."""
+        if permission is None:
+            return
+        permissions = (permission,) if isinstance(permission, str) else permission
+        if not request.user.has_perms(permissions):
             raise PermissionDenied
 
     @staticmethod
@@ -108,24 +122,30 @@ class BillingAdminMixin:
         return {**context, **extra}
 
     @staticmethod
-    def service_run(request: HttpRequest, call: Callable[[], Any], *, success: Callable[[Any], str]):
-        """Call the service; returns (True, its result) after a success message, (False, None) after its refusal
-        was shown as an error message."""
+    def service_run(
+        request: HttpRequest, call: Callable[[], Any], *, success: Callable[[Any], str | ResultMessage]
+    ):
+        """Call the service; returns (True, its result) after a success message (or the `ResultMessage` that
+        `success` returns), (False, None) after its refusal was shown as an error message."""
         try:
             result = call()
         except BillingError as error:
             messages.error(request, error.message)
             return False, None
-        messages.success(request, success(result))
+        message = success(result)
+        if isinstance(message, ResultMessage):
+            messages.add_message(request, message.level, message.text)
+        else:
+            messages.success(request, message)
         return True, result
 
     def action_post(
         self,
         request: HttpRequest,
         *,
-        permission: str,
+        permission: str | tuple[str, ...],
         call: Callable[[], Any],
-        success: Callable[[Any], str],
+        success: Callable[[Any], str | ResultMessage],
         redirect_url: str,
     ) -> HttpResponse:
         """A button that acts at once (the view is POST-only)."""
@@ -138,10 +158,10 @@ class BillingAdminMixin:
         request: HttpRequest,
         *,
         obj,
-        permission: str | None,
+        permission: str | tuple[str, ...] | None,
         form: forms.Form,
         call: Callable[[], Any],
-        success: Callable[[Any], str],
+        success: Callable[[Any], str | ResultMessage],
         success_url: str | Callable[[Any], str],
         title: str,
         submit_label: str,

@@ -13,7 +13,7 @@ from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice, InvoiceStatus
-from billing.money import money_check_entered
+from billing.money import money_check_entered, money_from_db
 from billing.numbering import PAYMENT, number_next
 from members.models import Member
 from payments.amounts import invoice_reserved
@@ -234,7 +234,11 @@ def payment_retry(
             amount=amount,
             status_before=PaymentStatus.FAILED,
             status_after=payment.status,
-            data={"trigger": trigger, "amount_before": str(amount_before.amount), "card": str(payment_method)},
+            data={
+                "trigger": trigger,
+                "amount_before": str(money_from_db(amount_before.amount, payment.currency).amount),
+                "card": str(payment_method),
+            },
         )
     return attempt
 

@@ -4,16 +4,22 @@ import datetime
 import logging
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.utils import timezone
 
-from billing.activity import Actor
+from billing.activity import Actor, activity_record
 from billing.errors import BillingError
+from billing.lock_objects import member_lock
 from members.models import Member
+from payments.amounts import invoice_reserved
+from payments.lock_objects import payment_lock
 from payments.models import Payment, PaymentAttempt, PaymentMethod, PaymentMethodKind, PaymentStatus
+from payments.notifications import payment_failed_for_good_notify
 from payments.services.payment_card import payment_retry
 
 logger = logging.getLogger(__name__)
 RETRIES = Actor.system("automatic retries")
+RETRY_POSTPONEMENT = datetime.timedelta(hours=1)
 
 
 @dataclass
@@ -21,6 +27,7 @@ class RetrySummary:
     due: int = 0
     retried: int = 0
     canceled: int = 0
+    postponed: int = 0
     refused: int = 0
 
 
@@ -37,8 +44,12 @@ def payment_retries_run(*, now: datetime.datetime | None = None, progress=None) 
             attempt = payment_retry(payment=payment, actor=RETRIES, trigger=PaymentAttempt.Trigger.AUTOMATIC)
         except BillingError as error:
             logger.info("Automatic retry of %s refused: %s", payment, error.message)
-            Payment.objects.filter(pk=payment.pk, status=PaymentStatus.FAILED).update(next_retry_at=None)
-            summary.refused += 1
+            if payment.invoice_id and invoice_reserved(payment.invoice).amount > 0:
+                _retry_postpone(payment=payment, now=now)
+                summary.postponed += 1
+            else:
+                _retries_stop(payment=payment, reason=error.message)
+                summary.refused += 1
         else:
             if attempt is None:
                 summary.canceled += 1
@@ -47,6 +58,32 @@ def payment_retries_run(*, now: datetime.datetime | None = None, progress=None) 
         if progress:
             progress(payment.pk)
     return summary
+
+
+def _retry_postpone(*, payment: Payment, now: datetime.datetime) -> None:
+    """Another card payment for the invoice is at the gateway: look again once it has answered."""
+    Payment.objects.filter(pk=payment.pk, status=PaymentStatus.FAILED).update(next_retry_at=now + RETRY_POSTPONEMENT)
+
+
+def _retries_stop(*, payment: Payment, reason: str) -> None:
+    """The retry cannot be made (no card left, nothing to charge): the payment has failed for good."""
+    with transaction.atomic(durable=True):
+        member_lock(payment.member_id)
+        payment = payment_lock(payment.pk)
+        if payment.status != PaymentStatus.FAILED or payment.next_retry_at is None:
+            return
+        payment.next_retry_at = None
+        payment.save(update_fields=["next_retry_at"])
+        activity_record(
+            actor=RETRIES,
+            verb="payment.retries_stopped",
+            member=payment.member,
+            invoice=payment.invoice,
+            target=payment,
+            amount=payment.amount,
+            message=reason,
+        )
+        transaction.on_commit(lambda: payment_failed_for_good_notify(payment_id=payment.pk))
 
 
 def payments_retry_with_new_card(*, member: Member, payment_method: PaymentMethod) -> int:

@@ -98,7 +98,14 @@ def webhook_event_process(*, webhook_event_id: int) -> str:
     if event.processed_at is not None:
         return "already processed"
     handler = HANDLERS.get(event.type)
-    outcome = handler(event, event.payload["data"]["object"]) if handler else "ignored"
-    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now())
+    try:
+        outcome = handler(event, event.payload["data"]["object"]) if handler else "ignored"
+    except Exception as error:
+        # Kept unprocessed, with the error, for the task's next try and for a person to read in the admin.
+        WebhookEvent.objects.filter(pk=event.pk).update(processing_error=f"{type(error).__name__}: {error}")
+        raise
+    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
+        processed_at=timezone.now(), processing_error=""
+    )
     logger.info("Webhook %s %s: %s", event.type, event.event_id, outcome)
     return outcome

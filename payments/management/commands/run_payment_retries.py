@@ -14,6 +14,7 @@ class Command(BaseCommand):
         summary = payment_retries_run()
         self.stdout.write(
             self.style.SUCCESS(
-                f"{summary.due} due: {summary.retried} retried, {summary.canceled} canceled, {summary.refused} refused."
+                f"{summary.due} due: {summary.retried} retried, {summary.canceled} canceled, "
+                f"{summary.postponed} postponed, {summary.refused} stopped."
             )
         )

@@ -13,12 +13,6 @@ from payments.models import PaymentAttempt, PaymentMethod, WebhookEvent
 CARD_MODELS = (PaymentAttempt, PaymentMethod, SandboxCharge, WebhookEvent)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The staff and member logins of these tests need no slow hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks):
     """`with committed(): ...` runs what the block queued for after its commit (the Celery tasks, eager here, and

@@ -262,6 +262,48 @@ def test_a_new_card_does_not_retry_the_payment_of_a_paid_invoice(staff, committe
     assert PaymentAttempt.objects.count() == 1
 
 
+def test_a_due_retry_waits_while_another_card_payment_for_the_invoice_is_at_the_gateway(
+    staff, committed, clock, request
+):
+    invoice, payment = failed_card_payment(staff, committed, amount="100.00")
+    other_card = saved_card(invoice.member, "4242424242424242")
+    request.getfixturevalue("no_worker")  # from here on, charges stay queued
+    payment_create_card(invoice=invoice, actor=staff, payment_method=other_card)  # all of it, in flight
+    now = clock(days=3)
+
+    summary = payment_retries_run(now=now)
+
+    assert (summary.due, summary.retried, summary.postponed, summary.refused) == (1, 0, 1, 0)
+    payment = reload(payment)
+    assert (payment.status, payment.next_retry_at, payment.automatic_retries) == (
+        PaymentStatus.FAILED,
+        now + datetime.timedelta(hours=1),
+        0,
+    )
+    assert PaymentAttempt.objects.filter(payment=payment).count() == 1
+
+
+def test_a_due_retry_without_any_saved_card_stops_the_retries_and_tells_the_member(staff, committed, clock, mailoutbox):
+    from payments.services.payment_method import payment_method_remove
+
+    invoice, payment = failed_card_payment(staff, committed)
+    with committed():
+        payment_method_remove(payment_method=payment.payment_method, actor=staff)
+    mailoutbox.clear()
+    now = clock(days=3)
+
+    with committed():
+        summary = payment_retries_run(now=now)
+
+    assert (summary.due, summary.retried, summary.refused) == (1, 0, 1)
+    payment = reload(payment)
+    assert (payment.status, payment.next_retry_at) == (PaymentStatus.FAILED, None)
+    stopped = Activity.objects.get(verb="payment.retries_stopped")
+    assert "no saved card" in stopped.message
+    assert [message.to for message in mailoutbox][0] == [invoice.member.email]
+    assert billing_integrity_violations() == []
+
+
 # The commands ---------------------------------------------------------------------------------------------------
 
 
@@ -275,7 +317,7 @@ def test_run_payment_retries_prints_its_summary(staff, committed, clock):
     with committed():
         call_command("run_payment_retries", stdout=out)
 
-    assert out.getvalue() == "2 due: 1 retried, 1 canceled, 0 refused.\n"
+    assert out.getvalue() == "2 due: 1 retried, 1 canceled, 0 postponed, 0 stopped.\n"
 
 
 def test_reconcile_payments_prints_its_summary_and_fails_on_what_needs_review(
