@@ -183,6 +183,84 @@ class InvoiceLine(models.Model):
         return self.description
 
 
+class CreditNoteReason(models.TextChoices):
+    DUPLICATE = "duplicate", "Duplicate"
+    FRAUDULENT = "fraudulent", "Fraudulent"
+    ORDER_CHANGE = "order_change", "Order change"
+    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
+    OTHER = "other", "Other"
+
+
+class CreditNote(models.Model):
+    """A document that reduces what an issued invoice asks for.
+
+    `pre_payment_amount` reduces what was still owed; the rest (the post-payment amount) was already paid and is
+    settled by `refund_amount` (refunded from the invoice's payments), `credit_amount` (kept as the member's credit)
+    and `out_of_band_amount` (returned outside the system). The four add up to `amount`.
+    """
+
+    number = models.CharField(max_length=32, unique=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    currency = models.CharField(max_length=3)
+    amount = money_field()
+    reason = models.CharField(max_length=32, choices=CreditNoteReason.choices)
+    memo = models.TextField(blank=True)
+    pre_payment_amount = money_field(default=0)
+    refund_amount = money_field(default=0)
+    credit_amount = money_field(default=0)
+    out_of_band_amount = money_field(default=0)
+    actor_label = models.CharField(max_length=150, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(pre_payment_amount__gte=0)
+                & Q(refund_amount__gte=0)
+                & Q(credit_amount__gte=0)
+                & Q(out_of_band_amount__gte=0),
+                name="credit_note_parts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    amount=models.F("pre_payment_amount")
+                    + models.F("refund_amount")
+                    + models.F("credit_amount")
+                    + models.F("out_of_band_amount")
+                ),
+                name="credit_note_parts_add_up",
+            ),
+        ]
+        permissions = [("issue_credit_note", "Can issue credit notes")]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def post_payment_amount(self):
+        return self.amount - self.pre_payment_amount
+
+
+class CreditNoteLine(models.Model):
+    """The part of one invoice line that a credit note credits, when it was issued per line."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    invoice_line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="credit_note_lines")
+    amount = money_field()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_line_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note}: {self.amount}"
+
+
 class MoneyBalanceEntry(models.Model):
     """One immutable line of a member's money balance (positive = credit to the member)."""
 

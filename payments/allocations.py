@@ -51,3 +51,39 @@ def allocation_release(*, allocation: Allocation, actor: Actor, reason: str) -> 
         data={"allocation": allocation.number, "payment": allocation.payment.number},
     )
     return released
+
+
+def allocations_take_newest_first(
+    *, allocations: list[Allocation], amount: Money, actor: Actor, reason: str
+) -> list[tuple[Allocation, Money]]:
+    """Shrink the allocations, newest first, by `amount` in all; return what was taken from each.
+
+    The money taken goes back to unallocated on each allocation's payment (the caller refreshes the amounts).
+    """
+    taken = []
+    left = amount
+    for allocation in sorted(allocations, key=lambda a: (a.created_at, a.pk), reverse=True):
+        if left.amount <= 0:
+            break
+        take = min(allocation.amount, left)
+        allocation.amount -= take
+        if allocation.amount.amount == 0:
+            allocation.status = Allocation.Status.REMOVED
+            allocation.removed_at = timezone.now()
+            allocation.removed_reason = reason
+        allocation.save(update_fields=["amount", "amount_currency", "status", "removed_at", "removed_reason"])
+        activity_record(
+            actor=actor,
+            verb="payment.unallocated",
+            member=allocation.invoice.member,
+            invoice=allocation.invoice,
+            target=allocation.payment,
+            amount=take,
+            message=reason,
+            data={"allocation": allocation.number, "payment": allocation.payment.number, "partial": True},
+        )
+        taken.append((allocation, take))
+        left -= take
+    if left.amount > 0:
+        raise AssertionError(f"{left} could not be taken from the allocations.")
+    return taken

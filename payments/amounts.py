@@ -9,10 +9,18 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
-from billing.models import Invoice, InvoiceStatus
+from billing.models import CreditNote, Invoice, InvoiceStatus
 from billing.money import money_from_db
 from billing.selectors import invoice_balance_applied
-from payments.models import IN_FLIGHT_STATUSES, Allocation, Payment, PaymentMethodKind, PaymentStatus
+from payments.models import (
+    IN_FLIGHT_STATUSES,
+    Allocation,
+    Payment,
+    PaymentMethodKind,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 
 
 class AmountsOutOfBalance(RuntimeError):
@@ -25,7 +33,8 @@ def invoice_paid(invoice: Invoice) -> Money:
 
 
 def invoice_credited(invoice: Invoice) -> Money:
-    return money_from_db(None, invoice.currency)
+    total = CreditNote.objects.filter(invoice=invoice).aggregate(s=Sum("amount"))["s"]
+    return money_from_db(total, invoice.currency)
 
 
 def invoice_reserved(invoice: Invoice) -> Money:
@@ -72,8 +81,12 @@ def payment_refresh_amounts(payment: Payment) -> Payment:
         "s"
     ]
     payment.amount_allocated = money_from_db(allocated, payment.currency)
-    payment.amount_refunded = money_from_db(None, payment.currency)
-    payment.amount_refund_pending = money_from_db(None, payment.currency)
+    refunds = {
+        row["status"]: row["total"]
+        for row in Refund.objects.filter(payment=payment).values("status").annotate(total=Sum("amount")).order_by()
+    }
+    payment.amount_refunded = money_from_db(refunds.get(RefundStatus.SUCCEEDED), payment.currency)
+    payment.amount_refund_pending = money_from_db(refunds.get(RefundStatus.PENDING), payment.currency)
     if payment.status == PaymentStatus.SUCCEEDED:
         unallocated = (
             payment.amount - payment.amount_allocated - payment.amount_refunded - payment.amount_refund_pending
@@ -82,8 +95,8 @@ def payment_refresh_amounts(payment: Payment) -> Payment:
             raise AmountsOutOfBalance(f"{payment} would have {unallocated} unallocated.")
         payment.amount_unallocated = unallocated
     else:
-        if payment.amount_allocated.amount:
-            raise AmountsOutOfBalance(f"{payment} is {payment.status} but has allocations.")
+        if payment.amount_allocated.amount or payment.amount_refunded.amount or payment.amount_refund_pending.amount:
+            raise AmountsOutOfBalance(f"{payment} is {payment.status} but has allocations or refunds.")
         payment.amount_unallocated = money_from_db(None, payment.currency)
     payment.save()
     return payment

@@ -10,12 +10,29 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F, Sum
+from django.db.models import Count, F, Sum
 
-from billing.models import Activity, Invoice, InvoiceLine, InvoiceStatus, MoneyBalanceEntry, NumberSequence
+from billing.models import (
+    Activity,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    MoneyBalanceEntry,
+    NumberSequence,
+)
 from billing.money import DECIMAL_PLACES
-from billing.numbering import ALLOCATION, INVOICE, PAYMENT
-from payments.models import Allocation, Payment, PaymentStatus
+from billing.numbering import ALLOCATION, CREDIT_NOTE, INVOICE, PAYMENT
+from payments.models import (
+    Allocation,
+    AttemptStatus,
+    Payment,
+    PaymentAttempt,
+    PaymentMethodKind,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 
 ZERO = Decimal(0)
 STORED_PLACES = Decimal(1).scaleb(-DECIMAL_PLACES)
@@ -34,6 +51,7 @@ def _sums(queryset, key: str, value: str = "amount") -> dict:
 def _invoice_violations() -> Iterator[str]:
     paid = _sums(Allocation.objects.filter(status=Allocation.Status.ACTIVE), "invoice_id")
     balance = _sums(MoneyBalanceEntry.objects.filter(invoice__isnull=False), "invoice_id")
+    credited = _sums(CreditNote.objects.all(), "invoice_id")
     line_amounts = _sums(InvoiceLine.objects.all(), "invoice_id")
     line_taxes = _sums(InvoiceLine.objects.all(), "invoice_id", "tax")
     money_columns = (
@@ -58,13 +76,13 @@ def _invoice_violations() -> Iterator[str]:
         if row["total"] != row["subtotal"] + row["tax_total"]:
             yield f"{name}: total {row['total']} is not subtotal + tax."
         if row["status"] == InvoiceStatus.DRAFT:
-            if paid.get(row["pk"]) or balance.get(row["pk"]):
-                yield f"{name}: a draft has payments or money balance applied."
+            if paid.get(row["pk"]) or balance.get(row["pk"]) or credited.get(row["pk"]):
+                yield f"{name}: a draft has payments, money balance applied or credit notes."
             continue
         expected = {
             "amount_paid": paid.get(row["pk"], ZERO),
             "amount_balance_applied": -balance.get(row["pk"], ZERO),
-            "amount_credited": ZERO,
+            "amount_credited": credited.get(row["pk"], ZERO),
         }
         for column, value in expected.items():
             if row[column] != value:
@@ -83,12 +101,18 @@ def _invoice_violations() -> Iterator[str]:
             yield f"{name}: status paid but {remaining} remains."
         if status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) and remaining == 0:
             yield f"{name}: status {status} but nothing remains; it should be paid."
-        if status == InvoiceStatus.VOID and (expected["amount_paid"] or expected["amount_balance_applied"]):
-            yield f"{name}: void but still has payments or money balance applied."
+        if status == InvoiceStatus.VOID and (
+            expected["amount_paid"] or expected["amount_balance_applied"] or expected["amount_credited"]
+        ):
+            yield f"{name}: void but still has payments, money balance applied or credit notes."
+        if expected["amount_credited"] > row["total"]:
+            yield f"{name}: its credit notes ({expected['amount_credited']}) exceed its total."
 
 
 def _payment_violations() -> Iterator[str]:
     allocated = _sums(Allocation.objects.filter(status=Allocation.Status.ACTIVE), "payment_id")
+    refunded = _sums(Refund.objects.filter(status=RefundStatus.SUCCEEDED), "payment_id")
+    refund_pending = _sums(Refund.objects.filter(status=RefundStatus.PENDING), "payment_id")
     columns = ("amount", "amount_allocated", "amount_refunded", "amount_refund_pending", "amount_unallocated")
     fields = ["pk", "number", "status", "currency", *columns, *(f"{c}_currency" for c in columns)]
     for row in Payment.objects.values(*fields).iterator():
@@ -101,6 +125,9 @@ def _payment_violations() -> Iterator[str]:
                 f"{name}: amount_allocated is {row['amount_allocated']} but its allocations add up to "
                 f"{allocated.get(row['pk'], ZERO)}."
             )
+        for column, sums in (("amount_refunded", refunded), ("amount_refund_pending", refund_pending)):
+            if row[column] != sums.get(row["pk"], ZERO):
+                yield f"{name}: {column} is {row[column]} but its refunds add up to {sums.get(row['pk'], ZERO)}."
         terms = [row[column] for column in columns[1:]]
         if any(term < 0 for term in terms):
             yield f"{name}: a negative amount among allocated, refunded, refunds in flight, unallocated."
@@ -139,6 +166,7 @@ def _number_violations() -> Iterator[str]:
         INVOICE: Invoice.objects.exclude(number__isnull=True).values_list("number", flat=True),
         PAYMENT: Payment.objects.values_list("number", flat=True),
         ALLOCATION: Allocation.objects.values_list("number", flat=True),
+        CREDIT_NOTE: CreditNote.objects.values_list("number", flat=True),
     }
     last_values = {(s.series, s.year): s.last_value for s in NumberSequence.objects.all()}
     for series, numbers in series_rows.items():
@@ -180,9 +208,37 @@ def _activity_violations() -> Iterator[str]:
         yield f"{number}: no activity records its issue."
 
 
+def _credit_note_violations() -> Iterator[str]:
+    parts = ("pre_payment_amount", "refund_amount", "credit_amount", "out_of_band_amount")
+    fields = ["number", "currency", "invoice__currency", "amount", *parts, *(f"{p}_currency" for p in parts)]
+    for row in CreditNote.objects.values(*fields).iterator():
+        if row["currency"] != row["invoice__currency"] or any(row[f"{p}_currency"] != row["currency"] for p in parts):
+            yield f"{row['number']}: not in its invoice's currency."
+        if any(row[p] < 0 for p in parts) or sum(row[p] for p in parts) != row["amount"]:
+            yield f"{row['number']}: pre-payment + refund + credit + out of band do not add up to {row['amount']}."
+
+
+def _card_charge_violations() -> Iterator[str]:
+    """Every succeeded card payment has exactly one succeeded attempt, with its gateway id; no other has one."""
+    succeeded = PaymentAttempt.objects.filter(status=AttemptStatus.SUCCEEDED)
+    counts = {row["payment_id"]: row["n"] for row in succeeded.values("payment_id").annotate(n=Count("pk")).order_by()}
+    card_payments = Payment.objects.filter(method=PaymentMethodKind.CARD).values_list("pk", "number", "status")
+    for pk, number, status in card_payments.iterator():
+        expected = 1 if status in (PaymentStatus.SUCCEEDED,) else 0
+        if counts.get(pk, 0) != expected:
+            yield f"{number}: {status} with {counts.get(pk, 0)} succeeded gateway charges."
+    for number in succeeded.filter(gateway_payment_id="").values_list("payment__number", flat=True):
+        yield f"{number}: a succeeded charge without the gateway's id."
+    duplicated = succeeded.values("gateway", "gateway_payment_id").annotate(n=Count("pk")).filter(n__gt=1)
+    for row in duplicated:
+        yield f"Gateway charge {row['gateway_payment_id']} is recorded {row['n']} times."
+
+
 CHECKS = (
     ("invoices", _invoice_violations),
     ("payments", _payment_violations),
+    ("credit notes", _credit_note_violations),
+    ("card charges", _card_charge_violations),
     ("allocations", _allocation_violations),
     ("money balances", _balance_violations),
     ("numbers", _number_violations),

@@ -8,7 +8,12 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from billing.models import Invoice, money_field
 from members.models import Member
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxCustomer  # noqa: F401 (its tables)
+from payments.gateways.sandbox_models import (  # noqa: F401 (the sandbox gateway's tables)
+    SandboxCard,
+    SandboxCharge,
+    SandboxCustomer,
+    SandboxRefund,
+)
 
 
 class PaymentStatus(models.TextChoices):
@@ -310,3 +315,109 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Refund(models.Model):
+    """Money returned from one payment.
+
+    A card payment's refund goes back to the card through the gateway (pending until it answers); an external
+    payment's refund, and money returned outside the system for a credit note, are recorded at once.
+    """
+
+    class Kind(models.TextChoices):
+        GATEWAY = "gateway", "To the card"
+        RECORDED = "recorded", "Recorded (external payment)"
+        OUT_OF_BAND = "out_of_band", "Returned outside the system"
+
+    class Reason(models.TextChoices):
+        REQUESTED_BY_MEMBER = "requested_by_member", "Requested by the member"
+        DUPLICATE = "duplicate", "Duplicate"
+        FRAUDULENT = "fraudulent", "Fraudulent"
+        RECORDED_BY_MISTAKE = "recorded_by_mistake", "Recorded by mistake"
+        CREDIT_NOTE = "credit_note", "Credit note"
+        OTHER = "other", "Other"
+
+    class InvoiceHandling(models.TextChoices):
+        NONE = "", "Only unallocated money"
+        REOPEN = "reopen", "Reopen the invoice balance"
+        CREDIT_NOTE = "credit_note", "Reduce the invoice with a credit note"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = money_field()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    invoice_handling = models.CharField(max_length=16, choices=InvoiceHandling.choices, blank=True)
+    credit_note = models.ForeignKey(
+        "billing.CreditNote",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        help_text="The credit note whose refund part this refund settles.",
+    )
+    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    gateway = models.CharField(max_length=16, blank=True)
+    gateway_refund_id = models.CharField(max_length=255, blank=True)
+    failure_message = models.TextField(blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.UniqueConstraint(
+                fields=["gateway", "gateway_refund_id"],
+                condition=~Q(gateway_refund_id=""),
+                name="refund_gateway_refund_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="gateway") | Q(status="succeeded"),
+                name="refund_recorded_is_succeeded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund of {self.amount} from {self.payment_id}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"refund-{self.uid}"
+
+
+class RefundAllocation(models.Model):
+    """What a refund (or a credit note) took off one allocation, and the credit note issued for it, if any."""
+
+    allocation = models.ForeignKey(Allocation, on_delete=models.PROTECT, related_name="refund_takes")
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="takes")
+    credit_note = models.ForeignKey(
+        "billing.CreditNote", on_delete=models.PROTECT, null=True, blank=True, related_name="allocation_takes"
+    )
+    amount = money_field()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_allocation_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refund__isnull=False) | Q(credit_note__isnull=False),
+                name="refund_allocation_has_a_cause",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} off {self.allocation_id}"

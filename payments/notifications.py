@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from payments.models import Payment
+from payments.models import Payment, Refund
 
 
 def billing_admin_emails() -> list[str]:
@@ -42,4 +42,13 @@ def payment_disputed_notify(*, payment_id: int) -> None:
         template="payment_disputed_admin",
         context={"payment": payment, "member": payment.member},
         recipients=billing_admin_emails(),
+    )
+
+
+def refund_issued_notify(*, refund_id: int) -> None:
+    refund = Refund.objects.select_related("payment__member", "payment__payment_method").get(pk=refund_id)
+    _send(
+        template="refund_issued_member",
+        context={"refund": refund, "payment": refund.payment, "member": refund.payment.member},
+        recipients=[refund.payment.member.email],
     )

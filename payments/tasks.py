@@ -65,3 +65,17 @@ def webhook_event_process_task(webhook_event_id: int) -> str:
     from payments.services.webhook import webhook_event_process
 
     return webhook_event_process(webhook_event_id=webhook_event_id)
+
+
+@shared_task(bind=True, max_retries=8, acks_late=True)
+def refund_execute_task(self, refund_id: int) -> str:
+    from payments.services.refund import refund_execute
+
+    try:
+        refund = refund_execute(refund_id=refund_id)
+    except GatewayUnavailable as error:
+        if self.request.is_eager:
+            logger.warning("Refund %s: %s; it stays pending and will be tried again.", refund_id, error.message)
+            return "pending"
+        raise self.retry(exc=error, countdown=min(120 * 2**self.request.retries, 3600)) from error
+    return refund.status

@@ -24,6 +24,19 @@ class ChargeResult:
     message: str = ""
 
 
+class RefundOutcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    outcome: RefundOutcome
+    gateway_refund_id: str = ""
+    message: str = ""
+
+
 @dataclass(frozen=True)
 class CardDetails:
     gateway_id: str
@@ -89,6 +102,11 @@ class Gateway(Protocol):
 
     def charge_retrieve(self, *, gateway_payment_id: str) -> ChargeResult | None:
         """The payment's state now; None when it was never confirmed."""
+
+    def refund_create(self, *, gateway_payment_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+        """Refund to the original card. Raises GatewayUnavailable when the gateway could not be asked."""
+
+    def refund_retrieve(self, *, gateway_refund_id: str) -> RefundResult: ...
 
     def webhook_event_verify(self, *, payload: bytes, signature: str) -> GatewayEvent: ...
 

@@ -16,8 +16,10 @@ from payments.gateways.base import (
     GatewayEvent,
     GatewayUnavailable,
     InvalidWebhook,
+    RefundOutcome,
+    RefundResult,
 )
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxCustomer
+from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxCustomer, SandboxRefund
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,19 @@ class SandboxGateway:
     name = "sandbox"
 
     def __init__(
-        self, *, latency_seconds: float = 0.0, fail_before_charge: bool = False, fail_after_charge: bool = False
+        self,
+        *,
+        latency_seconds: float = 0.0,
+        fail_before_charge: bool = False,
+        fail_after_charge: bool = False,
+        fail_refunds: bool = False,
     ):
         """`fail_before_charge` makes calls fail as if the gateway were unreachable; `fail_after_charge` charges
-        and then loses the answer (a timeout after the money moved)."""
+        and then loses the answer (a timeout after the money moved); `fail_refunds` makes refunds fail."""
         self.latency_seconds = latency_seconds
         self.fail_before_charge = fail_before_charge
         self.fail_after_charge = fail_after_charge
+        self.fail_refunds = fail_refunds
 
     def _network(self) -> None:
         if self.latency_seconds:
@@ -181,6 +189,40 @@ class SandboxGateway:
             decline_code=charge.decline_code,
             message=charge.message,
         )
+
+    def refund_create(self, *, gateway_payment_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+        self._network()
+        with transaction.atomic():
+            existing = SandboxRefund.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return self._refund_result(existing)
+            charge = SandboxCharge.objects.select_for_update().get(pk=gateway_payment_id)
+            refunded = sum(charge.refunds.filter(status=RefundOutcome.SUCCEEDED).values_list("amount_minor", flat=True))
+            if self.fail_refunds:
+                status, message = RefundOutcome.FAILED, "The card issuer refused the refund (injected failure)."
+            elif charge.status != SandboxCharge.Status.SUCCEEDED:
+                status, message = RefundOutcome.FAILED, "This payment was never charged."
+            elif refunded + amount_minor > charge.amount_minor:
+                status, message = RefundOutcome.FAILED, "The refund is more than what is left of the charge."
+            else:
+                status, message = RefundOutcome.SUCCEEDED, ""
+            refund = SandboxRefund.objects.create(
+                id=_new_id("re"),
+                idempotency_key=idempotency_key,
+                charge=charge,
+                amount_minor=amount_minor,
+                status=status,
+                message=message,
+            )
+        return self._refund_result(refund)
+
+    def refund_retrieve(self, *, gateway_refund_id: str) -> RefundResult:
+        self._network()
+        return self._refund_result(SandboxRefund.objects.get(pk=gateway_refund_id))
+
+    @staticmethod
+    def _refund_result(refund: SandboxRefund) -> RefundResult:
+        return RefundResult(RefundOutcome(refund.status), refund.id, refund.message)
 
     def webhook_event_verify(self, *, payload: bytes, signature: str) -> GatewayEvent:
         raise InvalidWebhook("The sandbox gateway sends no webhooks.")

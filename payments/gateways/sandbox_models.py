@@ -65,3 +65,19 @@ class SandboxCharge(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class SandboxRefund(models.Model):
+    id = models.CharField(max_length=40, primary_key=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    charge = models.ForeignKey(SandboxCharge, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.BigIntegerField()
+    status = models.CharField(max_length=16)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "payments"
+
+    def __str__(self) -> str:
+        return self.id

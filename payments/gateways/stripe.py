@@ -13,6 +13,8 @@ from payments.gateways.base import (
     GatewayEvent,
     GatewayUnavailable,
     InvalidWebhook,
+    RefundOutcome,
+    RefundResult,
 )
 
 API_VERSION = "2026-10-28.endive"
@@ -121,6 +123,25 @@ class StripeGateway:
     def _result(intent) -> ChargeResult:
         return charge_result_from_payment_intent(intent.to_dict())
 
+    def refund_create(self, *, gateway_payment_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+        try:
+            refund = self.client.v1.refunds.create(
+                params={"payment_intent": gateway_payment_id, "amount": amount_minor},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as error:
+            return RefundResult(RefundOutcome.FAILED, message=error.user_message or str(error))
+        except stripe.StripeError as error:
+            raise self._unavailable(error) from error
+        return refund_result_from_refund(refund.to_dict())
+
+    def refund_retrieve(self, *, gateway_refund_id: str) -> RefundResult:
+        try:
+            refund = self.client.v1.refunds.retrieve(gateway_refund_id)
+        except stripe.StripeError as error:
+            raise self._unavailable(error) from error
+        return refund_result_from_refund(refund.to_dict())
+
     def webhook_event_verify(self, *, payload: bytes, signature: str) -> GatewayEvent:
         return webhook_event_verify(payload=payload, signature=signature)
 
@@ -152,6 +173,18 @@ def charge_result_from_payment_intent(intent: dict) -> ChargeResult:
             message=error.get("message") or "The payment was declined.",
         )
     return ChargeResult(ChargeOutcome.UNKNOWN, intent["id"], message=f"Stripe reports the payment as {status}.")
+
+
+def refund_result_from_refund(refund: dict) -> RefundResult:
+    """Map a Refund (from the API or a webhook event) to our outcome; Stripe's canceled counts as failed."""
+    status = refund.get("status")
+    if status == "succeeded":
+        outcome = RefundOutcome.SUCCEEDED
+    elif status in ("failed", "canceled"):
+        outcome = RefundOutcome.FAILED
+    else:
+        outcome = RefundOutcome.PENDING
+    return RefundResult(outcome, refund.get("id", ""), refund.get("failure_reason") or "")
 
 
 def webhook_event_verify(*, payload: bytes, signature: str) -> GatewayEvent:

@@ -9,7 +9,7 @@ from billing.activity import Actor, activity_record
 from billing.lock_objects import member_lock
 from payments.gateways.base import GatewayEvent
 from payments.lock_objects import payment_lock
-from payments.models import AttemptStatus, PaymentAttempt, WebhookEvent
+from payments.models import AttemptStatus, PaymentAttempt, Refund, WebhookEvent
 from payments.services.attempt_execute import attempt_record_outcome
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,26 @@ def _dispute_created(event: WebhookEvent, data: dict) -> str:
     return "flagged"
 
 
+def _refund_changed(event: WebhookEvent, data: dict) -> str:
+    from payments.gateways.stripe import refund_result_from_refund
+    from payments.services.refund import refund_record_outcome
+
+    refunds = data.get("refunds", {}).get("data", []) if data.get("object") == "charge" else [data]
+    outcomes = []
+    for refund_data in refunds:
+        refund = Refund.objects.filter(gateway=event.gateway, gateway_refund_id=refund_data.get("id", "")).first()
+        if refund is None:
+            outcomes.append("not one of our refunds")
+            continue
+        refund_record_outcome(refund_id=refund.pk, result=refund_result_from_refund(refund_data), actor=WEBHOOK)
+        outcomes.append("recorded")
+    return ", ".join(outcomes) or "no refunds"
+
+
 HANDLERS = {
+    "charge.refunded": _refund_changed,
+    "refund.updated": _refund_changed,
+    "charge.refund.updated": _refund_changed,
     "payment_intent.succeeded": _payment_intent_changed,
     "payment_intent.payment_failed": _payment_intent_changed,
     "charge.dispute.created": _dispute_created,

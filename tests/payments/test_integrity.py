@@ -178,13 +178,13 @@ def test_an_unpaid_status_with_nothing_remaining_is_found(books, status):
 def test_a_void_invoice_with_payments_is_found(books):
     Invoice.objects.filter(pk=books.partly_paid.pk).update(status=InvoiceStatus.VOID)
 
-    violations_about(books.partly_paid.number, "void but still has payments or money balance applied")
+    violations_about(books.partly_paid.number, "void but still has payments, money balance applied or credit notes")
 
 
 def test_a_draft_with_payments_is_found(books):
     Invoice.objects.filter(pk=books.paid.pk).update(status=InvoiceStatus.DRAFT)
 
-    violations_about(books.paid.number, "a draft has payments or money balance applied")
+    violations_about(books.paid.number, "a draft has payments, money balance applied or credit notes")
 
 
 def test_more_paid_than_the_total_is_found(books):
