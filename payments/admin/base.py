@@ -122,9 +122,7 @@ class BillingAdminMixin:
         return {**context, **extra}
 
     @staticmethod
-    def service_run(
-        request: HttpRequest, call: Callable[[], Any], *, success: Callable[[Any], str | ResultMessage]
-    ):
+    def service_run(request: HttpRequest, call: Callable[[], Any], *, success: Callable[[Any], str | ResultMessage]):
         """Call the service; returns (True, its result) after a success message (or the `ResultMessage` that
         `success` returns), (False, None) after its refusal was shown as an error message."""
         try:

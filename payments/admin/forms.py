@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AdminDateWidget, AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
 
 from billing.errors import BillingError
@@ -15,7 +16,9 @@ from billing.models import Invoice
 from billing.money import minor_unit, money_parse
 from billing.services.invoice_draft import MAX_QUANTITY, LineInput
 from members.models import Member
-from payments.models import ExternalKind, Payment
+from payments.gateways.sandbox import TEST_CARDS
+from payments.gateways.sandbox_models import SandboxCard
+from payments.models import ExternalKind, Payment, PaymentMethod
 
 
 def amount_parse(text: str, currency: str, *, allow_zero: bool = False) -> Money:
@@ -263,6 +266,161 @@ class PaymentVoidForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
         help_text="For example: the check bounced, or the payment was entered by mistake.",
     )
+
+
+# Card payments
+
+
+class CardChoiceForm(forms.Form):
+    """One of the member's saved cards (the view passes them, and which one starts selected)."""
+
+    payment_method = forms.ModelChoiceField(
+        label="Card",
+        queryset=PaymentMethod.objects.none(),
+        empty_label=None,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a card.", "invalid_choice": "Choose one of the member's saved cards."},
+    )
+
+    def __init__(self, *args, payment_methods, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["payment_method"]
+        field.queryset = payment_methods
+        field.label_from_instance = lambda card: f"{card} (default)" if card.is_default else str(card)
+
+
+class CardChargeForm(CardChoiceForm):
+    """Charge a saved card: how much, and which card."""
+
+    amount = MoneyAmountField()
+
+    field_order = ["amount", "payment_method"]
+
+    def __init__(self, *args, currency: str, amount_help: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].currency = currency
+        self.fields["amount"].help_text = amount_help
+
+    def charge_kwargs(self) -> dict:
+        return {"amount": self.cleaned_data["amount"], "payment_method": self.cleaned_data["payment_method"]}
+
+
+class PaymentCancelForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Optional; kept in the payment's activity. For example: the member paid by transfer instead.",
+    )
+
+
+class CardNumberInput(forms.TextInput):
+    """A card number box that never writes the typed number back into the page (a redisplayed form is empty)
+    and that browsers do not remember."""
+
+    def __init__(self, attrs=None):
+        super().__init__(
+            attrs={
+                "autocomplete": "off",
+                "inputmode": "numeric",
+                "spellcheck": "false",
+                "size": 24,
+                **(attrs or {}),
+            }
+        )
+
+    def format_value(self, value):
+        return None
+
+
+def _card_number_display(number: str) -> str:
+    return " ".join(number[index : index + 4] for index in range(0, len(number), 4))
+
+
+def _test_card_outcome(test_card) -> str:
+    if test_card.attach_decline:
+        return f"refused when saved ({test_card.attach_decline[1].rstrip('.')})"
+    return {
+        SandboxCard.Behaviour.SUCCEEDS: "saved, charges succeed",
+        SandboxCard.Behaviour.CHARGE_DECLINED: "saved, every charge is declined",
+        SandboxCard.Behaviour.AUTHENTICATION_REQUIRED: "saved, charges need the member's authentication",
+    }[test_card.behaviour]
+
+
+def sandbox_test_cards_help() -> str:
+    """The sandbox's test card numbers and what each does, for the Add card page."""
+    rows = format_html_join(
+        "",
+        "<li><code>{}</code> {}: {}</li>",
+        (
+            (_card_number_display(number), test_card.brand.title(), _test_card_outcome(test_card))
+            for number, test_card in TEST_CARDS.items()
+        ),
+    )
+    return format_html(
+        "The sandbox gateway accepts only Stripe's test card numbers. The number goes to the gateway and is never "
+        "stored: only the brand, the last 4 digits and the expiry are kept.<ul>{}</ul>",
+        rows,
+    )
+
+
+class CardAddForm(forms.Form):
+    """Save a card for a member. With the sandbox gateway, a test card number (and an optional expiry); with
+    Stripe, the id of a PaymentMethod that Stripe collected (staff never type card numbers into our pages)."""
+
+    make_default = forms.BooleanField(required=False, label="Make it the default card")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stripe = settings.PAYMENT_GATEWAY == "stripe"
+        fields = {}
+        if self.stripe:
+            fields["payment_method_id"] = forms.CharField(
+                label="Stripe PaymentMethod id",
+                max_length=255,
+                widget=forms.TextInput(attrs={"autocomplete": "off", "size": 40, "placeholder": "pm_..."}),
+                help_text="The id (pm_...) of a card that Stripe collected, for example through the member "
+                "portal's card form or the Stripe dashboard.",
+            )
+        else:
+            this_year = timezone.localdate().year
+            fields["card_number"] = forms.CharField(
+                label="Test card number", max_length=40, widget=CardNumberInput(), help_text=sandbox_test_cards_help()
+            )
+            fields["exp_month"] = forms.IntegerField(
+                label="Expiry month", required=False, min_value=1, max_value=12, help_text="Optional (1 to 12)."
+            )
+            fields["exp_year"] = forms.IntegerField(
+                label="Expiry year",
+                required=False,
+                min_value=this_year,
+                max_value=this_year + 30,
+                help_text=f"Optional, with the month; without them the sandbox uses 12/{this_year + 3}.",
+            )
+        self.fields = {**fields, "make_default": self.fields["make_default"]}
+
+    def clean_payment_method_id(self):
+        value = self.cleaned_data["payment_method_id"].strip()
+        if not value.startswith("pm_"):
+            raise ValidationError("Enter a Stripe PaymentMethod id: it starts with “pm_”.", code="invalid")
+        return value
+
+    def clean(self):
+        cleaned_data = super().clean()
+        expiry_given = {name: cleaned_data.get(name) is not None for name in ("exp_month", "exp_year")}
+        expiry_valid = not self.has_error("exp_month") and not self.has_error("exp_year")
+        if not self.stripe and expiry_valid and len(set(expiry_given.values())) == 2:
+            raise ValidationError("Enter both the expiry month and year, or neither.", code="expiry_incomplete")
+        return cleaned_data
+
+    def card_token(self) -> str:
+        """What the gateway is given: a PaymentMethod id (Stripe) or "number|MM|YYYY" (the sandbox)."""
+        if self.stripe:
+            return self.cleaned_data["payment_method_id"]
+        number = self.cleaned_data["card_number"].replace(" ", "").replace("-", "")
+        if self.cleaned_data.get("exp_month") is None:
+            return number
+        return f"{number}|{self.cleaned_data['exp_month']:02d}|{self.cleaned_data['exp_year']}"
 
 
 # Money balance

@@ -1,5 +1,6 @@
 """The invoice admin: list, draft editing, the invoice page and its buttons."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,6 +19,7 @@ from billing.services.invoice_draft import (
 from payments.admin.base import (
     ADJUST_MONEY_BALANCE,
     ALLOCATE_PAYMENT,
+    CHARGE_PAYMENT,
     CONFIRM_TEMPLATE,
     ISSUE_INVOICE,
     MARK_UNCOLLECTIBLE,
@@ -25,9 +27,12 @@ from payments.admin.base import (
     VOID_INVOICE,
     BillingAdminMixin,
     ObjectAction,
+    ResultMessage,
 )
 from payments.admin.forms import (
     ApplyPaymentsForm,
+    CardChargeForm,
+    CardChoiceForm,
     ConfirmForm,
     ExternalPaymentForm,
     InvoiceDetailsForm,
@@ -38,12 +43,20 @@ from payments.admin.forms import (
     amount_initial,
     invoice_line_initial,
 )
+from payments.admin.payments import charge_outcome_message
 from payments.amounts import invoice_reserved
-from payments.selectors import PAYABLE_INVOICE_STATUSES, invoice_allocations, member_payments_with_unallocated
+from payments.selectors import (
+    PAYABLE_INVOICE_STATUSES,
+    invoice_allocations,
+    invoice_card_payments_unsettled,
+    member_active_payment_methods,
+    member_payments_with_unallocated,
+)
 from payments.services.invoice_issue import invoice_issue
 from payments.services.invoice_money_balance import invoice_apply_money_balance
 from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import payment_apply
+from payments.services.payment_card import invoice_issue_and_charge, payment_create_card
 from payments.services.payment_external import payment_create_external
 
 
@@ -105,7 +118,9 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             self.view_path("<path:object_id>/issue/", self.issue_view, "issue", post_only=True),
+            self.view_path("<path:object_id>/issue-and-charge/", self.issue_and_charge_view, "issue_and_charge"),
             self.view_path("<path:object_id>/create-payment/", self.create_payment_view, "create_payment"),
+            self.view_path("<path:object_id>/charge/", self.charge_view, "charge"),
             self.view_path("<path:object_id>/apply-payment/", self.apply_payment_view, "apply_payment"),
             self.view_path("<path:object_id>/apply-balance/", self.apply_balance_view, "apply_balance"),
             self.view_path("<path:object_id>/void/", self.void_view, "void"),
@@ -120,17 +135,24 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
 
     def invoice_actions(self, request: HttpRequest, invoice: Invoice, *, reserved=None) -> list[ObjectAction]:
         """The buttons the invoice's state and the user's permissions allow (`reserved`: its card payments in
-        flight; not needed for a draft). The card payment buttons (charge a saved card, issue and charge) belong
-        in this list too."""
+        flight; not needed for a draft)."""
         user = request.user
         actions = []
+
+        def member_has_card() -> bool:
+            return member_active_payment_methods(member=invoice.member).exists()
+
         if invoice.is_draft:
             if can_proceed(invoice.issue) and user.has_perm(ISSUE_INVOICE):
                 actions.append(ObjectAction("Issue", self.url_for("issue", invoice.pk), post=True))
+                if user.has_perm(CHARGE_PAYMENT) and member_has_card():
+                    actions.append(ObjectAction("Issue and charge", self.url_for("issue_and_charge", invoice.pk)))
             return actions
         if invoice_accepts_payment(invoice):
             if user.has_perm(RECORD_EXTERNAL_PAYMENT):
                 actions.append(ObjectAction("Create payment", self.url_for("create_payment", invoice.pk)))
+            if user.has_perm(CHARGE_PAYMENT) and invoice.amount_remaining > reserved and member_has_card():
+                actions.append(ObjectAction("Charge saved card", self.url_for("charge", invoice.pk)))
             if (
                 user.has_perm(ALLOCATE_PAYMENT)
                 and member_payments_with_unallocated(member=invoice.member, currency=invoice.currency).exists()
@@ -267,6 +289,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             form=form,
             lines=invoice.lines.all(),
             allocations=invoice_allocations(invoice=invoice),
+            card_payments=invoice_card_payments_unsettled(invoice=invoice),
             activities=invoice_activities(invoice=invoice),
             reserved=reserved,
             status_badge=status_badge(invoice),
@@ -319,6 +342,89 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 f"{invoice.amount_remaining} remains to pay ({invoice.currency}). Money received beyond that stays "
                 "unallocated on the payment, as the member's credit."
             ),
+        )
+
+    def charge_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        reserved = invoice_reserved(invoice)
+        available = invoice.amount_remaining - reserved
+        cards = member_active_payment_methods(member=invoice.member)
+        default = cards.first()
+        form = CardChargeForm(
+            self.form_data(request),
+            currency=invoice.currency,
+            payment_methods=cards,
+            amount_help=f"At most {available}: what remains, less what is being charged already.",
+            initial={
+                "amount": amount_initial(available) if available.amount > 0 else None,
+                "payment_method": default.pk if default else None,
+            },
+        )
+        intro = f"{invoice.amount_remaining} remains on {invoice}"
+        if reserved.amount:
+            intro += f", of which {reserved} is being charged already (processing at the gateway)"
+        intro += (
+            f". At most {available} can be charged now. The gateway is asked right after you submit; the invoice "
+            "shows the payment as processing until it answers."
+        )
+        if default is None:
+            intro += f" {invoice.member} has no saved card: add one on the member's page first."
+        return self.form_page(
+            request,
+            obj=invoice,
+            permission=CHARGE_PAYMENT,
+            form=form,
+            call=lambda: payment_create_card(invoice=invoice, actor=self.actor(request), **form.charge_kwargs()),
+            success=charge_outcome_message,
+            success_url=self.url_for("change", invoice.pk),
+            title=f"Charge a saved card for {invoice}",
+            submit_label="Charge",
+            cancel_url=self.url_for("change", invoice.pk),
+            intro=intro,
+        )
+
+    def issue_and_charge_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        cards = member_active_payment_methods(member=invoice.member)
+        default = cards.first()
+        form = CardChoiceForm(
+            self.form_data(request), payment_methods=cards, initial={"payment_method": default.pk if default else None}
+        )
+        intro = (
+            f"{invoice} ({invoice.total}) is issued with its number; then all that remains on it is charged to the "
+            "chosen card."
+        )
+        if settings.BILLING_APPLY_CREDIT_AT_ISSUE:
+            intro += " The member's credit (money balance, then unallocated payments) is applied first."
+        if default is None:
+            intro += f" {invoice.member} has no saved card: add one on the member's page first."
+
+        def issued_and_charged(result) -> ResultMessage:
+            issued, payment = result  # `issued` as the service left it: before the gateway answered.
+            credit = issued.amount_balance_applied + issued.amount_paid
+            text = f"{issued} issued"
+            if payment is None:
+                if credit.amount:
+                    return ResultMessage(f"{text} and paid by the member's credit ({credit}); no card was charged.")
+                return ResultMessage(f"{text}; nothing remains to pay, so no card was charged.")
+            text += f" ({credit} of the member's credit applied). " if credit.amount else ". "
+            outcome = charge_outcome_message(payment)
+            return ResultMessage(text + outcome.text, outcome.level)
+
+        return self.form_page(
+            request,
+            obj=invoice,
+            permission=(ISSUE_INVOICE, CHARGE_PAYMENT),
+            form=form,
+            call=lambda: invoice_issue_and_charge(
+                invoice=invoice, actor=self.actor(request), payment_method=form.cleaned_data["payment_method"]
+            ),
+            success=issued_and_charged,
+            success_url=self.url_for("change", invoice.pk),
+            title=f"Issue and charge {invoice}",
+            submit_label="Issue and charge",
+            cancel_url=self.url_for("change", invoice.pk),
+            intro=intro,
         )
 
     def apply_payment_view(self, request, object_id):

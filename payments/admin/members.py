@@ -1,16 +1,26 @@
-"""The member admin: a normal edit form, with the member's invoices, payments, credit and balance ledger below
-it, and the Adjust balance page."""
+"""The member admin: a normal edit form, with the member's saved cards, invoices, payments, credit and balance
+ledger below it; the Adjust balance page; adding, choosing the default of and removing saved cards."""
 
 from django.contrib import admin
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 
 from billing.selectors import member_balance_entries, member_invoices, member_money_balances
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
-from payments.admin.base import ADJUST_MONEY_BALANCE, RECORD_EXTERNAL_PAYMENT, BillingAdminMixin
-from payments.admin.forms import MoneyBalanceAdjustForm
+from payments.admin.base import (
+    ADJUST_MONEY_BALANCE,
+    CONFIRM_TEMPLATE,
+    MANAGE_PAYMENT_METHODS,
+    RECORD_EXTERNAL_PAYMENT,
+    BillingAdminMixin,
+)
+from payments.admin.forms import CardAddForm, ConfirmForm, MoneyBalanceAdjustForm
 from payments.admin.invoices import status_badge
-from payments.selectors import member_payments, member_unallocated_by_currency
+from payments.models import IN_FLIGHT_STATUSES, PaymentMethod
+from payments.selectors import member_payment_methods, member_payments, member_unallocated_by_currency
+from payments.services.payment_method import payment_method_add, payment_method_remove, payment_method_set_default
 
 # Each section shows the newest rows; the full lists are one click away in the filtered changelists.
 SECTION_ROWS = 50
@@ -28,6 +38,21 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             self.view_path("<path:object_id>/adjust-balance/", self.adjust_balance_view, "adjust_balance"),
+            # The typed card number never shows in an error report either.
+            self.view_path(
+                "<path:object_id>/cards/add/",
+                sensitive_post_parameters("card_number")(self.card_add_view),
+                "card_add",
+            ),
+            self.view_path(
+                "<path:object_id>/cards/<int:payment_method_id>/set-default/",
+                self.card_set_default_view,
+                "card_set_default",
+                post_only=True,
+            ),
+            self.view_path(
+                "<path:object_id>/cards/<int:payment_method_id>/remove/", self.card_remove_view, "card_remove"
+            ),
             *super().get_urls(),
         ]
 
@@ -41,7 +66,11 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
         invoices = [(invoice, status_badge(invoice)) for invoice in member_invoices(member=member)[:SECTION_ROWS]]
         balances = member_money_balances(member=member)
         unallocated = member_unallocated_by_currency(member=member)
+        can_manage_cards = request.user.has_perm(MANAGE_PAYMENT_METHODS)
         return {
+            "member_cards": member_payment_methods(member=member),
+            "can_manage_cards": can_manage_cards,
+            "card_add_url": self.url_for("card_add", member.pk) if can_manage_cards else None,
             "member_invoices": invoices,
             "member_payments": member_payments(member=member)[:SECTION_ROWS],
             "member_credit": [
@@ -83,4 +112,81 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
             cancel_url=self.url_for("change", member.pk),
             intro="A credit gives the member money balance (goodwill, a correction); a debit takes it back. "
             "It is applied to their invoices like a payment, and every entry is kept in the ledger.",
+        )
+
+    # Saved cards
+
+    def member_card_get(self, member: Member, payment_method_id: int) -> PaymentMethod:
+        return get_object_or_404(PaymentMethod, pk=payment_method_id, member=member)
+
+    def card_add_view(self, request, object_id):
+        member = self.object_get(request, object_id)
+        form = CardAddForm(self.form_data(request))
+        if form.stripe:
+            intro = (
+                "Stripe keeps the card; we keep its PaymentMethod id, brand, last 4 digits and expiry. Card numbers "
+                "are collected by Stripe's own form, never typed here."
+            )
+        else:
+            intro = "The sandbox gateway stands in for Stripe: it saves test cards only."
+        intro += f" Any failed card payment of {member} is retried with the new card at once."
+        return self.form_page(
+            request,
+            obj=member,
+            permission=MANAGE_PAYMENT_METHODS,
+            form=form,
+            call=lambda: payment_method_add(
+                member=member,
+                card_token=form.card_token(),
+                actor=self.actor(request),
+                make_default=form.cleaned_data["make_default"],
+            ),
+            success=lambda card: f"{card} saved for {member}" + (" as the default card." if card.is_default else "."),
+            success_url=self.url_for("change", member.pk),
+            title=f"Add a card for {member}",
+            submit_label="Save card",
+            cancel_url=self.url_for("change", member.pk),
+            intro=intro,
+        )
+
+    def card_set_default_view(self, request, object_id, payment_method_id):
+        member = self.object_get(request, object_id)
+        card = self.member_card_get(member, payment_method_id)
+        return self.action_post(
+            request,
+            permission=MANAGE_PAYMENT_METHODS,
+            call=lambda: payment_method_set_default(payment_method=card, actor=self.actor(request)),
+            success=lambda chosen: f"{chosen} is now {member}'s default card.",
+            redirect_url=self.url_for("change", member.pk),
+        )
+
+    def card_remove_view(self, request, object_id, payment_method_id):
+        member = self.object_get(request, object_id)
+        card = self.member_card_get(member, payment_method_id)
+        consequences = [
+            f"{card} is detached at the gateway and can no longer be charged. It stays listed, as removed, for the "
+            "history of its payments. This cannot be undone: to use the card again, add it again."
+        ]
+        if card.is_default and card.is_active:
+            successor = (
+                member_payment_methods(member=member).filter(removed_at__isnull=True).exclude(pk=card.pk).first()
+            )
+            consequences.append(
+                f"{successor} becomes the default card." if successor else f"{member} will have no saved card left."
+            )
+        if card.payments.filter(status__in=IN_FLIGHT_STATUSES).exists():
+            consequences.append("It is being charged right now: it can be removed once the gateway has answered.")
+        return self.form_page(
+            request,
+            obj=member,
+            permission=MANAGE_PAYMENT_METHODS,
+            form=ConfirmForm(self.form_data(request)),
+            call=lambda: payment_method_remove(payment_method=card, actor=self.actor(request)),
+            success=lambda removed: f"{removed} removed from {member}'s saved cards.",
+            success_url=self.url_for("change", member.pk),
+            title=f"Remove {card}?",
+            submit_label="Yes, remove the card",
+            cancel_url=self.url_for("change", member.pk),
+            template=CONFIRM_TEMPLATE,
+            consequences=consequences,
         )

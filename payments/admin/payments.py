@@ -4,31 +4,126 @@ Payments are never added, edited or deleted through generic model forms: every c
 """
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django_fsm import can_proceed
+from djmoney.money import Money
 
 from billing.models import InvoiceStatus
 from billing.selectors import target_activities
 from members.models import Member
 from payments.admin.base import (
     ALLOCATE_PAYMENT,
+    CHARGE_PAYMENT,
     CONFIRM_TEMPLATE,
     RECORD_EXTERNAL_PAYMENT,
     VOID_PAYMENT,
     BillingAdminMixin,
     ObjectAction,
+    ResultMessage,
 )
-from payments.admin.forms import PaymentApplyForm, PaymentVoidForm, StandalonePaymentForm, amount_initial
-from payments.models import Allocation, Payment, PaymentStatus
-from payments.selectors import member_invoices_payable, payment_allocations, payment_void_reopens
+from payments.admin.forms import (
+    CardChargeForm,
+    PaymentApplyForm,
+    PaymentCancelForm,
+    PaymentVoidForm,
+    StandalonePaymentForm,
+    amount_initial,
+)
+from payments.models import Allocation, Payment, PaymentMethodKind, PaymentStatus
+from payments.selectors import (
+    member_active_payment_methods,
+    member_invoices_payable,
+    payment_allocations,
+    payment_attempts,
+    payment_void_reopens,
+    payments_with_review_flag,
+)
 from payments.services.payment_apply import allocation_remove, payment_apply
+from payments.services.payment_card import available_to_charge, payment_cancel, payment_retry
 from payments.services.payment_external import payment_create_standalone
 from payments.services.payment_void import payment_void
+
+
+def retry_at_display(payment: Payment) -> str:
+    return f"{timezone.localtime(payment.next_retry_at):%Y-%m-%d %H:%M}"
+
+
+def charge_outcome_message(payment: Payment) -> ResultMessage:
+    """What became of a card charge just asked for: settled already when the task ran in-process (no broker, as in
+    `make run`), else queued for a worker."""
+    payment = Payment.objects.select_related("payment_method", "invoice").get(pk=payment.pk)
+    card, invoice = payment.payment_method, payment.invoice
+    if payment.status == PaymentStatus.SUCCEEDED:
+        text = f"{payment}: {payment.amount} charged to {card}."
+        if invoice is not None:
+            if invoice.status == InvoiceStatus.PAID:
+                text += f" {invoice} is paid."
+            else:
+                text += f" {invoice.amount_remaining} remains on {invoice}."
+        return ResultMessage(text)
+    if payment.status == PaymentStatus.FAILED:
+        reason = payment.failure_message or "The card was declined."
+        text = f"{payment}: the charge of {payment.amount} to {card} failed: {reason} ({payment.failure_code})."
+        if payment.next_retry_at:
+            text += f" It is retried automatically on {retry_at_display(payment)}."
+        else:
+            text += " It is not retried automatically."
+        return ResultMessage(text, messages.WARNING)
+    return ResultMessage(
+        f"{payment}: a charge of {payment.amount} to {card} is queued at the gateway; it shows as processing until "
+        "the gateway answers."
+    )
+
+
+def payment_retry_limit(payment: Payment) -> Money | None:
+    """The most a retry of this failed card payment may charge (its amount, or less when the invoice now asks for
+    less), or None when there is nothing to retry. The service checks it again under its locks."""
+    if payment.method != PaymentMethodKind.CARD or payment.status != PaymentStatus.FAILED:
+        return None
+    invoice = payment.invoice
+    if invoice is None:
+        return payment.amount
+    if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.PAID) or invoice.amount_remaining.amount == 0:
+        return None
+    available = available_to_charge(invoice)
+    if available.amount <= 0:
+        return None
+    return min(payment.amount, available)
+
+
+class NeedsReviewFilter(admin.SimpleListFilter):
+    title = "review"
+    parameter_name = "needs_review"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Needs review")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(needs_review=True)
+        return queryset
+
+
+def payment_status_badges(payment: Payment) -> str:
+    """The status, and the flags an administrator must not miss (needs review, disputed). `needs_review` comes
+    from `payments_with_review_flag`."""
+    return format_html(
+        '<span class="billing-badge billing-badge--{}">{}</span>{}{}',
+        payment.status,
+        payment.get_status_display(),
+        mark_safe(' <span class="billing-badge billing-badge--needs_review">Needs review</span>')
+        if getattr(payment, "needs_review", False)
+        else "",
+        mark_safe(' <span class="billing-badge billing-badge--disputed">Disputed</span>') if payment.disputed else "",
+    )
 
 
 @admin.register(Payment)
@@ -40,10 +135,10 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
         "amount",
         "amount_allocated",
         "amount_unallocated",
-        "status",
+        "status_badges",
         "received_on",
     )
-    list_filter = ("status", "method", "external_kind", "currency")
+    list_filter = ("status", "method", NeedsReviewFilter, "external_kind", "currency")
     search_fields = ("number", "member__name", "reference")
     list_select_related = ("member",)
     actions = None
@@ -52,8 +147,14 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
     def method_label(self, payment: Payment) -> str:
         return payment.get_method_label()
 
+    @admin.display(description="Status", ordering="status")
+    def status_badges(self, payment: Payment) -> str:
+        return payment_status_badges(payment)
+
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("member", "invoice")
+        return payments_with_review_flag(
+            super().get_queryset(request).select_related("member", "invoice", "payment_method")
+        )
 
     def has_add_permission(self, request):
         return False
@@ -78,14 +179,23 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             ),
             self.view_path("<path:object_id>/void/", self.void_view, "void"),
             self.view_path("<path:object_id>/apply/", self.apply_view, "apply"),
+            self.view_path("<path:object_id>/retry/", self.retry_view, "retry"),
+            self.view_path("<path:object_id>/cancel/", self.cancel_view, "cancel"),
             *super().get_urls(),
         ]
 
     def payment_actions(self, request: HttpRequest, payment: Payment) -> list[ObjectAction]:
-        """The buttons the payment's state and the user's permissions allow. Refund and retry (card payments)
-        belong in this list too."""
+        """The buttons the payment's state and the user's permissions allow. Refund belongs in this list too."""
         user = request.user
         actions = []
+        if not payment.is_external and user.has_perm(CHARGE_PAYMENT):
+            if (
+                payment_retry_limit(payment) is not None
+                and member_active_payment_methods(member=payment.member).exists()
+            ):
+                actions.append(ObjectAction("Retry payment", self.url_for("retry", payment.pk)))
+            if can_proceed(payment.cancel):
+                actions.append(ObjectAction("Cancel payment", self.url_for("cancel", payment.pk), danger=True))
         if (
             payment.status == PaymentStatus.SUCCEEDED
             and payment.amount_unallocated.amount > 0
@@ -113,6 +223,9 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             request,
             obj=payment,
             title=str(payment),
+            status_badges=payment_status_badges(payment),
+            attempts=payment_attempts(payment=payment) if not payment.is_external else None,
+            next_retry_at=retry_at_display(payment) if payment.next_retry_at else None,
             allocations=payment_allocations(payment=payment),
             activities=target_activities(target=payment),
             actions=self.payment_actions(request, payment),
@@ -234,4 +347,70 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             cancel_url=self.url_for("change", payment.pk),
             intro=f"{payment.amount_unallocated} of {payment} is unallocated. Apply at most that, and at most what "
             "remains on the invoice.",
+        )
+
+    def retry_view(self, request, object_id):
+        payment = self.object_get(request, object_id)
+        limit = payment_retry_limit(payment)
+        cards = member_active_payment_methods(member=payment.member)
+        chosen = payment.payment_method
+        if chosen is None or not chosen.is_active:
+            chosen = cards.first()
+        form = CardChargeForm(
+            self.form_data(request),
+            currency=payment.currency,
+            payment_methods=cards,
+            amount_help=(
+                f"The same amount or less: at most {limit}." if limit is not None else "The same amount or less."
+            ),
+            initial={
+                "amount": amount_initial(limit) if limit is not None else None,
+                "payment_method": chosen.pk if chosen else None,
+            },
+        )
+        intro = f"A new attempt now, with a new idempotency key. {payment} asked for {payment.amount}"
+        if payment.failure_message:
+            intro += f" and failed: {payment.failure_message}"
+        intro += "."
+        if payment.invoice_id and limit is not None and limit < payment.amount:
+            intro += f" {payment.invoice} now asks for less: at most {limit} can be charged."
+        return self.form_page(
+            request,
+            obj=payment,
+            permission=CHARGE_PAYMENT,
+            form=form,
+            call=lambda: payment_retry(payment=payment, actor=self.actor(request), **form.charge_kwargs()),
+            success=lambda attempt: charge_outcome_message(payment),
+            success_url=self.url_for("change", payment.pk),
+            title=f"Retry {payment}",
+            submit_label="Retry the charge",
+            cancel_url=self.url_for("change", payment.pk),
+            intro=intro,
+        )
+
+    def cancel_view(self, request, object_id):
+        payment = self.object_get(request, object_id)
+        consequences = [
+            f"{payment} ({payment.amount}, {payment.get_status_display().lower()}) is canceled: nothing more is "
+            "charged for it and its automatic retries stop. This cannot be undone."
+        ]
+        if payment.invoice_id:
+            consequences.append(
+                f"{payment.invoice} keeps asking for {payment.invoice.amount_remaining}; charge a card again or "
+                "record another payment for it."
+            )
+        form = PaymentCancelForm(self.form_data(request))
+        return self.form_page(
+            request,
+            obj=payment,
+            permission=CHARGE_PAYMENT,
+            form=form,
+            call=lambda: payment_cancel(payment=payment, actor=self.actor(request), reason=form.cleaned_data["reason"]),
+            success=lambda canceled: f"{canceled} canceled; nothing more will be charged for it.",
+            success_url=self.url_for("change", payment.pk),
+            title=f"Cancel {payment}?",
+            submit_label="Yes, cancel the payment",
+            cancel_url=self.url_for("change", payment.pk),
+            template=CONFIRM_TEMPLATE,
+            consequences=consequences,
         )

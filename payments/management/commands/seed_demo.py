@@ -18,15 +18,28 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.activity import Actor
-from billing.models import Activity, Invoice, MoneyBalanceEntry, ShownStatus
+from billing.models import Activity, Invoice, InvoiceStatus, MoneyBalanceEntry, ShownStatus
 from billing.services.invoice_draft import LineInput, invoice_draft_create
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
-from payments.models import Allocation, ExternalKind, Payment, PaymentStatus
+from payments.gateways import gateway_get
+from payments.models import (
+    Allocation,
+    AttemptStatus,
+    ExternalKind,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentStatus,
+)
+from payments.services.attempt_execute import attempt_execute
 from payments.services.invoice_issue import invoice_issue
 from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import allocation_remove, payment_apply
+from payments.services.payment_card import payment_create_card
 from payments.services.payment_external import payment_create_external, payment_create_standalone
+from payments.services.payment_method import payment_method_add
 from payments.services.payment_void import payment_void
 
 ADMIN_USERNAME = "admin"
@@ -34,6 +47,9 @@ ADMIN_EMAIL = "admin@coworking.example"
 MEMBER_PASSWORD = "member-demo"
 VAT = Decimal("20")
 DEFAULT_MEMBERS = 6
+# Sandbox test cards (Stripe's test numbers): one that pays, one that is saved but declined on every charge.
+WORKING_CARD = "4242424242424242"
+DECLINING_CARD = "4000000000000341"
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,7 @@ class DemoMember:
     currency: str
     address: str
     portal: bool = False
+    card: str = ""  # the sandbox test card saved for the member, if any
 
 
 DEMO_MEMBERS = (
@@ -56,6 +73,7 @@ DEMO_MEMBERS = (
         "EUR",
         "12 rue des Petites Écuries\n75010 Paris\nFrance",
         portal=True,
+        card=WORKING_CARD,
     ),
     DemoMember(
         "northwind",
@@ -65,6 +83,7 @@ DEMO_MEMBERS = (
         "EUR",
         "48 quai de Jemmapes\n75010 Paris\nFrance",
         portal=True,
+        card=WORKING_CARD,
     ),
     DemoMember(
         "jonas",
@@ -73,6 +92,7 @@ DEMO_MEMBERS = (
         "jonas.weber@example.com",
         "EUR",
         "Oranienstraße 185\n10999 Berlin\nGermany",
+        card=WORKING_CARD,
     ),
     DemoMember(
         "brightpixel",
@@ -81,6 +101,7 @@ DEMO_MEMBERS = (
         "finance@brightpixel.example",
         "EUR",
         "Torstraße 92\n10119 Berlin\nGermany",
+        card=DECLINING_CARD,
     ),
     DemoMember(
         "sakura",
@@ -89,6 +110,7 @@ DEMO_MEMBERS = (
         "keiri@sakura-design.example",
         "JPY",
         "2-11-3 Jingumae, Shibuya-ku\nTokyo 150-0001\nJapan",
+        card=WORKING_CARD,
     ),
     DemoMember(
         "oliver",
@@ -121,9 +143,10 @@ def month_label(date: datetime.date) -> str:
 class Command(BaseCommand):
     help = (
         "Create a demo coworking space: a staff login (admin), members (persons and companies, in EUR, JPY and "
-        "GBP, two with portal logins), invoices in every status and external payments of every kind. Everything is "
-        "made through the billing services. Idempotent: existing demo data is left alone and the logins are printed "
-        "again."
+        "GBP, two with portal logins), invoices in every status, external payments of every kind, and (with the "
+        "sandbox gateway) saved test cards with one card charge that succeeded and one that was declined. "
+        "Everything is made through the billing services. Idempotent: existing demo data is left alone and the "
+        "logins are printed again."
     )
 
     def add_arguments(self, parser):
@@ -145,6 +168,7 @@ class Command(BaseCommand):
         self.actor = Actor.staff(admin_user)
 
         created = self._story_ensure()
+        created = self._cards_ensure() or created
         extra_created = self._extra_members_ensure(member_count - DEFAULT_MEMBERS)
         portal_logins = self._portal_logins_ensure()
 
@@ -448,6 +472,59 @@ class Command(BaseCommand):
             ],
         )
 
+    # Saved cards and card payments -------------------------------------------------------------------------
+
+    def _cards_ensure(self) -> bool:
+        """Sandbox test cards for the story's members, then two card charges: Léa's succeeds; Bright Pixel's card
+        is declined, so an administrator sees a failed payment, its decline and its next automatic retry.
+
+        Each step checks what exists first, so it runs once, also on a database seeded before cards existed."""
+        if gateway_get().name != "sandbox":
+            self.stdout.write("Saved cards and card payments are seeded with the sandbox gateway only: skipped.")
+            return False
+        created = False
+        members = {demo.key: Member.objects.get(email=demo.email) for demo in DEMO_MEMBERS}
+        for demo in DEMO_MEMBERS:
+            member = members[demo.key]
+            if demo.card and not member.payment_methods.exists():
+                payment_method_add(member=member, card_token=demo.card, actor=self.actor)
+                created = True
+
+        lea, brightpixel = members["lea"], members["brightpixel"]
+        if not self._card_payments(lea).exists():
+            # Léa booked the meeting room for a workshop and asked to be charged on her saved card.
+            workshop = self._issue(
+                lea,
+                [line("Meeting room, hours (workshop)", 4, "25.00", "EUR")],
+                on=self.today,
+                memo="Charged to the card on file, as agreed.",
+            )
+            self._charge_settle(payment_create_card(invoice=workshop, actor=self.actor))
+            created = True
+        if not self._card_payments(brightpixel).exists():
+            # Bright Pixel's card is declined: the payment fails and waits for its automatic retry.
+            this_month = (
+                Invoice.objects.filter(member=brightpixel, status=InvoiceStatus.OPEN)
+                .order_by("-issue_date", "-pk")
+                .first()
+            )
+            self._charge_settle(payment_create_card(invoice=this_month, actor=self.actor))
+            created = True
+        return created
+
+    @staticmethod
+    def _card_payments(member: Member):
+        return Payment.objects.filter(member=member, method=PaymentMethodKind.CARD)
+
+    @staticmethod
+    def _charge_settle(payment: Payment) -> None:
+        """Run the charge now, so the demo shows its outcome even when the queued task waits for a worker. When the
+        task already ran (no broker: tasks run in-process) the attempt is settled and this does nothing; a worker
+        that picks it up later finds it settled too (the attempt is claimed under a lock, and the gateway is sent
+        the same idempotency key)."""
+        for attempt_id in payment.attempts.filter(status=AttemptStatus.QUEUED).values_list("pk", flat=True):
+            attempt_execute(attempt_id=attempt_id)
+
     # Generated members (--members) -----------------------------------------------------------------------
 
     def _extra_members_ensure(self, count: int) -> bool:
@@ -500,6 +577,7 @@ class Command(BaseCommand):
             payment.get_external_kind_display().lower() if payment.is_external else "card" for payment in payments
         )
         voided = sum(1 for payment in payments if payment.status == PaymentStatus.VOID)
+        failed = sum(1 for payment in payments if payment.status == PaymentStatus.FAILED)
         unallocated = sum(1 for payment in payments if payment.amount_unallocated.amount > 0)
         self.stdout.write(f"Members: {Member.objects.count()}")
         self.stdout.write(
@@ -510,9 +588,31 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Payments: {payments.count()} ("
             + ", ".join(f"{label.lower()} {count}" for label, count in sorted(kinds.items()))
-            + f"; {voided} void, {unallocated} with unallocated money)"
+            + f"; {voided} void, {failed} failed, {unallocated} with unallocated money)"
         )
         self.stdout.write(
             f"Allocations: {Allocation.objects.count()}, money balance entries: {MoneyBalanceEntry.objects.count()}, "
             f"activity records: {Activity.objects.count()}"
         )
+        cards = PaymentMethod.objects.filter(removed_at__isnull=True)
+        self.stdout.write(f"Saved cards: {cards.count()}")
+        declining = cards.filter(
+            member__email__in=[demo.email for demo in DEMO_MEMBERS if demo.card == DECLINING_CARD],
+            last4=DECLINING_CARD[-4:],
+        )
+        for card in declining.select_related("member"):
+            declined = (
+                PaymentAttempt.objects.filter(payment_method=card, status=AttemptStatus.FAILED)
+                .select_related("payment")
+                .order_by("-pk")
+                .first()
+            )
+            self.stdout.write(
+                f"Declining card: {card.member} has {card} (sandbox test card 4000 0000 0000 0341), which is saved "
+                "but declined on every charge"
+                + (
+                    f"; {declined.payment} failed with decline code {declined.decline_code}: {declined.failure_message}"
+                    if declined
+                    else "."
+                )
+            )

@@ -25,3 +25,14 @@ def clerk_client(client, db):
         return client
 
     return login
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """`with committed(): client.post(...)` runs, once the block ends, what the request queued for after its
+    commit: the charge (an eager Celery task here), so the payment is settled when the block exits."""
+
+    def run_on_commit():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return run_on_commit

@@ -10,8 +10,18 @@ from djmoney.money import Money
 from billing.models import Activity, Invoice, InvoiceLine, InvoiceStatus, MoneyBalanceEntry, NumberSequence
 from billing.selectors import member_money_balance
 from members.models import Member
+from payments.gateways.sandbox_models import SandboxCard, SandboxCharge
 from payments.management.commands.seed_demo import DEMO_MEMBERS, MEMBER_PASSWORD
-from payments.models import Allocation, ExternalKind, Payment, PaymentStatus
+from payments.management.commands.seed_demo import Command as SeedDemo
+from payments.models import (
+    Allocation,
+    AttemptStatus,
+    ExternalKind,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    PaymentStatus,
+)
 
 PORTAL_EMAILS = ["lea.martin@example.com", "accounts@northwind-studio.example"]
 
@@ -32,6 +42,10 @@ def database_snapshot() -> dict:
         "allocations": Allocation.objects.count(),
         "balance_entries": MoneyBalanceEntry.objects.count(),
         "activities": Activity.objects.count(),
+        "cards": PaymentMethod.objects.count(),
+        "attempts": PaymentAttempt.objects.count(),
+        "sandbox_cards": SandboxCard.objects.count(),
+        "sandbox_charges": SandboxCharge.objects.count(),
         "sequences": sorted(NumberSequence.objects.values_list("series", "year", "last_value")),
     }
 
@@ -45,7 +59,7 @@ def test_seed_demo_creates_every_shown_status(db, today):
         "open": 2,
         "partially_paid": 1,
         "overdue": 1,
-        "paid": 6,
+        "paid": 7,
         "void": 1,
         "uncollectible": 1,
     }
@@ -56,7 +70,7 @@ def test_seed_demo_creates_every_shown_status(db, today):
 def test_seed_demo_creates_every_external_kind(db):
     seed()
 
-    kinds = Counter(Payment.objects.values_list("external_kind", flat=True))
+    kinds = Counter(Payment.objects.filter(method="external").values_list("external_kind", flat=True))
     assert kinds == {ExternalKind.CASH: 2, ExternalKind.CHECK: 1, ExternalKind.BANK_TRANSFER: 4, ExternalKind.OTHER: 1}
     check = Payment.objects.get(external_kind=ExternalKind.CHECK)
     assert check.reference == "Check no. 0004512"
@@ -117,9 +131,54 @@ def test_seed_demo_payment_stories(db):
     standalone = Payment.objects.get(invoice__isnull=True, amount_allocated=Money(0, "EUR"))
     assert standalone.amount_unallocated == standalone.amount == Money("500.00", "EUR")
 
-    # Uncollectible, and every payment but the bounced check succeeded.
+    # Uncollectible, and every payment but the bounced check and the declined card charge succeeded.
     assert Invoice.objects.get(status=InvoiceStatus.UNCOLLECTIBLE).currency == "GBP"
-    assert Payment.objects.exclude(pk=check.pk).exclude(status=PaymentStatus.SUCCEEDED).count() == 0
+    assert list(Payment.objects.exclude(status=PaymentStatus.SUCCEEDED).values_list("status", flat=True)) == [
+        PaymentStatus.FAILED,
+        PaymentStatus.VOID,
+    ]
+
+
+def test_seed_demo_saves_sandbox_cards_through_the_service(db):
+    seed()
+
+    cards = {card.member.email: card for card in PaymentMethod.objects.select_related("member")}
+    assert set(cards) == {demo.email for demo in DEMO_MEMBERS if demo.card}
+    assert "oliver.bennett@example.co.uk" not in cards
+    assert {email: card.last4 for email, card in cards.items()} == {
+        "lea.martin@example.com": "4242",
+        "accounts@northwind-studio.example": "4242",
+        "jonas.weber@example.com": "4242",
+        "finance@brightpixel.example": "0341",
+        "keiri@sakura-design.example": "4242",
+    }
+    assert all(card.is_default and card.gateway == "sandbox" for card in cards.values())
+    assert all(member.gateway_customer_id for member in Member.objects.filter(payment_methods__isnull=False))
+    assert Activity.objects.filter(verb="payment_method.added").count() == 5
+    assert SandboxCard.objects.count() == 5
+
+
+def test_seed_demo_card_payments_one_succeeded_one_declined(db, today):
+    seed()
+
+    succeeded = Payment.objects.get(method="card", status=PaymentStatus.SUCCEEDED)
+    assert succeeded.member.email == "lea.martin@example.com"
+    assert succeeded.amount == Money("120.00", "EUR")
+    assert succeeded.invoice.status == InvoiceStatus.PAID
+    assert succeeded.invoice.issue_date == today
+    assert succeeded.allocations.get().amount == Money("120.00", "EUR")
+    assert succeeded.attempts.get().status == AttemptStatus.SUCCEEDED
+
+    declined = Payment.objects.get(method="card", status=PaymentStatus.FAILED)
+    assert declined.member.email == "finance@brightpixel.example"
+    assert declined.payment_method.last4 == "0341"
+    assert (declined.failure_code, declined.failure_message) == ("generic_decline", "Your card was declined.")
+    assert declined.next_retry_at is not None
+    assert declined.amount == declined.invoice.amount_remaining == Money("1206.00", "EUR")
+    assert declined.invoice.shown_status(today=today) == "open"
+    attempt = declined.attempts.get()
+    assert (attempt.status, attempt.decline_code) == (AttemptStatus.FAILED, "generic_decline")
+    assert SandboxCharge.objects.count() == 2
 
 
 def test_seed_demo_money_balance_credits_and_credit_applied_at_issue(db):
@@ -155,8 +214,19 @@ def test_seed_demo_creates_the_logins_and_prints_them(db):
     assert "username: admin   password: admin" in output
     for email in PORTAL_EMAILS:
         assert f"email: {email}   password: {MEMBER_PASSWORD}" in output
-    assert "Invoices: 13 (draft 1, open 2, partially paid 1, overdue 1, paid 6, void 1, uncollectible 1)" in output
-    assert "Payments: 8 (bank transfer 4, cash 2, check 1, other 1; 1 void, 2 with unallocated money)" in output
+    assert "Invoices: 14 (draft 1, open 2, partially paid 1, overdue 1, paid 7, void 1, uncollectible 1)" in output
+    assert (
+        "Payments: 10 (bank transfer 4, card 2, cash 2, check 1, other 1; 1 void, 1 failed, 2 with unallocated money)"
+        in output
+    )
+    assert "Saved cards: 5" in output
+    declined = Payment.objects.get(status=PaymentStatus.FAILED)
+    card = declined.payment_method
+    assert (
+        f"Declining card: Bright Pixel GmbH has {card} (sandbox test card 4000 0000 0000 0341), which is saved but "
+        f"declined on every charge; {declined.number} failed with decline code generic_decline: Your card was "
+        "declined."
+    ) in output
 
 
 def test_seed_demo_reads_the_admin_password_from_the_environment(db, monkeypatch):
@@ -172,8 +242,17 @@ def test_seed_demo_acts_as_the_admin(db):
     seed()
 
     admin = get_user_model().objects.get(username="admin")
-    assert set(Activity.objects.values_list("actor_kind", flat=True)) == {"staff"}
-    assert set(Activity.objects.values_list("actor_user", flat=True)) == {admin.pk}
+    by_staff = Activity.objects.filter(actor_kind="staff")
+    assert set(by_staff.values_list("actor_user", flat=True)) == {admin.pk}
+    # Only what the gateway answered is recorded by the system, as the charge task records it.
+    by_system = Activity.objects.exclude(actor_kind="staff")
+    assert set(by_system.values_list("actor_kind", "actor_label")) == {("system", "card payments")}
+    assert sorted(by_system.values_list("verb", flat=True)) == [
+        "invoice.paid",
+        "payment.allocated",
+        "payment.failed",
+        "payment.succeeded",
+    ]
 
 
 def test_seed_demo_twice_creates_nothing_new(db):
@@ -207,6 +286,26 @@ def test_seed_demo_refuses_partial_demo_data(db):
     assert Member.objects.count() == 1
     assert Invoice.objects.count() == 0
     assert Payment.objects.count() == 0
+    assert PaymentMethod.objects.count() == 0
+
+
+def test_seed_demo_adds_the_cards_to_a_space_seeded_before_cards_existed(db, monkeypatch):
+    """A database seeded by an earlier version (the story without cards) gets the cards and card payments once."""
+    with monkeypatch.context() as patch:
+        patch.setattr(SeedDemo, "_cards_ensure", lambda command: False)
+        seed()
+    assert PaymentMethod.objects.count() == 0
+
+    output = seed()
+    after = database_snapshot()
+
+    assert "Demo coworking space created." in output
+    assert (after["cards"], after["payments"], after["attempts"]) == (5, 10, 2)
+    assert "nothing created" in seed()
+    assert database_snapshot() == after
+    out = StringIO()
+    call_command("check_billing_integrity", stdout=out)
+    assert out.getvalue().strip() == "No violations: 14 invoices, 10 payments checked."
 
 
 def test_seed_demo_then_integrity_check_finds_nothing(db):
@@ -215,7 +314,7 @@ def test_seed_demo_then_integrity_check_finds_nothing(db):
 
     call_command("check_billing_integrity", stdout=out)
 
-    assert out.getvalue().strip() == "No violations: 13 invoices, 8 payments checked."
+    assert out.getvalue().strip() == "No violations: 14 invoices, 10 payments checked."
 
 
 def test_seed_demo_generates_extra_members(db):
@@ -233,7 +332,7 @@ def test_seed_demo_generates_extra_members(db):
         assert statuses == [InvoiceStatus.OPEN, InvoiceStatus.PAID]
     out = StringIO()
     call_command("check_billing_integrity", stdout=out)
-    assert out.getvalue().strip() == "No violations: 19 invoices, 11 payments checked."
+    assert out.getvalue().strip() == "No violations: 20 invoices, 13 payments checked."
 
 
 def test_seed_demo_refuses_fewer_members_than_the_story(db):
