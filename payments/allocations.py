@@ -32,13 +32,14 @@ def allocation_create(*, payment: Payment, invoice: Invoice, amount: Money, acto
     return allocation
 
 
-def allocation_release(*, allocation: Allocation, actor: Actor, reason: str) -> Money:
-    """Take the whole allocation off its invoice; return the amount released."""
-    released = allocation.amount
-    allocation.amount = Money(0, released.currency)
-    allocation.status = Allocation.Status.REMOVED
-    allocation.removed_at = timezone.now()
-    allocation.removed_reason = reason
+def allocation_reduce(*, allocation: Allocation, amount: Money, actor: Actor, reason: str) -> Money:
+    """Take `amount` off the allocation (all of it removes the allocation); the money goes back to unallocated on
+    its payment. Returns the amount taken."""
+    allocation.amount -= amount
+    if allocation.amount.amount == 0:
+        allocation.status = Allocation.Status.REMOVED
+        allocation.removed_at = timezone.now()
+        allocation.removed_reason = reason
     allocation.save(update_fields=["amount", "amount_currency", "status", "removed_at", "removed_reason"])
     activity_record(
         actor=actor,
@@ -46,42 +47,32 @@ def allocation_release(*, allocation: Allocation, actor: Actor, reason: str) -> 
         member=allocation.invoice.member,
         invoice=allocation.invoice,
         target=allocation.payment,
-        amount=released,
+        amount=amount,
         message=reason,
-        data={"allocation": allocation.number, "payment": allocation.payment.number},
+        data={
+            "allocation": allocation.number,
+            "payment": allocation.payment.number,
+            "partial": allocation.status == Allocation.Status.ACTIVE,
+        },
     )
-    return released
+    return amount
+
+
+def allocation_release(*, allocation: Allocation, actor: Actor, reason: str) -> Money:
+    """Take the whole allocation off its invoice; return the amount released."""
+    return allocation_reduce(allocation=allocation, amount=allocation.amount, actor=actor, reason=reason)
 
 
 def allocations_take_newest_first(
     *, allocations: list[Allocation], amount: Money, actor: Actor, reason: str
 ) -> list[tuple[Allocation, Money]]:
-    """Shrink the allocations, newest first, by `amount` in all; return what was taken from each.
-
-    The money taken goes back to unallocated on each allocation's payment (the caller refreshes the amounts).
-    """
+    """Shrink the allocations, newest first, by `amount` in all; return what was taken from each."""
     taken = []
     left = amount
     for allocation in sorted(allocations, key=lambda a: (a.created_at, a.pk), reverse=True):
         if left.amount <= 0:
             break
-        take = min(allocation.amount, left)
-        allocation.amount -= take
-        if allocation.amount.amount == 0:
-            allocation.status = Allocation.Status.REMOVED
-            allocation.removed_at = timezone.now()
-            allocation.removed_reason = reason
-        allocation.save(update_fields=["amount", "amount_currency", "status", "removed_at", "removed_reason"])
-        activity_record(
-            actor=actor,
-            verb="payment.unallocated",
-            member=allocation.invoice.member,
-            invoice=allocation.invoice,
-            target=allocation.payment,
-            amount=take,
-            message=reason,
-            data={"allocation": allocation.number, "payment": allocation.payment.number, "partial": True},
-        )
+        take = allocation_reduce(allocation=allocation, amount=min(allocation.amount, left), actor=actor, reason=reason)
         taken.append((allocation, take))
         left -= take
     if left.amount > 0:

@@ -2,6 +2,9 @@
 
 from collections.abc import Iterable
 
+from billing.lock_objects import invoices_lock, member_lock
+from billing.models import Invoice
+from members.models import Member
 from payments.models import Allocation, Payment
 
 
@@ -15,3 +18,17 @@ def payments_lock(payment_ids: Iterable[int]) -> list[Payment]:
 
 def allocations_lock(allocation_ids: Iterable[int]) -> list[Allocation]:
     return list(Allocation.objects.select_for_update().filter(pk__in=set(allocation_ids)).order_by("pk"))
+
+
+def payment_lock_with_invoices(payment_id: int, *, member_id: int) -> tuple[Member, dict[int, Invoice], Payment]:
+    """Lock the member, the invoices the payment is allocated to (by id), then the payment.
+
+    With the member locked, no allocation of this payment can appear or go away until the transaction ends, so the
+    invoices read before locking them are the right ones.
+    """
+    member = member_lock(member_id)
+    invoice_ids = Allocation.objects.filter(payment_id=payment_id, status=Allocation.Status.ACTIVE).values_list(
+        "invoice_id", flat=True
+    )
+    invoices = {invoice.pk: invoice for invoice in invoices_lock(invoice_ids)}
+    return member, invoices, payment_lock(payment_id)

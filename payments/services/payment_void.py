@@ -3,10 +3,9 @@ from django.utils import timezone
 
 from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
-from billing.lock_objects import invoices_lock, member_lock
 from payments.allocations import allocation_release
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
-from payments.lock_objects import payment_lock
+from payments.lock_objects import payment_lock_with_invoices
 from payments.models import Allocation, Payment, PaymentStatus
 
 
@@ -17,13 +16,7 @@ def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment
     """
     actor.require_staff("void payments")
     with transaction.atomic(durable=True):
-        member = member_lock(payment.member_id)
-        # With the member locked, no allocation of this payment can appear or go away until we commit.
-        invoice_ids = Allocation.objects.filter(payment_id=payment.pk, status=Allocation.Status.ACTIVE).values_list(
-            "invoice_id", flat=True
-        )
-        invoices = {invoice.pk: invoice for invoice in invoices_lock(invoice_ids)}
-        payment = payment_lock(payment.pk)
+        member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if not payment.is_external:
             raise InvalidState(f"{payment} was collected by card: refund it instead of voiding it.")
         if payment.status == PaymentStatus.VOID:

@@ -15,7 +15,7 @@ from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
-from billing.lock_objects import invoices_lock, member_lock
+from billing.lock_objects import member_lock
 from billing.models import CreditNote, CreditNoteReason, Invoice
 from billing.money import money_check_entered, money_to_minor_units, zero
 from billing.numbering import CREDIT_NOTE, number_next
@@ -23,7 +23,7 @@ from payments.allocations import allocations_take_newest_first
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.gateways import gateway_get
 from payments.gateways.base import RefundOutcome, RefundResult
-from payments.lock_objects import payment_lock
+from payments.lock_objects import payment_lock, payment_lock_with_invoices
 from payments.models import (
     Allocation,
     AttemptStatus,
@@ -159,12 +159,7 @@ def payment_refund(
         raise BillingError("Choose what happens to the invoices this payment paid.")
     amount = money_check_entered(amount, currency=payment.currency)
     with transaction.atomic(durable=True):
-        member = member_lock(payment.member_id)
-        invoice_ids = Allocation.objects.filter(payment_id=payment.pk, status=Allocation.Status.ACTIVE).values_list(
-            "invoice_id", flat=True
-        )
-        invoices = {invoice.pk: invoice for invoice in invoices_lock(invoice_ids)}
-        payment = payment_lock(payment.pk)
+        member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.status != PaymentStatus.SUCCEEDED:
             raise InvalidState(f"{payment} is {payment.get_status_display().lower()}; only received money is refunded.")
         refundable = payment_refundable(payment)
