@@ -204,7 +204,7 @@ def credit_note_issue(
             actor=actor,
         )
         if preview.from_balance is not None and preview.from_balance.amount > 0:
-            MoneyBalanceEntry.objects.create(
+            entry = MoneyBalanceEntry.objects.create(
                 member=member,
                 amount=preview.from_balance,
                 kind=MoneyBalanceEntry.Kind.RETURNED,
@@ -212,6 +212,15 @@ def credit_note_issue(
                 note=f"Credited by {credit_note}",
                 actor_label=actor.label,
                 created_by=actor.user,
+            )
+            activity_record(
+                actor=actor,
+                verb="balance.returned",
+                member=member,
+                invoice=invoice,
+                target=entry,
+                amount=preview.from_balance,
+                data={"credit_note": credit_note.number},
             )
         status_before = invoice.status
         invoice_refresh_amounts(invoice, actor=actor)

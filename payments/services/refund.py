@@ -17,7 +17,7 @@ from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
 from billing.lock_objects import member_lock
 from billing.models import CreditNote, CreditNoteReason, Invoice
-from billing.money import money_check_entered, money_to_minor_units, zero
+from billing.money import money_check_entered, money_from_db, money_to_minor_units, zero
 from billing.numbering import CREDIT_NOTE, number_next
 from payments.allocations import allocations_take_newest_first
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
@@ -124,7 +124,7 @@ def refund_create_locked(
     )
     if at_gateway:
         transaction.on_commit(lambda: _enqueue(refund.pk))
-    else:
+    elif kind == Refund.Kind.RECORDED:
         from payments.notifications import refund_issued_notify
 
         transaction.on_commit(lambda: refund_issued_notify(refund_id=refund.pk))
@@ -211,7 +211,10 @@ def payment_refund(
             data={
                 "refund": str(refund.uid),
                 "from_unallocated": str(plan.from_unallocated.amount),
-                "invoices": {str(allocation.invoice): str(take.amount) for allocation, take in takes},
+                "invoices": {
+                    str(allocation.invoice): str(money_from_db(take.amount, take.currency).amount)
+                    for allocation, take in takes
+                },
                 "invoice_handling": invoice_handling,
             },
         )

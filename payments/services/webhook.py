@@ -9,7 +9,7 @@ from billing.activity import Actor, activity_record
 from billing.lock_objects import member_lock
 from payments.gateways.base import GatewayEvent
 from payments.lock_objects import payment_lock
-from payments.models import AttemptStatus, PaymentAttempt, Refund, WebhookEvent
+from payments.models import AttemptStatus, PaymentAttempt, Refund, RefundStatus, WebhookEvent
 from payments.services.attempt_execute import attempt_record_outcome
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,12 @@ def _refund_changed(event: WebhookEvent, data: dict) -> str:
     from payments.gateways.stripe import refund_result_from_refund
     from payments.services.refund import refund_record_outcome
 
-    refunds = data.get("refunds", {}).get("data", []) if data.get("object") == "charge" else [data]
+    if data.get("object") == "charge":
+        refunds = (data.get("refunds") or {}).get("data")
+        if refunds is None:
+            return _charge_refunds_ask(event, data)
+    else:
+        refunds = [data]
     outcomes = []
     for refund_data in refunds:
         refund = Refund.objects.filter(gateway=event.gateway, gateway_refund_id=refund_data.get("id", "")).first()
@@ -99,6 +104,28 @@ def _refund_changed(event: WebhookEvent, data: dict) -> str:
         refund_record_outcome(refund_id=refund.pk, result=refund_result_from_refund(refund_data), actor=WEBHOOK)
         outcomes.append("recorded")
     return ", ".join(outcomes) or "no refunds"
+
+
+def _charge_refunds_ask(event: WebhookEvent, charge: dict) -> str:
+    """A charge no longer lists its refunds (Stripe API 2022-11-15 and later): ask the gateway about our pending
+    refunds of that charge that it already knows, and record what it says."""
+    from payments.gateways import gateway_get
+    from payments.services.refund import refund_record_outcome
+
+    attempt = _attempt_for(
+        event.gateway, payment_intent_id=charge.get("payment_intent") or "", charge_id=charge.get("id", "")
+    )
+    if attempt is None:
+        return "not one of our payments"
+    pending = Refund.objects.filter(
+        payment_id=attempt.payment_id, gateway=event.gateway, status=RefundStatus.PENDING
+    ).exclude(gateway_refund_id="")
+    outcomes = []
+    for refund in pending.order_by("pk"):
+        result = gateway_get().refund_retrieve(gateway_refund_id=refund.gateway_refund_id)
+        refund_record_outcome(refund_id=refund.pk, result=result, actor=WEBHOOK)
+        outcomes.append(f"asked: {result.outcome}")
+    return ", ".join(outcomes) or "no pending refunds"
 
 
 HANDLERS = {
