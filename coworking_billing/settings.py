@@ -154,3 +154,7 @@ CELERY_BEAT_SCHEDULE = {
     "run-payment-retries": {"task": "payments.tasks.payment_retries_run_task", "schedule": 15 * 60},
     "reconcile-payments": {"task": "payments.tasks.attempts_reconcile_task", "schedule": 5 * 60},
 }
+
+# The member portal: partial payments only when the space allows them, from this minimum (in the invoice's currency).
+BILLING_PORTAL_PARTIAL_PAYMENTS = env_bool("BILLING_PORTAL_PARTIAL_PAYMENTS", False)
+BILLING_PORTAL_PARTIAL_MINIMUM = os.environ.get("BILLING_PORTAL_PARTIAL_MINIMUM", "10.00")

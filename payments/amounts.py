@@ -16,8 +16,8 @@ from payments.models import (
     IN_FLIGHT_STATUSES,
     Allocation,
     Payment,
-    PaymentMethodKind,
     PaymentStatus,
+    PaymentTarget,
     Refund,
     RefundStatus,
 )
@@ -39,9 +39,9 @@ def invoice_credited(invoice: Invoice) -> Money:
 
 def invoice_reserved(invoice: Invoice) -> Money:
     """Card payments for the invoice still in flight at the gateway."""
-    total = Payment.objects.filter(
-        invoice=invoice, method=PaymentMethodKind.CARD, status__in=IN_FLIGHT_STATUSES
-    ).aggregate(s=Sum("amount"))
+    total = PaymentTarget.objects.filter(invoice=invoice, payment__status__in=IN_FLIGHT_STATUSES).aggregate(
+        s=Sum("amount")
+    )
     return money_from_db(total["s"], invoice.currency)
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from billing.lock_objects import invoices_lock, member_lock
 from billing.models import Invoice
 from members.models import Member
-from payments.models import Allocation, Payment
+from payments.models import Allocation, Payment, PaymentTarget
 
 
 def payment_lock(payment_id: int) -> Payment:
@@ -21,14 +21,16 @@ def allocations_lock(allocation_ids: Iterable[int]) -> list[Allocation]:
 
 
 def payment_lock_with_invoices(payment_id: int, *, member_id: int) -> tuple[Member, dict[int, Invoice], Payment]:
-    """Lock the member, the invoices the payment is allocated to (by id), then the payment.
+    """Lock the member, the invoices of the payment (those it is allocated to, and those a card payment is meant
+    to pay) by id, then the payment.
 
-    With the member locked, no allocation of this payment can appear or go away until the transaction ends, so the
-    invoices read before locking them are the right ones.
+    With the member locked, no allocation or target of this payment can appear or go away until the transaction
+    ends, so the invoices read before locking them are the right ones.
     """
     member = member_lock(member_id)
-    invoice_ids = Allocation.objects.filter(payment_id=payment_id, status=Allocation.Status.ACTIVE).values_list(
+    allocated = Allocation.objects.filter(payment_id=payment_id, status=Allocation.Status.ACTIVE).values_list(
         "invoice_id", flat=True
     )
-    invoices = {invoice.pk: invoice for invoice in invoices_lock(invoice_ids)}
+    targeted = PaymentTarget.objects.filter(payment_id=payment_id).values_list("invoice_id", flat=True)
+    invoices = {invoice.pk: invoice for invoice in invoices_lock([*allocated, *targeted])}
     return member, invoices, payment_lock(payment_id)

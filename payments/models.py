@@ -182,6 +182,26 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         pass
 
 
+class PaymentTarget(models.Model):
+    """An invoice a card payment is meant to pay, and how much of it: reserved while the payment is in flight,
+    allocated in `position` order when it succeeds. A payment of several invoices has one target per invoice."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="targets")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payment_targets")
+    amount = money_field()
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_target_amount_positive"),
+            models.UniqueConstraint(fields=["payment", "invoice"], name="payment_target_unique_invoice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of {self.payment_id} for {self.invoice_id}"
+
+
 class Allocation(models.Model):
     """A piece of a payment applied to one invoice.
 

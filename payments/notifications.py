@@ -52,3 +52,30 @@ def refund_issued_notify(*, refund_id: int) -> None:
         context={"refund": refund, "payment": refund.payment, "member": refund.payment.member},
         recipients=[refund.payment.member.email],
     )
+
+
+def payment_receipt_notify(*, payment_id: int) -> None:
+    """The member's receipt after a payment succeeded (card) or was recorded (external)."""
+    payment = Payment.objects.select_related("member", "payment_method").get(pk=payment_id)
+    allocations = payment.allocations.select_related("invoice").order_by("created_at", "pk")
+    _send(
+        template="payment_receipt_member",
+        context={
+            "payment": payment,
+            "member": payment.member,
+            "allocations": allocations,
+            "portal_url": settings.BILLING_PORTAL_URL,
+        },
+        recipients=[payment.member.email],
+    )
+
+
+def invoice_issued_notify(*, invoice_id: int) -> None:
+    from billing.models import Invoice
+
+    invoice = Invoice.objects.select_related("member").get(pk=invoice_id)
+    _send(
+        template="invoice_issued_member",
+        context={"invoice": invoice, "member": invoice.member, "portal_url": settings.BILLING_PORTAL_URL},
+        recipients=[invoice.member.email],
+    )

@@ -1,12 +1,21 @@
 """Reads of the payments app (the admin's pages and, later, the portal)."""
 
-from django.db.models import Exists, F, OuterRef, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
 from djmoney.money import Money
 
-from billing.models import Invoice, InvoiceStatus
+from billing.models import CreditNote, Invoice, InvoiceStatus
 from billing.money import money_from_db
 from members.models import Member
-from payments.models import Allocation, Payment, PaymentAttempt, PaymentMethod, PaymentMethodKind, PaymentStatus
+from payments.models import (
+    Allocation,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentStatus,
+    Refund,
+    RefundAllocation,
+)
 
 PAYABLE_INVOICE_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
 # Card payments that are not settled yet: at the gateway (pending, processing) or failed and waiting for a retry.
@@ -35,6 +44,14 @@ def member_unallocated_by_currency(*, member: Member) -> dict[str, Money]:
         .order_by("currency")
     )
     return {row["currency"]: money_from_db(row["total"], row["currency"]) for row in rows}
+
+
+def member_payments_with_credit(*, member: Member) -> QuerySet[Payment]:
+    """The member's received payments with unallocated money (their credit held as payments), in every currency,
+    by currency then oldest first."""
+    return Payment.objects.filter(member=member, status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0).order_by(
+        "currency", "created_at", "pk"
+    )
 
 
 def member_invoices_payable(*, member: Member, currency: str) -> QuerySet[Invoice]:
@@ -83,7 +100,9 @@ def invoice_card_payments_unsettled(*, invoice: Invoice) -> QuerySet[Payment]:
     """The invoice's card payments still at the gateway or failed: they have no allocation yet, so the invoice
     page lists them beside its allocations."""
     return (
-        Payment.objects.filter(invoice=invoice, method=PaymentMethodKind.CARD, status__in=CARD_UNSETTLED_STATUSES)
+        Payment.objects.filter(
+            targets__invoice=invoice, method=PaymentMethodKind.CARD, status__in=CARD_UNSETTLED_STATUSES
+        )
         .select_related("payment_method")
         .order_by("created_at", "pk")
     )
@@ -98,4 +117,45 @@ def payments_with_review_flag(queryset: QuerySet[Payment]) -> QuerySet[Payment]:
     """Annotate `needs_review`: an attempt of the payment has an outcome that reconciliation could not settle."""
     return queryset.annotate(
         needs_review=Exists(PaymentAttempt.objects.filter(payment=OuterRef("pk"), needs_review=True))
+    )
+
+
+def payment_refunds(*, payment: Payment) -> QuerySet[Refund]:
+    """Every refund of the payment, oldest first, with the credit note it settles and what it took off each
+    invoice (`takes`, with their invoices and credit notes)."""
+    return (
+        Refund.objects.filter(payment=payment)
+        .select_related("credit_note")
+        .prefetch_related(
+            Prefetch(
+                "takes",
+                queryset=RefundAllocation.objects.select_related("allocation__invoice", "credit_note").order_by("pk"),
+            )
+        )
+        .order_by("created_at", "pk")
+    )
+
+
+def invoice_credit_notes(*, invoice: Invoice) -> QuerySet[CreditNote]:
+    """The invoice's credit notes, oldest first."""
+    return CreditNote.objects.filter(invoice=invoice).order_by("created_at", "pk")
+
+
+def credit_note_refunds(*, credit_note: CreditNote) -> QuerySet[Refund]:
+    """The refunds that settle the credit note: made for it (its refund and out-of-band parts), or a payment's
+    refund that reduced the invoice with it."""
+    return (
+        Refund.objects.filter(Q(credit_note=credit_note) | Q(takes__credit_note=credit_note))
+        .distinct()
+        .select_related("payment")
+        .order_by("created_at", "pk")
+    )
+
+
+def credit_note_allocation_takes(*, credit_note: CreditNote) -> QuerySet[RefundAllocation]:
+    """What the credit note released from the invoice's allocations, with their payments."""
+    return (
+        RefundAllocation.objects.filter(credit_note=credit_note)
+        .select_related("allocation__payment", "refund")
+        .order_by("pk")
     )

@@ -18,7 +18,7 @@ from billing.models import Activity, Invoice, InvoiceLine, MoneyBalanceEntry, Nu
 from billing.numbering import PAYMENT, number_next
 from billing.services.invoice_draft import LineInput, invoice_draft_create
 from members.models import Member
-from payments.models import Allocation, Payment, PaymentMethod
+from payments.models import Allocation, Payment, PaymentMethod, PaymentTarget
 from payments.services.invoice_issue import invoice_issue
 from payments.services.payment_external import payment_create_external, payment_create_standalone
 from payments.services.payment_method import payment_method_add
@@ -113,7 +113,7 @@ def card_payment(*, invoice: Invoice, amount: str, status: str = "processing"):
     )
     value = Money(amount, invoice.currency)
     with transaction.atomic():
-        return Payment.objects.create(
+        payment = Payment.objects.create(
             number=number_next(series=PAYMENT, year=timezone.localdate().year),
             member=invoice.member,
             invoice=invoice,
@@ -125,6 +125,8 @@ def card_payment(*, invoice: Invoice, amount: str, status: str = "processing"):
             amount_unallocated=value if status == "succeeded" else Money(0, invoice.currency),
             succeeded_at=timezone.now() if status == "succeeded" else None,
         )
+        PaymentTarget.objects.create(payment=payment, invoice=invoice, amount=value)
+        return payment
 
 
 def books_snapshot(*, extra_models=()) -> dict:

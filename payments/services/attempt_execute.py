@@ -14,14 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.activity import Actor, activity_record
-from billing.lock_objects import invoice_lock, member_lock
 from billing.models import InvoiceStatus
 from billing.money import money_to_minor_units, zero
 from payments.allocations import allocation_create
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.gateways import gateway_get
 from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResult, Gateway
-from payments.lock_objects import payment_lock
+from payments.lock_objects import payment_lock, payment_lock_with_invoices
 from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
 
 SYSTEM = Actor.system("card payments")
@@ -102,9 +101,7 @@ def attempt_record_outcome(*, attempt_id: int, result: ChargeResult, actor: Acto
     """Record what the gateway said. Unknown outcomes leave the attempt processing for reconciliation."""
     peek = PaymentAttempt.objects.select_related("payment").get(pk=attempt_id)
     with transaction.atomic(durable=True):
-        member = member_lock(peek.payment.member_id)
-        invoice = invoice_lock(peek.payment.invoice_id) if peek.payment.invoice_id else None
-        payment = payment_lock(peek.payment_id)
+        member, invoices, payment = payment_lock_with_invoices(peek.payment_id, member_id=peek.payment.member_id)
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt_id)
         attempt.last_checked_at = timezone.now()
         if attempt.status != AttemptStatus.PROCESSING:
@@ -113,11 +110,11 @@ def attempt_record_outcome(*, attempt_id: int, result: ChargeResult, actor: Acto
             attempt.gateway_payment_id = result.gateway_payment_id
         if result.outcome == ChargeOutcome.SUCCEEDED:
             _record_success(
-                member=member, invoice=invoice, payment=payment, attempt=attempt, result=result, actor=actor
+                member=member, invoices=invoices, payment=payment, attempt=attempt, result=result, actor=actor
             )
         elif result.outcome in (ChargeOutcome.DECLINED, ChargeOutcome.AUTHENTICATION_REQUIRED):
             _record_failure(
-                member=member, invoice=invoice, payment=payment, attempt=attempt, result=result, actor=actor
+                member=member, invoices=invoices, payment=payment, attempt=attempt, result=result, actor=actor
             )
         else:
             attempt.claimed_until = None
@@ -125,7 +122,9 @@ def attempt_record_outcome(*, attempt_id: int, result: ChargeResult, actor: Acto
     return attempt
 
 
-def _record_success(*, member, invoice, payment: Payment, attempt: PaymentAttempt, result: ChargeResult, actor):
+def _record_success(*, member, invoices, payment: Payment, attempt: PaymentAttempt, result: ChargeResult, actor):
+    """The charge succeeded: allocate it to its invoices in order, each up to what the invoice still needs; the
+    rest (an invoice paid by other means meanwhile) stays unallocated as the member's credit."""
     now = timezone.now()
     attempt.status = AttemptStatus.SUCCEEDED
     attempt.gateway_charge_id = result.gateway_charge_id
@@ -144,35 +143,38 @@ def _record_success(*, member, invoice, payment: Payment, attempt: PaymentAttemp
         actor=actor,
         verb="payment.succeeded",
         member=member,
-        invoice=invoice,
+        invoice=payment.invoice,
         target=payment,
         amount=payment.amount,
         status_before=status_before,
         status_after=payment.status,
         data={"attempt": str(attempt.uid), "gateway_payment_id": attempt.gateway_payment_id},
     )
-    if invoice is None:
-        return
-    accepts = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
-    applied = min(payment.amount, invoice.amount_remaining) if accepts else zero(invoice.currency)
-    if applied.amount > 0:
-        allocation_create(payment=payment, invoice=invoice, amount=applied, actor=actor)
-        payment_refresh_amounts(payment)
-        invoice_refresh_amounts(invoice, actor=actor)
-    if payment.amount > applied:
-        activity_record(
-            actor=actor,
-            verb="invoice.overpaid",
-            member=member,
-            invoice=invoice,
-            target=payment,
-            amount=payment.amount - applied,
-            message=f"{invoice} was paid by other means while {payment} was at the gateway; the excess stays "
-            "unallocated as the member's credit.",
-        )
+    for target in payment.targets.all():
+        invoice = invoices[target.invoice_id]
+        accepts = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+        applied = min(target.amount, invoice.amount_remaining) if accepts else zero(invoice.currency)
+        if applied.amount > 0:
+            allocation_create(payment=payment, invoice=invoice, amount=applied, actor=actor)
+            payment_refresh_amounts(payment)
+            invoice_refresh_amounts(invoice, actor=actor)
+        if target.amount > applied:
+            activity_record(
+                actor=actor,
+                verb="invoice.overpaid",
+                member=member,
+                invoice=invoice,
+                target=payment,
+                amount=target.amount - applied,
+                message=f"{invoice} was paid by other means while {payment} was at the gateway; the excess stays "
+                "unallocated as the member's credit.",
+            )
+    from payments.notifications import payment_receipt_notify
+
+    transaction.on_commit(lambda: payment_receipt_notify(payment_id=payment.pk))
 
 
-def _record_failure(*, member, invoice, payment: Payment, attempt: PaymentAttempt, result: ChargeResult, actor):
+def _record_failure(*, member, invoices, payment: Payment, attempt: PaymentAttempt, result: ChargeResult, actor):
     now = timezone.now()
     code = result.decline_code or (
         "authentication_required" if result.outcome == ChargeOutcome.AUTHENTICATION_REQUIRED else "card_declined"
@@ -189,13 +191,15 @@ def _record_failure(*, member, invoice, payment: Payment, attempt: PaymentAttemp
     payment.failure_message = result.message
     if attempt.trigger != PaymentAttempt.Trigger.AUTOMATIC:
         payment.automatic_retries = 0  # A failed first charge or manual retry (re)starts the schedule.
-    payment.next_retry_at = retry_next_at(payment=payment, invoice=invoice, decline_code=code, failed_at=now)
+    payment.next_retry_at = retry_next_at(
+        payment=payment, invoices=list(invoices.values()), decline_code=code, failed_at=now
+    )
     payment.save()
     activity_record(
         actor=actor,
         verb="payment.failed",
         member=member,
-        invoice=invoice,
+        invoice=payment.invoice,
         target=payment,
         amount=attempt.amount,
         status_before=status_before,
@@ -212,12 +216,12 @@ def _record_failure(*, member, invoice, payment: Payment, attempt: PaymentAttemp
         transaction.on_commit(lambda: payment_failed_for_good_notify(payment_id=payment.pk))
 
 
-def retry_next_at(*, payment: Payment, invoice, decline_code: str, failed_at: datetime.datetime):
+def retry_next_at(*, payment: Payment, invoices: list, decline_code: str, failed_at: datetime.datetime):
     """When to retry automatically, counted from this failure; None when no automatic retry follows."""
     schedule = settings.BILLING_RETRY_SCHEDULE_DAYS
     if decline_code in HARD_DECLINE_CODES:
         return None
-    if invoice is None or invoice.status != InvoiceStatus.OPEN:
+    if not any(invoice.status == InvoiceStatus.OPEN for invoice in invoices):
         return None
     if payment.automatic_retries >= len(schedule):
         return None

@@ -4,6 +4,9 @@ The charge itself runs in a Celery task after commit (`payments.services.attempt
 the payment and its attempt, under the locks, with the amount checked against remaining - reserved.
 """
 
+import datetime
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -11,14 +14,14 @@ from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
-from billing.lock_objects import invoice_lock, member_lock
+from billing.lock_objects import invoice_lock, invoices_lock, member_lock
 from billing.models import Invoice, InvoiceStatus
-from billing.money import money_check_entered, money_from_db
+from billing.money import money_check_entered, money_from_db, money_sum
 from billing.numbering import PAYMENT, number_next
 from members.models import Member
 from payments.amounts import invoice_reserved
 from payments.gateways import gateway_get
-from payments.lock_objects import payment_lock
+from payments.lock_objects import payment_lock_with_invoices
 from payments.models import (
     AttemptStatus,
     Payment,
@@ -26,6 +29,7 @@ from payments.models import (
     PaymentMethod,
     PaymentMethodKind,
     PaymentStatus,
+    PaymentTarget,
 )
 from payments.rules import amount_check_at_most, invoice_check_accepts_payment
 from payments.services.invoice_issue import invoice_issue_locked
@@ -72,68 +76,117 @@ def available_to_charge(invoice: Invoice) -> Money:
     return invoice.amount_remaining - invoice_reserved(invoice)
 
 
+def _member_partial_payment_check(*, amount: Money, available: Money) -> None:
+    """Members pay what remains, unless the space allows partial payments (with a minimum)."""
+    if amount == available:
+        return
+    if not settings.BILLING_PORTAL_PARTIAL_PAYMENTS:
+        raise BillingError(f"Pay the full {available}; this space does not take partial payments online.")
+    minimum = money_from_db(Decimal(settings.BILLING_PORTAL_PARTIAL_MINIMUM), amount.currency.code)
+    if amount < minimum:
+        raise BillingError(f"A partial payment is at least {minimum}.")
+
+
 def _card_payment_create_locked(
     *,
     member: Member,
-    invoice: Invoice,
-    amount: Money | None,
+    charges: list[tuple[Invoice, Money | None]],
     payment_method: PaymentMethod | None,
     actor: Actor,
     trigger: str,
 ) -> Payment:
-    invoice_check_accepts_payment(invoice)
+    """One card payment for the invoices (locked, in the order given), each for its amount or all it can take."""
     payment_method = payment_method_for_charge(member=member, payment_method=payment_method)
-    available = available_to_charge(invoice)
-    if available.amount <= 0:
-        raise InvalidState(
-            f"{invoice} has {invoice_reserved(invoice)} being charged already; nothing more can be charged until "
-            "the gateway answers."
-        )
-    amount = available if amount is None else amount
-    amount_check_at_most(amount, available, what=f"what can still be charged on {invoice}")
+    targets = []
+    for invoice, amount in charges:
+        invoice_check_accepts_payment(invoice)
+        available = available_to_charge(invoice)
+        if available.amount <= 0:
+            raise InvalidState(
+                f"{invoice} has {invoice_reserved(invoice)} being charged already; nothing more can be charged "
+                "until the gateway answers."
+            )
+        if amount is None:
+            amount = available
+        amount_check_at_most(amount, available, what=f"what can still be charged on {invoice}")
+        if actor.kind == Actor.MEMBER:
+            _member_partial_payment_check(amount=amount, available=available)
+        targets.append((invoice, amount))
+    currencies = {invoice.currency for invoice, _ in targets}
+    if len(currencies) != 1:
+        raise BillingError("One payment pays invoices of one currency; pay the others separately.")
+    total = money_sum((amount for _, amount in targets), currencies.pop())
     payment = Payment.objects.create(
         number=number_next(series=PAYMENT, year=timezone.localdate().year),
         member=member,
-        invoice=invoice,
-        currency=invoice.currency,
-        amount=amount,
+        invoice=targets[0][0] if len(targets) == 1 else None,
+        currency=total.currency.code,
+        amount=total,
         method=PaymentMethodKind.CARD,
         payment_method=payment_method,
         status=PaymentStatus.PENDING,
         created_by=actor.user,
     )
-    attempt_create_locked(payment=payment, payment_method=payment_method, amount=amount, trigger=trigger)
-    activity_record(
-        actor=actor,
-        verb="payment.charge_requested",
-        member=member,
-        invoice=invoice,
-        target=payment,
-        amount=amount,
-        status_after=payment.status,
-        data={"payment": payment.number, "card": str(payment_method)},
+    PaymentTarget.objects.bulk_create(
+        PaymentTarget(payment=payment, invoice=invoice, amount=amount, position=position)
+        for position, (invoice, amount) in enumerate(targets)
     )
+    attempt_create_locked(payment=payment, payment_method=payment_method, amount=total, trigger=trigger)
+    for invoice, amount in targets:
+        activity_record(
+            actor=actor,
+            verb="payment.charge_requested",
+            member=member,
+            invoice=invoice,
+            target=payment,
+            amount=amount,
+            status_after=payment.status,
+            data={"payment": payment.number, "card": str(payment_method), "payment_amount": str(total.amount)},
+        )
     return payment
+
+
+def _actor_check_can_charge(actor: Actor, member: Member) -> str:
+    """Staff charge any member; a member pays only their own invoices. Returns the attempt's trigger."""
+    if actor.kind == Actor.MEMBER:
+        if member.user_id is None or member.user_id != getattr(actor.user, "pk", None):
+            raise BillingError("You can only pay your own invoices.")
+        return PaymentAttempt.Trigger.MEMBER
+    actor.require_staff("charge cards")
+    return PaymentAttempt.Trigger.STAFF
 
 
 def payment_create_card(
     *, invoice: Invoice, actor: Actor, amount: Money | None = None, payment_method: PaymentMethod | None = None
 ) -> Payment:
     """Charge a saved card for the invoice (all that can be charged when no amount is given)."""
-    if actor.kind not in (Actor.STAFF, Actor.MEMBER):
-        actor.require_staff("charge cards")
     if amount is not None:
         amount = money_check_entered(amount, currency=invoice.currency)
-    trigger = PaymentAttempt.Trigger.MEMBER if actor.kind == Actor.MEMBER else PaymentAttempt.Trigger.STAFF
     with transaction.atomic(durable=True):
         member = member_lock(invoice.member_id)
-        if actor.kind == Actor.MEMBER and member.user_id != getattr(actor.user, "pk", None):
-            raise BillingError("You can only pay your own invoices.")
+        trigger = _actor_check_can_charge(actor, member)
         invoice = invoice_lock(invoice.pk)
         return _card_payment_create_locked(
+            member=member, charges=[(invoice, amount)], payment_method=payment_method, actor=actor, trigger=trigger
+        )
+
+
+def invoices_pay_with_card(
+    *, member: Member, invoices: list[Invoice], actor: Actor, payment_method: PaymentMethod | None = None
+) -> Payment:
+    """One card payment for all that can be charged on several of the member's invoices, allocated oldest first."""
+    if not invoices:
+        raise BillingError("Choose at least one invoice to pay.")
+    with transaction.atomic(durable=True):
+        member = member_lock(member.pk)
+        trigger = _actor_check_can_charge(actor, member)
+        locked = invoices_lock(invoice.pk for invoice in invoices)
+        if len(locked) != len({invoice.pk for invoice in invoices}) or any(i.member_id != member.pk for i in locked):
+            raise BillingError("You can only pay your own invoices.")
+        oldest_first = sorted(locked, key=lambda invoice: (invoice.issue_date or datetime.date.max, invoice.pk))
+        return _card_payment_create_locked(
             member=member,
-            invoice=invoice,
-            amount=amount,
+            charges=[(invoice, None) for invoice in oldest_first],
             payment_method=payment_method,
             actor=actor,
             trigger=trigger,
@@ -157,13 +210,36 @@ def invoice_issue_and_charge(
             return invoice, None
         payment = _card_payment_create_locked(
             member=member,
-            invoice=invoice,
-            amount=None,
+            charges=[(invoice, None)],
             payment_method=payment_method,
             actor=actor,
             trigger=PaymentAttempt.Trigger.STAFF,
         )
     return invoice, payment
+
+
+def _retry_targets(
+    *, payment: Payment, invoices: dict[int, Invoice], amount: Money | None, automatic: bool
+) -> list[tuple[PaymentTarget, Money]]:
+    """What each target can take now: never more than before, nor than the invoice still needs."""
+    targets = list(payment.targets.all())
+    if amount is not None and len(targets) > 1:
+        raise BillingError(f"{payment} pays several invoices; it is retried for what remains on them.")
+    planned = []
+    for target in targets:
+        invoice = invoices[target.invoice_id]
+        if automatic and invoice.status != InvoiceStatus.OPEN:
+            continue
+        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+            continue
+        limit = min(target.amount, available_to_charge(invoice))
+        if limit.amount <= 0:
+            continue
+        if amount is not None:
+            amount_check_at_most(amount, limit, what="the most this retry can charge")
+            limit = amount
+        planned.append((target, limit))
+    return planned
 
 
 def payment_retry(
@@ -176,8 +252,8 @@ def payment_retry(
 ) -> PaymentAttempt | None:
     """A new attempt (with a new idempotency key) for a failed card payment, at the same or a smaller amount.
 
-    Automatic retries charge what remains on the invoice (never more than the payment's amount) and cancel the
-    payment instead when the invoice no longer needs it. Returns None when nothing was retried.
+    Automatic retries charge what remains on the invoices (never more than before) and cancel the payment instead
+    when no invoice needs it any more. Returns None when nothing was retried.
     """
     automatic = trigger in (PaymentAttempt.Trigger.AUTOMATIC, PaymentAttempt.Trigger.NEW_CARD)
     if not automatic:
@@ -185,53 +261,49 @@ def payment_retry(
     if amount is not None:
         amount = money_check_entered(amount, currency=payment.currency)
     with transaction.atomic(durable=True):
-        member = member_lock(payment.member_id)
-        invoice = invoice_lock(payment.invoice_id) if payment.invoice_id else None
-        payment = payment_lock(payment.pk)
+        member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.method != PaymentMethodKind.CARD:
             raise InvalidState(f"{payment} is not a card payment.")
         if payment.status != PaymentStatus.FAILED:
             raise InvalidState(
                 f"{payment} is {payment.get_status_display().lower()}; only a failed payment is retried."
             )
-        if invoice is not None:
-            if automatic and invoice.status != InvoiceStatus.OPEN:
-                if trigger != PaymentAttempt.Trigger.AUTOMATIC:
-                    raise InvalidState(f"{invoice} is {invoice.get_status_display().lower()}; it is not retried.")
-                _payment_cancel_locked(
-                    payment=payment, actor=actor, reason=f"{invoice} is {invoice.get_status_display().lower()}"
-                )
+        planned = _retry_targets(payment=payment, invoices=invoices, amount=amount, automatic=automatic)
+        if not planned:
+            described = ", ".join(
+                f"{invoice} is {invoice.get_status_display().lower()}" for invoice in invoices.values()
+            )
+            if any(invoice_reserved(invoice).amount > 0 for invoice in invoices.values()):
+                raise InvalidState(f"{payment}'s invoices are being charged already; wait for the gateway's answer.")
+            if trigger == PaymentAttempt.Trigger.AUTOMATIC:
+                _payment_cancel_locked(payment=payment, actor=actor, reason=described)
                 return None
-            if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.PAID) or invoice.amount_remaining.amount == 0:
-                raise InvalidState(f"{invoice} is {invoice.get_status_display().lower()}; there is nothing to charge.")
-            available = available_to_charge(invoice)
-            if available.amount <= 0:
-                raise InvalidState(f"{invoice} is being charged already; wait for the gateway's answer.")
-            limit = min(payment.amount, available)
-        else:
-            limit = payment.amount
-        if amount is None:
-            amount = limit
-        amount_check_at_most(amount, limit, what="the most this retry can charge")
+            raise InvalidState(f"There is nothing to charge: {described}.")
         if payment_method is None and payment.payment_method.removed_at is None:
             payment_method = payment.payment_method
         payment_method = payment_method_for_charge(member=member, payment_method=payment_method)
         amount_before = payment.amount
-        payment.amount = amount
+        for target, target_amount in planned:
+            target.amount = target_amount
+            target.save(update_fields=["amount", "amount_currency"])
+        payment.targets.exclude(pk__in=[target.pk for target, _ in planned]).delete()
+        payment.amount = money_sum((target_amount for _, target_amount in planned), payment.currency)
         payment.payment_method = payment_method
         payment.next_retry_at = None
         if trigger == PaymentAttempt.Trigger.AUTOMATIC:
             payment.automatic_retries += 1
         payment.start_processing()
         payment.save()
-        attempt = attempt_create_locked(payment=payment, payment_method=payment_method, amount=amount, trigger=trigger)
+        attempt = attempt_create_locked(
+            payment=payment, payment_method=payment_method, amount=payment.amount, trigger=trigger
+        )
         activity_record(
             actor=actor,
             verb="payment.retried",
             member=member,
-            invoice=invoice,
+            invoice=payment.invoice,
             target=payment,
-            amount=amount,
+            amount=payment.amount,
             status_before=PaymentStatus.FAILED,
             status_after=payment.status,
             data={
@@ -268,10 +340,7 @@ def payment_cancel(*, payment: Payment, actor: Actor, reason: str = "") -> Payme
     """Cancel a card payment that is queued or failed; nothing more will be charged for it."""
     actor.require_staff("cancel payments")
     with transaction.atomic(durable=True):
-        member_lock(payment.member_id)
-        if payment.invoice_id:
-            invoice_lock(payment.invoice_id)
-        payment = payment_lock(payment.pk)
+        _, _, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
             raise InvalidState(
                 f"{payment} is {payment.get_status_display().lower()}; only a pending or failed payment can be "

@@ -44,7 +44,7 @@ def payment_retries_run(*, now: datetime.datetime | None = None, progress=None) 
             attempt = payment_retry(payment=payment, actor=RETRIES, trigger=PaymentAttempt.Trigger.AUTOMATIC)
         except BillingError as error:
             logger.info("Automatic retry of %s refused: %s", payment, error.message)
-            if payment.invoice_id and invoice_reserved(payment.invoice).amount > 0:
+            if any(invoice_reserved(target.invoice).amount > 0 for target in payment.targets.all()):
                 _retry_postpone(payment=payment, now=now)
                 summary.postponed += 1
             else:

@@ -606,7 +606,7 @@ def test_a_retry_of_a_paid_invoice_is_refused(staff, committed):
     invoice, payment = _failed_payment(staff, committed)
     external_payment(invoice=invoice)
 
-    with card_refused(f"{invoice.number} is paid; there is nothing to charge."):
+    with card_refused(f"There is nothing to charge: {invoice.number} is paid."):
         payment_retry(payment=payment, actor=staff)
 
 
