@@ -24,12 +24,14 @@ from billing.models import (
 from billing.money import DECIMAL_PLACES
 from billing.numbering import ALLOCATION, CREDIT_NOTE, INVOICE, PAYMENT
 from payments.models import (
+    IN_FLIGHT_STATUSES,
     Allocation,
     AttemptStatus,
     Payment,
     PaymentAttempt,
     PaymentMethodKind,
     PaymentStatus,
+    PaymentTarget,
     Refund,
     RefundStatus,
 )
@@ -229,6 +231,11 @@ def _card_charge_violations() -> Iterator[str]:
             yield f"{number}: {status} with {counts.get(pk, 0)} succeeded gateway charges."
     for number in succeeded.filter(gateway_payment_id="").values_list("payment__number", flat=True):
         yield f"{number}: a succeeded charge without the gateway's id."
+    targeted = _sums(PaymentTarget.objects.all(), "payment_id")
+    in_flight = Payment.objects.filter(method=PaymentMethodKind.CARD, status__in=IN_FLIGHT_STATUSES)
+    for pk, number, amount in in_flight.values_list("pk", "number", "amount").iterator():
+        if targeted.get(pk, ZERO) != amount:
+            yield f"{number}: in flight for {amount} but reserves {targeted.get(pk, ZERO)} on its invoices."
     duplicated = succeeded.values("gateway", "gateway_payment_id").annotate(n=Count("pk")).filter(n__gt=1)
     for row in duplicated:
         yield f"Gateway charge {row['gateway_payment_id']} is recorded {row['n']} times."

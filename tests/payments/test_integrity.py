@@ -359,3 +359,13 @@ def test_an_issue_without_activity_is_found(books):
     Activity.objects.filter(verb="invoice.issued", invoice=books.uncollectible).update(verb="note")
 
     violations_about(books.uncollectible.number, "no activity records its issue")
+
+
+def test_a_card_payment_in_flight_that_reserves_less_than_its_amount_is_found(books):
+    from payments.models import PaymentTarget
+    from tests.factories import card_payment
+
+    payment = card_payment(invoice=books.partly_paid, amount="10.00")
+    PaymentTarget.objects.filter(payment=payment).update(amount=eur("4.00"))
+
+    violations_about(payment.number, "in flight for 10.000 but reserves 4.000")
