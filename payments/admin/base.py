@@ -32,6 +32,8 @@ VOID_PAYMENT = "payments.void_payment"
 ALLOCATE_PAYMENT = "payments.allocate_payment"
 CHARGE_PAYMENT = "payments.charge_payment"
 MANAGE_PAYMENT_METHODS = "payments.manage_payment_methods"
+REFUND_PAYMENT = "payments.refund_payment"
+ISSUE_CREDIT_NOTE = "billing.issue_credit_note"
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,17 @@ class BillingAdminMixin:
             return url
         return default
 
-    def page_context(self, request: HttpRequest, *, obj, title: str, form: forms.Form | None = None, **extra) -> dict:
+    def page_context(
+        self,
+        request: HttpRequest,
+        *,
+        obj,
+        title: str,
+        form: forms.Form | None = None,
+        fieldsets: list[tuple[str | None, dict]] | None = None,
+        **extra,
+    ) -> dict:
+        """The context of a billing admin page; `fieldsets` groups the form's fields (one group by default)."""
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -115,7 +127,7 @@ class BillingAdminMixin:
             "media": self.media + (form.media if form is not None else forms.Media()),
         }
         if form is not None:
-            fieldsets = [(None, {"fields": list(form.fields)})]
+            fieldsets = fieldsets or [(None, {"fields": list(form.fields)})]
             context["form"] = form
             context["adminform"] = helpers.AdminForm(form, fieldsets, {}, model_admin=self)
             context["errors"] = helpers.AdminErrorList(form, [])

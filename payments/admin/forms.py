@@ -5,20 +5,20 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.widgets import AdminDateWidget, AutocompleteSelect
+from django.contrib.admin.widgets import AdminDateWidget, AdminRadioSelect, AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
 
 from billing.errors import BillingError
-from billing.models import Invoice
+from billing.models import CreditNoteReason, Invoice, InvoiceLine
 from billing.money import minor_unit, money_parse
 from billing.services.invoice_draft import MAX_QUANTITY, LineInput
 from members.models import Member
 from payments.gateways.sandbox import TEST_CARDS
 from payments.gateways.sandbox_models import SandboxCard
-from payments.models import ExternalKind, Payment, PaymentMethod
+from payments.models import ExternalKind, Payment, PaymentMethod, Refund
 
 
 def amount_parse(text: str, currency: str, *, allow_zero: bool = False) -> Money:
@@ -266,6 +266,153 @@ class PaymentVoidForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
         help_text="For example: the check bounced, or the payment was entered by mistake.",
     )
+
+
+# Refunds and credit notes
+
+PREVIEW_JS = "payments/preview.js"
+
+
+def preview_initial(form_class: type[forms.Form], data, **kwargs) -> forms.Form:
+    """An unbound form showing what was typed, for a Preview: it is not validated, so nothing is flagged as an error
+    before the person asks for the real thing."""
+    return form_class(initial={key: data.get(key) for key in data if key != "csrfmiddlewaretoken"}, **kwargs)
+
+
+class RefundForm(forms.Form):
+    """How much of a payment to refund, why, and (when it takes allocated money) what happens to the invoices."""
+
+    amount = MoneyAmountField()
+    reason = forms.ChoiceField(
+        choices=[
+            ("", "Choose a reason"),
+            *((value, label) for value, label in Refund.Reason.choices if value != Refund.Reason.CREDIT_NOTE),
+        ]
+    )
+    note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Optional; kept with the refund and in the payment's activity.",
+    )
+    invoice_handling = forms.ChoiceField(
+        label="The invoices",
+        required=False,
+        widget=AdminRadioSelect(attrs={"class": "radiolist"}),
+        choices=[
+            (Refund.InvoiceHandling.REOPEN, "Reopen the invoice balance: the invoices ask for the money again"),
+            (
+                Refund.InvoiceHandling.CREDIT_NOTE,
+                "Reduce the invoice with a credit note settled by this refund: the invoices stay paid",
+            ),
+        ],
+    )
+
+    class Media:
+        js = [PREVIEW_JS]
+
+    def __init__(self, *args, currency: str, amount_help: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].currency = currency
+        self.fields["amount"].help_text = amount_help
+
+    def refund_kwargs(self) -> dict:
+        return {key: self.cleaned_data[key] for key in ("amount", "reason", "note", "invoice_handling")}
+
+
+SPLIT_FIELDS = ("refund_amount", "credit_amount", "out_of_band_amount")
+
+
+class CreditNoteForm(forms.Form):
+    """A credit note: an amount, or an amount per invoice line (one field per line, with what is left to credit on
+    it); a reason and a memo; and how the part that was already paid is settled (refund, credit, out of band)."""
+
+    amount = MoneyAmountField(required=False, help_text="Or leave it empty and enter an amount per line below.")
+    reason = forms.ChoiceField(choices=[("", "Choose a reason"), *CreditNoteReason.choices])
+    memo = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Printed on the credit note, for the member.",
+    )
+    refund_amount = MoneyAmountField(
+        label="Refund",
+        required=False,
+        allow_zero=True,
+        help_text="Refunded from the invoice's payments, newest first (to the card for card payments).",
+    )
+    credit_amount = MoneyAmountField(
+        label="Member credit",
+        required=False,
+        allow_zero=True,
+        help_text="Kept for the member: unallocated on its payment (or back to the money balance), usable on later "
+        "invoices and refundable.",
+    )
+    out_of_band_amount = MoneyAmountField(
+        label="Returned outside the system",
+        required=False,
+        allow_zero=True,
+        help_text="Money already given back another way (cash from the till, a transfer); recorded as a refund.",
+    )
+
+    class Media:
+        js = [PREVIEW_JS]
+
+    def __init__(self, *args, currency: str, lines: list[tuple[InvoiceLine, Money]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = lines
+        for name in ("amount", *SPLIT_FIELDS):
+            self.fields[name].currency = currency
+        line_fields = {}
+        for invoice_line, creditable in lines:
+            field = MoneyAmountField(
+                currency=currency,
+                required=False,
+                allow_zero=True,
+                label=invoice_line.description,
+                help_text=f"{creditable} left to credit (amount {invoice_line.amount} + tax {invoice_line.tax}).",
+            )
+            if creditable.amount <= 0:
+                field.disabled = True
+                field.help_text = "Credited in full already."
+            line_fields[self.line_field_name(invoice_line)] = field
+        self.fields = {
+            "amount": self.fields["amount"],
+            **line_fields,
+            **{name: self.fields[name] for name in ("reason", "memo", *SPLIT_FIELDS)},
+        }
+
+    @staticmethod
+    def line_field_name(invoice_line: InvoiceLine) -> str:
+        return f"line_{invoice_line.pk}"
+
+    @property
+    def line_field_names(self) -> list[str]:
+        return [self.line_field_name(invoice_line) for invoice_line, _ in self.lines]
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if any(self.has_error(name) for name in ("amount", *self.line_field_names)):
+            return cleaned_data
+        has_lines = any(cleaned_data.get(name) for name in self.line_field_names)
+        if cleaned_data.get("amount") and has_lines:
+            raise ValidationError(
+                "Enter the amount of the credit note, or an amount per line, not both.", code="amount_and_lines"
+            )
+        if not cleaned_data.get("amount") and not has_lines:
+            raise ValidationError("Enter the amount of the credit note, or an amount per line.", code="no_amount")
+        return cleaned_data
+
+    def line_amounts(self) -> dict[int, Money]:
+        return {
+            invoice_line.pk: self.cleaned_data[self.line_field_name(invoice_line)]
+            for invoice_line, _ in self.lines
+            if self.cleaned_data.get(self.line_field_name(invoice_line))
+        }
+
+    def issue_kwargs(self) -> dict:
+        kwargs = {key: self.cleaned_data[key] for key in ("reason", "memo", *SPLIT_FIELDS)}
+        if self.cleaned_data.get("amount"):
+            return {**kwargs, "amount": self.cleaned_data["amount"]}
+        return {**kwargs, "line_amounts": self.line_amounts()}
 
 
 # Card payments

@@ -1,14 +1,18 @@
 """The invoice admin: list, draft editing, the invoice page and its buttons."""
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django_fsm import can_proceed
 
-from billing.models import Invoice, InvoiceStatus, ShownStatus
+from billing.errors import BillingError
+from billing.models import CreditNote, Invoice, InvoiceStatus, ShownStatus
+from billing.money import money_parse, money_sum
 from billing.selectors import invoice_activities, member_money_balance
 from billing.services.invoice_draft import (
     invoice_details_update,
@@ -21,19 +25,23 @@ from payments.admin.base import (
     ALLOCATE_PAYMENT,
     CHARGE_PAYMENT,
     CONFIRM_TEMPLATE,
+    ISSUE_CREDIT_NOTE,
     ISSUE_INVOICE,
     MARK_UNCOLLECTIBLE,
     RECORD_EXTERNAL_PAYMENT,
+    REFUND_PAYMENT,
     VOID_INVOICE,
     BillingAdminMixin,
     ObjectAction,
     ResultMessage,
 )
 from payments.admin.forms import (
+    SPLIT_FIELDS,
     ApplyPaymentsForm,
     CardChargeForm,
     CardChoiceForm,
     ConfirmForm,
+    CreditNoteForm,
     ExternalPaymentForm,
     InvoiceDetailsForm,
     InvoiceDraftCreateForm,
@@ -42,16 +50,26 @@ from payments.admin.forms import (
     MoneyBalanceApplyForm,
     amount_initial,
     invoice_line_initial,
+    preview_initial,
 )
-from payments.admin.payments import charge_outcome_message
+from payments.admin.payments import charge_outcome_message, payment_can_refund
+from payments.admin.previews import (
+    CreditNotePagePreview,
+    credit_note_page_preview,
+    credit_note_preview_html,
+    invoice_lines_creditable,
+)
 from payments.amounts import invoice_reserved
+from payments.models import Refund, RefundStatus
 from payments.selectors import (
     PAYABLE_INVOICE_STATUSES,
     invoice_allocations,
     invoice_card_payments_unsettled,
+    invoice_credit_notes,
     member_active_payment_methods,
     member_payments_with_unallocated,
 )
+from payments.services.credit_note import credit_note_issue, invoice_creditable
 from payments.services.invoice_issue import invoice_issue
 from payments.services.invoice_money_balance import invoice_apply_money_balance
 from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
@@ -70,6 +88,52 @@ def status_badge(invoice: Invoice) -> str:
 
 def invoice_accepts_payment(invoice: Invoice) -> bool:
     return invoice.status in PAYABLE_INVOICE_STATUSES and invoice.amount_remaining.amount > 0
+
+
+def invoice_accepts_credit_note(invoice: Invoice) -> bool:
+    """Issued, not void, and something left to credit (the service checks it again under its locks)."""
+    return invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID) and invoice_creditable(invoice).amount > 0
+
+
+def split_settles(data, preview: CreditNotePagePreview) -> bool:
+    """Whether the split typed on the page (empty fields count as zero) settles the previewed post-payment amount."""
+    currency = preview.invoice.currency
+    try:
+        parts = [money_parse(data.get(name) or "0", currency, allow_zero=True) for name in SPLIT_FIELDS]
+    except BillingError:
+        return False
+    return money_sum(parts, currency) == preview.preview.post_payment_amount
+
+
+def credit_note_outcome_message(credit_note: CreditNote) -> ResultMessage:
+    """What the credit note did: the parts of its amount, the invoice after it, and its refunds' state (a refund to
+    a card is pending until the gateway answers, which it has done already when the task ran in-process)."""
+    credit_note = CreditNote.objects.select_related("invoice").get(pk=credit_note.pk)
+    invoice = credit_note.invoice
+    parts = [
+        (credit_note.pre_payment_amount, "off what remained to pay"),
+        (credit_note.refund_amount, "refunded"),
+        (credit_note.credit_amount, "kept as the member's credit"),
+        (credit_note.out_of_band_amount, "recorded as returned outside the system"),
+    ]
+    text = (
+        f"{credit_note} issued on {invoice} for {credit_note.amount}: "
+        + ", ".join(f"{amount} {what}" for amount, what in parts if amount.amount)
+        + f". {invoice} is {invoice.get_shown_status_display().lower()} with {invoice.amount_remaining} remaining."
+    )
+    level = messages.SUCCESS
+    refunds = list(credit_note.refunds.filter(kind=Refund.Kind.GATEWAY).select_related("payment"))
+    if any(refund.status == RefundStatus.PENDING for refund in refunds):
+        text += " The refund to the card is pending at the gateway."
+    failed = [refund for refund in refunds if refund.status == RefundStatus.FAILED]
+    if failed:
+        level = messages.WARNING
+        text += " " + " ".join(
+            f"The refund of {refund.amount} from {refund.payment} failed at the gateway: {refund.failure_message} "
+            "That money stays as the member's credit."
+            for refund in failed
+        )
+    return ResultMessage(text, level)
 
 
 class ShownStatusFilter(admin.SimpleListFilter):
@@ -130,6 +194,10 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 "mark_uncollectible",
                 post_only=True,
             ),
+            self.view_path("<path:object_id>/credit-note/", self.credit_note_view, "credit_note"),
+            self.view_path(
+                "<path:object_id>/credit-note/preview/", self.credit_note_preview_view, "credit_note_preview"
+            ),
             *super().get_urls(),
         ]
 
@@ -163,6 +231,8 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 and member_money_balance(member=invoice.member, currency=invoice.currency).amount > 0
             ):
                 actions.append(ObjectAction("Apply money balance", self.url_for("apply_balance", invoice.pk)))
+        if invoice_accepts_credit_note(invoice) and user.has_perm(ISSUE_CREDIT_NOTE):
+            actions.append(ObjectAction("Issue credit note", self.url_for("credit_note", invoice.pk)))
         nothing_in_flight = reserved.amount == 0
         if can_proceed(invoice.mark_uncollectible) and nothing_in_flight and user.has_perm(MARK_UNCOLLECTIBLE):
             actions.append(
@@ -282,13 +352,21 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 if done:
                     return HttpResponseRedirect(self.url_for("change", invoice.pk))
         reserved = invoice_reserved(invoice)
+        can_refund = request.user.has_perm(REFUND_PAYMENT)
+        allocations = list(invoice_allocations(invoice=invoice))
+        for allocation in allocations:
+            if can_refund and allocation.status == allocation.Status.ACTIVE and payment_can_refund(allocation.payment):
+                refund_url = reverse(f"{self.admin_site.name}:payments_payment_refund", args=[allocation.payment_id])
+                allocation.refund_url = f"{refund_url}?{urlencode({'next': self.url_for('change', invoice.pk)})}"
         context = self.page_context(
             request,
             obj=invoice,
             title=str(invoice),
             form=form,
             lines=invoice.lines.all(),
-            allocations=invoice_allocations(invoice=invoice),
+            allocations=allocations,
+            can_refund=can_refund,
+            credit_notes=invoice_credit_notes(invoice=invoice),
             card_payments=invoice_card_payments_unsettled(invoice=invoice),
             activities=invoice_activities(invoice=invoice),
             reserved=reserved,
@@ -508,3 +586,72 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             success=lambda marked: f"{marked} marked uncollectible; it can still be paid or voided.",
             redirect_url=self.url_for("change", invoice.pk),
         )
+
+    def credit_note_view(self, request, object_id):
+        invoice = self.object_get(request, object_id)
+        self.permission_require(request, ISSUE_CREDIT_NOTE)
+        lines = invoice_lines_creditable(invoice)
+        form_kwargs = {"currency": invoice.currency, "lines": lines}
+        preview = credit_note_page_preview(
+            invoice=invoice,
+            data=request.POST if request.method == "POST" else {},
+            lines=lines,
+            line_field_name=CreditNoteForm.line_field_name,
+        )
+        if request.method == "POST" and "_preview" in request.POST:
+            data = request.POST.copy()
+            if preview.preview is not None and not split_settles(data, preview):
+                for name, value in preview.suggested_split.items():
+                    data[name] = str(amount_initial(value))
+            form = preview_initial(CreditNoteForm, data, **form_kwargs)
+        else:
+            form = CreditNoteForm(self.form_data(request), **form_kwargs)
+        creditable = invoice_creditable(invoice)
+        back = self.url_for("change", invoice.pk)
+        return self.form_page(
+            request,
+            obj=invoice,
+            permission=ISSUE_CREDIT_NOTE,
+            form=form,
+            call=lambda: credit_note_issue(invoice=invoice, actor=self.actor(request), **form.issue_kwargs()),
+            success=credit_note_outcome_message,
+            success_url=back,
+            title=f"Issue a credit note on {invoice}",
+            submit_label="Issue credit note",
+            cancel_url=back,
+            template="admin/billing/invoice/credit_note_form.html",
+            fieldsets=[
+                (None, {"fields": ["amount", *form.line_field_names, "reason", "memo"]}),
+                (
+                    "How the part already paid is settled",
+                    {
+                        "fields": list(SPLIT_FIELDS),
+                        "description": "What the credit note takes beyond what remains to pay was paid already: "
+                        "refund, member credit and returned outside the system must add up to it exactly. Preview "
+                        "fills them in: a refund of what payments paid, credit for what the money balance paid.",
+                    },
+                ),
+            ],
+            intro=(
+                f"{invoice} totals {invoice.total}; {invoice.amount_credited} is credited already and "
+                f"{invoice.amount_remaining} remains to pay. At most {creditable} can still be credited."
+            ),
+            invoice=invoice,
+            preview=preview,
+            preview_html=credit_note_preview_html(preview),
+            preview_url=self.url_for("credit_note_preview", invoice.pk),
+            preview_fields=" ".join(["amount", *form.line_field_names]),
+        )
+
+    def credit_note_preview_view(self, request, object_id):
+        """What the credit note page's script asks when an amount changes: the preview as JSON, with its HTML."""
+        invoice = self.object_get(request, object_id)
+        self.permission_require(request, ISSUE_CREDIT_NOTE)
+        preview = credit_note_page_preview(
+            invoice=invoice,
+            data=request.GET,
+            lines=invoice_lines_creditable(invoice),
+            line_field_name=CreditNoteForm.line_field_name,
+        )
+        data = {**preview.as_json(), "html": credit_note_preview_html(preview)}
+        return JsonResponse(data, status=400 if preview.error else 200)

@@ -1,10 +1,13 @@
 """The member admin: a normal edit form, with the member's saved cards, invoices, payments, credit and balance
 ledger below it; the Adjust balance page; adding, choosing the default of and removing saved cards."""
 
+from dataclasses import dataclass, field
+
 from django.contrib import admin
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
+from djmoney.money import Money
 
 from billing.selectors import member_balance_entries, member_invoices, member_money_balances
 from billing.services.money_balance_adjust import money_balance_adjust
@@ -18,12 +21,29 @@ from payments.admin.base import (
 )
 from payments.admin.forms import CardAddForm, ConfirmForm, MoneyBalanceAdjustForm
 from payments.admin.invoices import status_badge
-from payments.models import IN_FLIGHT_STATUSES, PaymentMethod
-from payments.selectors import member_payment_methods, member_payments, member_unallocated_by_currency
+from payments.admin.payments import payment_shown_status
+from payments.models import IN_FLIGHT_STATUSES, Payment, PaymentMethod
+from payments.selectors import (
+    member_payment_methods,
+    member_payments,
+    member_payments_with_credit,
+    member_unallocated_by_currency,
+)
 from payments.services.payment_method import payment_method_add, payment_method_remove, payment_method_set_default
 
 # Each section shows the newest rows; the full lists are one click away in the filtered changelists.
 SECTION_ROWS = 50
+
+
+@dataclass(frozen=True)
+class MemberCredit:
+    """The member's credit in one currency: unallocated payment money (with the payments that hold it) and the
+    money balance. Both are applied to later invoices; unallocated payments can also be refunded."""
+
+    currency: str
+    unallocated: Money | None
+    balance: Money | None
+    payments: list[Payment] = field(default_factory=list)
 
 
 @admin.register(Member)
@@ -66,15 +86,23 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
         invoices = [(invoice, status_badge(invoice)) for invoice in member_invoices(member=member)[:SECTION_ROWS]]
         balances = member_money_balances(member=member)
         unallocated = member_unallocated_by_currency(member=member)
+        credit_payments: dict[str, list[Payment]] = {}
+        for payment in member_payments_with_credit(member=member):
+            credit_payments.setdefault(payment.currency, []).append(payment)
+        payments = list(member_payments(member=member)[:SECTION_ROWS])
+        for payment in payments:
+            payment.shown_status_label = payment_shown_status(payment)[1]
         can_manage_cards = request.user.has_perm(MANAGE_PAYMENT_METHODS)
         return {
             "member_cards": member_payment_methods(member=member),
             "can_manage_cards": can_manage_cards,
             "card_add_url": self.url_for("card_add", member.pk) if can_manage_cards else None,
             "member_invoices": invoices,
-            "member_payments": member_payments(member=member)[:SECTION_ROWS],
+            "member_payments": payments,
             "member_credit": [
-                (currency, unallocated.get(currency), balances.get(currency))
+                MemberCredit(
+                    currency, unallocated.get(currency), balances.get(currency), credit_payments.get(currency, [])
+                )
                 for currency in sorted({*balances, *unallocated})
             ],
             "balance_entries": member_balance_entries(member=member)[:SECTION_ROWS],

@@ -6,7 +6,7 @@ Payments are never added, edited or deleted through generic model forms: every c
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,6 +24,7 @@ from payments.admin.base import (
     CHARGE_PAYMENT,
     CONFIRM_TEMPLATE,
     RECORD_EXTERNAL_PAYMENT,
+    REFUND_PAYMENT,
     VOID_PAYMENT,
     BillingAdminMixin,
     ObjectAction,
@@ -34,15 +35,19 @@ from payments.admin.forms import (
     PaymentApplyForm,
     PaymentCancelForm,
     PaymentVoidForm,
+    RefundForm,
     StandalonePaymentForm,
     amount_initial,
+    preview_initial,
 )
-from payments.models import Allocation, Payment, PaymentMethodKind, PaymentStatus
+from payments.admin.previews import refund_preview, refund_preview_html
+from payments.models import Allocation, Payment, PaymentMethodKind, PaymentStatus, Refund, RefundStatus
 from payments.selectors import (
     member_active_payment_methods,
     member_invoices_payable,
     payment_allocations,
     payment_attempts,
+    payment_refunds,
     payment_void_reopens,
     payments_with_review_flag,
 )
@@ -50,6 +55,7 @@ from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_card import available_to_charge, payment_cancel, payment_retry
 from payments.services.payment_external import payment_create_standalone
 from payments.services.payment_void import payment_void
+from payments.services.refund import payment_refund, payment_refundable
 
 
 def retry_at_display(payment: Payment) -> str:
@@ -112,18 +118,76 @@ class NeedsReviewFilter(admin.SimpleListFilter):
         return queryset
 
 
+def payment_shown_status(payment: Payment) -> tuple[str, str]:
+    """The status a person sees (value, label): a succeeded payment with refunds shows as partially refunded or
+    refunded (refunds still at the gateway do not count until they succeed)."""
+    if payment.status == PaymentStatus.SUCCEEDED and payment.amount_refunded.amount > 0:
+        if payment.amount_refunded >= payment.amount:
+            return "refunded", "Refunded"
+        return "partially_refunded", "Partially refunded"
+    return payment.status, payment.get_status_display()
+
+
 def payment_status_badges(payment: Payment) -> str:
-    """The status, and the flags an administrator must not miss (needs review, disputed). `needs_review` comes
-    from `payments_with_review_flag`."""
+    """The status, and the flags an administrator must not miss (a refund in progress, needs review, disputed).
+    `needs_review` comes from `payments_with_review_flag`."""
+    value, label = payment_shown_status(payment)
     return format_html(
-        '<span class="billing-badge billing-badge--{}">{}</span>{}{}',
-        payment.status,
-        payment.get_status_display(),
+        '<span class="billing-badge billing-badge--{}">{}</span>{}{}{}',
+        value,
+        label,
+        mark_safe(' <span class="billing-badge billing-badge--refund_pending">Refund pending</span>')
+        if payment.amount_refund_pending.amount > 0
+        else "",
         mark_safe(' <span class="billing-badge billing-badge--needs_review">Needs review</span>')
         if getattr(payment, "needs_review", False)
         else "",
         mark_safe(' <span class="billing-badge billing-badge--disputed">Disputed</span>') if payment.disputed else "",
     )
+
+
+def payment_can_refund(payment: Payment) -> bool:
+    """A received payment with something left to refund (the service checks it again under its locks)."""
+    return payment.status == PaymentStatus.SUCCEEDED and payment_refundable(payment).amount > 0
+
+
+def refund_outcome_message(refund: Refund) -> ResultMessage:
+    """What became of a refund just made: recorded at once (an external payment), or sent to the gateway, which
+    has answered already when the task ran in-process (no broker, as in `make run`); then what happened to each
+    invoice it took money from."""
+    refund = (
+        Refund.objects.select_related("payment__payment_method")
+        .prefetch_related("takes__allocation__invoice", "takes__credit_note")
+        .get(pk=refund.pk)
+    )
+    payment, level = refund.payment, messages.SUCCESS
+    if refund.kind != Refund.Kind.GATEWAY:
+        text = f"Refund of {refund.amount} from {payment} recorded."
+    else:
+        card = payment.payment_method
+        if refund.status == RefundStatus.SUCCEEDED:
+            text = f"Refund of {refund.amount} from {payment} to {card} succeeded at the gateway."
+        elif refund.status == RefundStatus.PENDING:
+            text = (
+                f"Refund of {refund.amount} from {payment} to {card} is pending at the gateway; the payment shows it "
+                "as in progress until the gateway answers."
+            )
+        else:
+            level = messages.WARNING
+            text = (
+                f"Refund of {refund.amount} from {payment} to {card} failed at the gateway: {refund.failure_message} "
+                "The money stays on the payment, unallocated (the member's credit)."
+            )
+    for take in refund.takes.all():
+        invoice = take.allocation.invoice
+        if take.credit_note_id:
+            text += (
+                f" {take.credit_note} reduces {invoice} by {take.amount}; "
+                f"it stays {invoice.get_shown_status_display().lower()}."
+            )
+        else:
+            text += f" {invoice} asks for {take.amount} again ({invoice.amount_remaining} remains)."
+    return ResultMessage(text, level)
 
 
 @admin.register(Payment)
@@ -181,11 +245,13 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             self.view_path("<path:object_id>/apply/", self.apply_view, "apply"),
             self.view_path("<path:object_id>/retry/", self.retry_view, "retry"),
             self.view_path("<path:object_id>/cancel/", self.cancel_view, "cancel"),
+            self.view_path("<path:object_id>/refund/", self.refund_view, "refund"),
+            self.view_path("<path:object_id>/refund/preview/", self.refund_preview_view, "refund_preview"),
             *super().get_urls(),
         ]
 
     def payment_actions(self, request: HttpRequest, payment: Payment) -> list[ObjectAction]:
-        """The buttons the payment's state and the user's permissions allow. Refund belongs in this list too."""
+        """The buttons the payment's state and the user's permissions allow."""
         user = request.user
         actions = []
         if not payment.is_external and user.has_perm(CHARGE_PAYMENT):
@@ -203,6 +269,8 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             and member_invoices_payable(member=payment.member, currency=payment.currency).exists()
         ):
             actions.append(ObjectAction("Apply to invoice", self.url_for("apply", payment.pk)))
+        if payment_can_refund(payment) and user.has_perm(REFUND_PAYMENT):
+            actions.append(ObjectAction("Refund", self.url_for("refund", payment.pk)))
         if (
             payment.is_external
             and can_proceed(payment.void)
@@ -227,6 +295,7 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             attempts=payment_attempts(payment=payment) if not payment.is_external else None,
             next_retry_at=retry_at_display(payment) if payment.next_retry_at else None,
             allocations=payment_allocations(payment=payment),
+            refunds=payment_refunds(payment=payment),
             activities=target_activities(target=payment),
             actions=self.payment_actions(request, payment),
             can_unallocate=request.user.has_perm(ALLOCATE_PAYMENT),
@@ -414,3 +483,69 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             template=CONFIRM_TEMPLATE,
             consequences=consequences,
         )
+
+    def refund_view(self, request, object_id):
+        payment = self.object_get(request, object_id)
+        self.permission_require(request, REFUND_PAYMENT)
+        refundable = payment_refundable(payment)
+        back = self.next_url(request, default=self.url_for("change", payment.pk))
+        form_kwargs = {
+            "currency": payment.currency,
+            "amount_help": f"At most {refundable}: the payment's amount less what is refunded or being refunded.",
+        }
+        if request.method == "POST" and "_preview" in request.POST:
+            form = preview_initial(RefundForm, request.POST, **form_kwargs)
+            amount_text = request.POST.get("amount")
+        else:
+            initial_amount = amount_initial(refundable) if refundable.amount > 0 else None
+            form = RefundForm(self.form_data(request), initial={"amount": initial_amount}, **form_kwargs)
+            amount_text = request.POST.get("amount") if request.method == "POST" else str(initial_amount or "")
+        preview = refund_preview(payment=payment, text=amount_text)
+        if payment.is_external:
+            intro = (
+                f"{payment} is an external payment ({payment.get_external_kind_display().lower()}): the refund is "
+                "recorded at once; give the money back outside the system."
+            )
+        else:
+            intro = (
+                f"{payment} was charged to {payment.payment_method}: the refund goes back to that card through the "
+                "gateway, and is pending until the gateway answers."
+            )
+        intro += " It takes the payment's unallocated money first, then the money it paid invoices with, newest first."
+        return self.form_page(
+            request,
+            obj=payment,
+            permission=REFUND_PAYMENT,
+            form=form,
+            call=lambda: payment_refund(payment=payment, actor=self.actor(request), **form.refund_kwargs()),
+            success=refund_outcome_message,
+            success_url=back,
+            title=f"Refund {payment}",
+            submit_label="Refund",
+            cancel_url=back,
+            template="admin/payments/payment/refund_form.html",
+            fieldsets=[
+                (None, {"fields": ["amount", "reason", "note"]}),
+                (
+                    "What happens to the invoices",
+                    {
+                        "fields": ["invoice_handling"],
+                        "description": "This refund takes money that paid invoices. Choose, for this refund, "
+                        "whether those invoices ask for it again or are reduced by a credit note.",
+                    },
+                ),
+            ],
+            intro=intro,
+            preview=preview,
+            preview_html=refund_preview_html(preview, payment=payment),
+            preview_url=self.url_for("refund_preview", payment.pk),
+            next=self.next_url(request, default=""),
+        )
+
+    def refund_preview_view(self, request, object_id):
+        """What the Refund page's script asks when the amount changes: the preview as JSON, with its HTML."""
+        payment = self.object_get(request, object_id)
+        self.permission_require(request, REFUND_PAYMENT)
+        preview = refund_preview(payment=payment, text=request.GET.get("amount"))
+        data = {**preview.as_json(), "html": refund_preview_html(preview, payment=payment)}
+        return JsonResponse(data, status=400 if preview.error else 200)

@@ -18,7 +18,15 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.activity import Actor
-from billing.models import Activity, Invoice, InvoiceStatus, MoneyBalanceEntry, ShownStatus
+from billing.models import (
+    Activity,
+    CreditNote,
+    CreditNoteReason,
+    Invoice,
+    InvoiceStatus,
+    MoneyBalanceEntry,
+    ShownStatus,
+)
 from billing.services.invoice_draft import LineInput, invoice_draft_create
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
@@ -32,8 +40,11 @@ from payments.models import (
     PaymentMethod,
     PaymentMethodKind,
     PaymentStatus,
+    Refund,
+    RefundStatus,
 )
 from payments.services.attempt_execute import attempt_execute
+from payments.services.credit_note import credit_note_issue
 from payments.services.invoice_issue import invoice_issue
 from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import allocation_remove, payment_apply
@@ -41,6 +52,7 @@ from payments.services.payment_card import payment_create_card
 from payments.services.payment_external import payment_create_external, payment_create_standalone
 from payments.services.payment_method import payment_method_add
 from payments.services.payment_void import payment_void
+from payments.services.refund import payment_refund, refund_execute
 
 ADMIN_USERNAME = "admin"
 ADMIN_EMAIL = "admin@coworking.example"
@@ -50,6 +62,10 @@ DEFAULT_MEMBERS = 6
 # Sandbox test cards (Stripe's test numbers): one that pays, one that is saved but declined on every charge.
 WORKING_CARD = "4242424242424242"
 DECLINING_CARD = "4000000000000341"
+# The memo that marks Northwind's invoice of this month, paid in part by their credit when it was issued.
+NORTHWIND_CREDIT_MEMO = (
+    "Issued with Northwind's credit applied: the referral bonus, the credit note's credit and the deposit."
+)
 
 
 @dataclass(frozen=True)
@@ -143,8 +159,9 @@ def month_label(date: datetime.date) -> str:
 class Command(BaseCommand):
     help = (
         "Create a demo coworking space: a staff login (admin), members (persons and companies, in EUR, JPY and "
-        "GBP, two with portal logins), invoices in every status, external payments of every kind, and (with the "
-        "sandbox gateway) saved test cards with one card charge that succeeded and one that was declined. "
+        "GBP, two with portal logins), invoices in every status, external payments of every kind, refunds and credit "
+        "notes, member credit used by a later invoice, and (with the sandbox gateway) saved test cards with one card "
+        "charge that succeeded (then partly refunded to the card) and one that was declined. "
         "Everything is made through the billing services. Idempotent: existing demo data is left alone and the "
         "logins are printed again."
     )
@@ -169,6 +186,7 @@ class Command(BaseCommand):
 
         created = self._story_ensure()
         created = self._cards_ensure() or created
+        created = self._refunds_ensure() or created
         extra_created = self._extra_members_ensure(member_count - DEFAULT_MEMBERS)
         portal_logins = self._portal_logins_ensure()
 
@@ -525,6 +543,103 @@ class Command(BaseCommand):
         for attempt_id in payment.attempts.filter(status=AttemptStatus.QUEUED).values_list("pk", flat=True):
             attempt_execute(attempt_id=attempt_id)
 
+    # Refunds, credit notes and member credit ---------------------------------------------------------------
+
+    def _refunds_ensure(self) -> bool:
+        """Refunds and credit notes on top of the story, then member credit used by a later invoice. Each step
+        checks what exists first, so it runs once, also on a database seeded before refunds existed."""
+        actor = self.actor
+        created = False
+        members = {demo.key: Member.objects.get(email=demo.email) for demo in DEMO_MEMBERS}
+        lea, northwind = members["lea"], members["northwind"]
+
+        # Léa's workshop ended an hour early: 25.00 of her card payment goes back to her card, and a credit note
+        # reduces the workshop invoice by as much, so it stays paid.
+        card_payment = self._card_payments(lea).filter(status=PaymentStatus.SUCCEEDED).first()
+        if card_payment is not None and not card_payment.refunds.exists():
+            refund = payment_refund(
+                payment=card_payment,
+                amount=Money("25.00", "EUR"),
+                reason=Refund.Reason.REQUESTED_BY_MEMBER,
+                note="The workshop ended an hour early.",
+                invoice_handling=Refund.InvoiceHandling.CREDIT_NOTE,
+                actor=actor,
+            )
+            self._refund_settle(refund)
+            created = True
+
+        # Northwind's fifth desk will be part-time: 200.00 of their deposit was sent back by transfer.
+        deposit = Payment.objects.filter(member=northwind, reference="SEPA NWST DEPOSIT").first()
+        if deposit is not None and not deposit.refunds.exists():
+            payment_refund(
+                payment=deposit,
+                amount=Money("200.00", "EUR"),
+                reason=Refund.Reason.REQUESTED_BY_MEMBER,
+                note="The fifth desk will be part-time; 200.00 of the deposit returned by bank transfer.",
+                actor=actor,
+            )
+            created = True
+
+        # Léa's meeting room was booked for 3 hours but free for one: a credit note for that hour, on the line, while
+        # her invoice is still partly unpaid (it reduces what remains).
+        bounced = Payment.objects.filter(member=lea, external_kind=ExternalKind.CHECK).select_related("invoice").first()
+        partly_paid = bounced.invoice if bounced is not None else None
+        if partly_paid is not None and not partly_paid.credit_notes.exists():
+            room = partly_paid.lines.get(description="Meeting room, hours")
+            credit_note_issue(
+                invoice=partly_paid,
+                actor=actor,
+                reason=CreditNoteReason.ORDER_CHANGE,
+                line_amounts={room.pk: Money("30.00", "EUR")},
+                memo="One of the three meeting room hours was not used (25.00 + VAT).",
+            )
+            created = True
+
+        # The air conditioning of Northwind's office failed for a week in September, an invoice they had paid: a
+        # credit note of 240.00, 100.00 refunded to them and 140.00 kept as their credit for the next invoice.
+        september = (
+            Invoice.objects.filter(member=northwind)
+            .exclude(status=InvoiceStatus.DRAFT)
+            .order_by("issue_date", "pk")
+            .first()
+        )
+        if september is not None and not september.credit_notes.exists():
+            credit_note_issue(
+                invoice=september,
+                actor=actor,
+                reason=CreditNoteReason.PRODUCT_UNSATISFACTORY,
+                amount=Money("240.00", "EUR"),
+                refund_amount=Money("100.00", "EUR"),
+                credit_amount=Money("140.00", "EUR"),
+                memo="Air conditioning out of order from September 8 to 12.",
+            )
+            created = True
+
+        # This month's invoice for Northwind uses their credit at issue: the money balance first (the referral
+        # bonus), then their unallocated payments, oldest first (the credit note's credit, then the deposit).
+        if not Invoice.objects.filter(member=northwind, memo=NORTHWIND_CREDIT_MEMO).exists():
+            this_month = self._month_start(0)
+            self._issue(
+                northwind,
+                [
+                    line(f"Private office, 4 desks: {month_label(this_month)}", 1, "1450.00", "EUR"),
+                    line("Meeting room, hours", 4, "25.00", "EUR"),
+                ],
+                on=self.today,
+                memo=NORTHWIND_CREDIT_MEMO,
+                apply_credit=True,
+            )
+            created = True
+        return created
+
+    @staticmethod
+    def _refund_settle(refund: Refund) -> None:
+        """Send a card refund to the gateway now, so the demo shows its outcome even when the queued task waits for
+        a worker (as `_charge_settle` does for charges; the gateway is sent the refund's own idempotency key)."""
+        refund.refresh_from_db()
+        if refund.status == RefundStatus.PENDING:
+            refund_execute(refund_id=refund.pk)
+
     # Generated members (--members) -----------------------------------------------------------------------
 
     def _extra_members_ensure(self, count: int) -> bool:
@@ -594,6 +709,14 @@ class Command(BaseCommand):
             f"Allocations: {Allocation.objects.count()}, money balance entries: {MoneyBalanceEntry.objects.count()}, "
             f"activity records: {Activity.objects.count()}"
         )
+        refunds = Counter(Refund.objects.values_list("kind", flat=True))
+        kinds = {Refund.Kind.GATEWAY: "to a card", Refund.Kind.RECORDED: "recorded", Refund.Kind.OUT_OF_BAND: "outside"}
+        summary = f"Refunds: {sum(refunds.values())}"
+        if refunds:
+            summary += (
+                " (" + ", ".join(f"{refunds[kind]} {label}" for kind, label in kinds.items() if refunds[kind]) + ")"
+            )
+        self.stdout.write(f"{summary}, credit notes: {CreditNote.objects.count()}")
         cards = PaymentMethod.objects.filter(removed_at__isnull=True)
         self.stdout.write(f"Saved cards: {cards.count()}")
         declining = cards.filter(

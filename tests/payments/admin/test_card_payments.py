@@ -87,6 +87,7 @@ def test_charge_is_offered_when_the_member_has_a_saved_card(staff_client):
     assert labels(staff_client, invoice_url(invoice)) == [
         "Create payment",
         "Charge saved card",
+        "Issue credit note",
         "Mark uncollectible",
         "Void invoice",
     ]
@@ -576,7 +577,7 @@ def test_retry_is_offered_on_a_failed_card_payment_only(staff_client, committed)
     processing = card_payment(invoice=open_invoice(), amount="10.00", status="processing")
 
     assert labels(staff_client, payment_url(failed)) == ["Retry payment", "Cancel payment"]
-    assert labels(staff_client, payment_url(succeeded)) == ["Apply to invoice"]
+    assert labels(staff_client, payment_url(succeeded)) == ["Apply to invoice", "Refund"]
     assert labels(staff_client, payment_url(processing)) == []
 
 

@@ -63,14 +63,16 @@ def test_page_shows_the_buttons_the_state_allows(staff_client):
 
     actions = [action.label for action in staff_client.get(change_url(invoice)).context["actions"]]
 
-    assert actions == ["Create payment", "Mark uncollectible", "Void invoice"]
+    assert actions == ["Create payment", "Issue credit note", "Mark uncollectible", "Void invoice"]
 
 
-def test_a_paid_invoice_has_no_buttons(staff_client):
+def test_a_paid_invoice_has_no_buttons_but_issue_credit_note(staff_client):
     invoice = open_invoice(amounts=["100.00"])
     external_payment(invoice=invoice)
 
-    assert staff_client.get(change_url(invoice)).context["actions"] == []
+    assert [action.label for action in staff_client.get(change_url(invoice)).context["actions"]] == [
+        "Issue credit note"
+    ]
 
 
 def test_a_void_invoice_has_no_buttons_and_no_editable_details(staff_client):
@@ -223,7 +225,7 @@ def test_mark_uncollectible(staff_client):
     assert invoice.amount_remaining == Money("100.00", "EUR")
     assert messages_of(response) == [f"{invoice.number} marked uncollectible; it can still be paid or voided."]
     labels = [action.label for action in staff_client.get(change_url(invoice)).context["actions"]]
-    assert labels == ["Create payment", "Void invoice"]
+    assert labels == ["Create payment", "Issue credit note", "Void invoice"]
 
 
 def test_mark_uncollectible_refusal_shows_the_reason(staff_client):

@@ -42,8 +42,8 @@ def test_member_page_shows_invoices_payments_credit_and_ledger(staff_client):
     invoice = open_invoice(member=member, amounts=["100.00"])
     payment = external_payment(invoice=invoice, amount="40.00")
     draft = draft_invoice(member=member)
-    standalone_payment(member=member, amount="25.00")
-    standalone_payment(member=member, amount="5.00", currency="USD")
+    eur_standalone = standalone_payment(member=member, amount="25.00")
+    usd_standalone = standalone_payment(member=member, amount="5.00", currency="USD")
     credit(member, "30.00")
     invoice_apply_money_balance(invoice=invoice, actor=SYSTEM, amount=Money("10.00", "EUR"))
 
@@ -53,10 +53,18 @@ def test_member_page_shows_invoices_payments_credit_and_ledger(staff_client):
     context = response.context
     assert [row[0] for row in context["member_invoices"]] == [draft, invoice]
     assert payment in list(context["member_payments"])
-    assert context["member_credit"] == [
-        ("EUR", Money("25.00", "EUR"), Money("20.00", "EUR")),
-        ("USD", Money("5.00", "USD"), None),
+    eur_credit, usd_credit = context["member_credit"]
+    assert (eur_credit.currency, eur_credit.unallocated, eur_credit.balance) == (
+        "EUR",
+        Money("25.00", "EUR"),
+        Money("20.00", "EUR"),
+    )
+    assert [(payment.number, payment.amount_unallocated) for payment in eur_credit.payments] == [
+        (eur_standalone.number, Money("25.00", "EUR"))
     ]
+    assert (usd_credit.currency, usd_credit.unallocated, usd_credit.balance) == ("USD", Money("5.00", "USD"), None)
+    assert [payment.number for payment in usd_credit.payments] == [usd_standalone.number]
+    assert "Member credit" in content
     assert [(entry.kind, entry.amount) for entry in context["balance_entries"]] == [
         ("applied", Money("-10.00", "EUR")),
         ("adjustment", Money("30.00", "EUR")),

@@ -153,7 +153,7 @@ def test_page_shows_amounts_allocations_and_activity(staff_client):
         "payment.allocated",
         "payment.received",
     ]
-    assert [action.label for action in response.context["actions"]] == ["Void payment"]
+    assert [action.label for action in response.context["actions"]] == ["Refund", "Void payment"]
 
 
 def test_page_costs_the_same_queries_with_2_and_20_allocations(staff_client, django_assert_num_queries):

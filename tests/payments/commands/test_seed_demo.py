@@ -7,11 +7,21 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from djmoney.money import Money
 
-from billing.models import Activity, Invoice, InvoiceLine, InvoiceStatus, MoneyBalanceEntry, NumberSequence
+from billing.models import (
+    Activity,
+    CreditNote,
+    CreditNoteLine,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    MoneyBalanceEntry,
+    NumberSequence,
+)
 from billing.selectors import member_money_balance
 from members.models import Member
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge
-from payments.management.commands.seed_demo import DEMO_MEMBERS, MEMBER_PASSWORD
+from payments.admin.payments import payment_shown_status
+from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxRefund
+from payments.management.commands.seed_demo import DEMO_MEMBERS, MEMBER_PASSWORD, NORTHWIND_CREDIT_MEMO
 from payments.management.commands.seed_demo import Command as SeedDemo
 from payments.models import (
     Allocation,
@@ -21,6 +31,9 @@ from payments.models import (
     PaymentAttempt,
     PaymentMethod,
     PaymentStatus,
+    Refund,
+    RefundAllocation,
+    RefundStatus,
 )
 
 PORTAL_EMAILS = ["lea.martin@example.com", "accounts@northwind-studio.example"]
@@ -46,6 +59,11 @@ def database_snapshot() -> dict:
         "attempts": PaymentAttempt.objects.count(),
         "sandbox_cards": SandboxCard.objects.count(),
         "sandbox_charges": SandboxCharge.objects.count(),
+        "sandbox_refunds": SandboxRefund.objects.count(),
+        "refunds": Refund.objects.count(),
+        "refund_allocations": RefundAllocation.objects.count(),
+        "credit_notes": CreditNote.objects.count(),
+        "credit_note_lines": CreditNoteLine.objects.count(),
         "sequences": sorted(NumberSequence.objects.values_list("series", "year", "last_value")),
     }
 
@@ -57,7 +75,7 @@ def test_seed_demo_creates_every_shown_status(db, today):
     assert shown == {
         "draft": 1,
         "open": 2,
-        "partially_paid": 1,
+        "partially_paid": 2,
         "overdue": 1,
         "paid": 7,
         "void": 1,
@@ -92,13 +110,14 @@ def test_seed_demo_members_are_persons_and_companies_in_three_currencies(db):
 def test_seed_demo_payment_stories(db):
     seed()
 
-    # A bounced check: void, its allocation removed, its invoice open again and then partly paid in cash.
+    # A bounced check: void, its allocation removed, its invoice open again and then partly paid in cash (and
+    # reduced by a credit note, see the refund stories).
     check = Payment.objects.get(external_kind=ExternalKind.CHECK)
     assert check.status == PaymentStatus.VOID
     assert check.allocations.get().status == Allocation.Status.REMOVED
     assert check.invoice.status == InvoiceStatus.OPEN
     assert check.invoice.amount_paid == Money("150.00", "EUR")
-    assert check.invoice.amount_remaining == Money("182.40", "EUR")
+    assert check.invoice.amount_remaining == Money("152.40", "EUR")
     assert Activity.objects.filter(verb="invoice.reopened", invoice=check.invoice).exists()
 
     # An overpayment in JPY: the excess stays unallocated and an invoice.overpaid activity records it.
@@ -111,9 +130,11 @@ def test_seed_demo_payment_stories(db):
     assert overpaid.invoice == overpayment.invoice
     assert overpaid.amount == Money("1600", "JPY")
 
-    # One transfer paying two invoices.
+    # One transfer paying two invoices (and, since a credit note released some of it, part of a third).
     two_invoices = Payment.objects.get(reference__startswith="SEPA NWST INV-")
-    allocations = two_invoices.allocations.filter(status=Allocation.Status.ACTIVE)
+    allocations = two_invoices.allocations.filter(status=Allocation.Status.ACTIVE).exclude(
+        invoice__memo=NORTHWIND_CREDIT_MEMO
+    )
     assert allocations.count() == 2
     assert {allocation.invoice.status for allocation in allocations} == {InvoiceStatus.PAID}
     assert two_invoices.amount_unallocated == Money("0.00", "EUR")
@@ -127,9 +148,15 @@ def test_seed_demo_payment_stories(db):
     assert active.invoice.status == InvoiceStatus.PAID
     assert active.amount == moved.amount
 
-    # A standalone payment left unallocated.
-    standalone = Payment.objects.get(invoice__isnull=True, amount_allocated=Money(0, "EUR"))
-    assert standalone.amount_unallocated == standalone.amount == Money("500.00", "EUR")
+    # A standalone payment (a deposit), partly refunded, the rest kept as credit and used by a later invoice.
+    deposit = Payment.objects.get(reference="SEPA NWST DEPOSIT")
+    assert deposit.invoice is None
+    assert (deposit.amount, deposit.amount_refunded, deposit.amount_allocated, deposit.amount_unallocated) == (
+        Money("500.00", "EUR"),
+        Money("200.00", "EUR"),
+        Money("300.00", "EUR"),
+        Money("0.00", "EUR"),
+    )
 
     # Uncollectible, and every payment but the bounced check and the declined card charge succeeded.
     assert Invoice.objects.get(status=InvoiceStatus.UNCOLLECTIBLE).currency == "GBP"
@@ -166,7 +193,7 @@ def test_seed_demo_card_payments_one_succeeded_one_declined(db, today):
     assert succeeded.amount == Money("120.00", "EUR")
     assert succeeded.invoice.status == InvoiceStatus.PAID
     assert succeeded.invoice.issue_date == today
-    assert succeeded.allocations.get().amount == Money("120.00", "EUR")
+    assert succeeded.allocations.get().original_amount == Money("120.00", "EUR")
     assert succeeded.attempts.get().status == AttemptStatus.SUCCEEDED
 
     declined = Payment.objects.get(method="card", status=PaymentStatus.FAILED)
@@ -186,15 +213,18 @@ def test_seed_demo_money_balance_credits_and_credit_applied_at_issue(db):
 
     adjustments = MoneyBalanceEntry.objects.filter(kind=MoneyBalanceEntry.Kind.ADJUSTMENT)
     assert sorted(entry.amount for entry in adjustments) == [Money("25.00", "EUR"), Money("50.00", "EUR")]
-    applied = MoneyBalanceEntry.objects.get(kind=MoneyBalanceEntry.Kind.APPLIED)
+    jonas = Member.objects.get(email="jonas.weber@example.com")
+    northwind = Member.objects.get(email="accounts@northwind-studio.example")
+    applied = MoneyBalanceEntry.objects.get(kind=MoneyBalanceEntry.Kind.APPLIED, member=jonas)
     assert applied.amount == Money("-25.00", "EUR")
     assert applied.invoice.amount_balance_applied == Money("25.00", "EUR")
     assert applied.invoice.amount_remaining == Money("203.00", "EUR")
     assert applied.invoice.shown_status() == "open"
-    jonas = Member.objects.get(email="jonas.weber@example.com")
-    northwind = Member.objects.get(email="accounts@northwind-studio.example")
+    assert MoneyBalanceEntry.objects.get(kind=MoneyBalanceEntry.Kind.APPLIED, member=northwind).amount == Money(
+        "-50.00", "EUR"
+    )
     assert member_money_balance(member=jonas, currency="EUR") == Money("0.00", "EUR")
-    assert member_money_balance(member=northwind, currency="EUR") == Money("50.00", "EUR")
+    assert member_money_balance(member=northwind, currency="EUR") == Money("0.00", "EUR")
 
 
 def test_seed_demo_creates_the_logins_and_prints_them(db):
@@ -214,11 +244,12 @@ def test_seed_demo_creates_the_logins_and_prints_them(db):
     assert "username: admin   password: admin" in output
     for email in PORTAL_EMAILS:
         assert f"email: {email}   password: {MEMBER_PASSWORD}" in output
-    assert "Invoices: 14 (draft 1, open 2, partially paid 1, overdue 1, paid 7, void 1, uncollectible 1)" in output
+    assert "Invoices: 15 (draft 1, open 2, partially paid 2, overdue 1, paid 7, void 1, uncollectible 1)" in output
     assert (
-        "Payments: 10 (bank transfer 4, card 2, cash 2, check 1, other 1; 1 void, 1 failed, 2 with unallocated money)"
+        "Payments: 10 (bank transfer 4, card 2, cash 2, check 1, other 1; 1 void, 1 failed, 1 with unallocated money)"
         in output
     )
+    assert "Refunds: 3 (1 to a card, 2 recorded), credit notes: 3" in output
     assert "Saved cards: 5" in output
     declined = Payment.objects.get(status=PaymentStatus.FAILED)
     card = declined.payment_method
@@ -244,14 +275,18 @@ def test_seed_demo_acts_as_the_admin(db):
     admin = get_user_model().objects.get(username="admin")
     by_staff = Activity.objects.filter(actor_kind="staff")
     assert set(by_staff.values_list("actor_user", flat=True)) == {admin.pk}
-    # Only what the gateway answered is recorded by the system, as the charge task records it.
+    # Only what the gateway answered is recorded by the system, as the charge and refund tasks record it.
     by_system = Activity.objects.exclude(actor_kind="staff")
-    assert set(by_system.values_list("actor_kind", "actor_label")) == {("system", "card payments")}
+    assert set(by_system.values_list("actor_kind", "actor_label")) == {
+        ("system", "card payments"),
+        ("system", "refunds"),
+    }
     assert sorted(by_system.values_list("verb", flat=True)) == [
         "invoice.paid",
         "payment.allocated",
         "payment.failed",
         "payment.succeeded",
+        "refund.succeeded",
     ]
 
 
@@ -300,12 +335,12 @@ def test_seed_demo_adds_the_cards_to_a_space_seeded_before_cards_existed(db, mon
     after = database_snapshot()
 
     assert "Demo coworking space created." in output
-    assert (after["cards"], after["payments"], after["attempts"]) == (5, 10, 2)
+    assert (after["cards"], after["payments"], after["attempts"], after["refunds"]) == (5, 10, 2, 3)
     assert "nothing created" in seed()
     assert database_snapshot() == after
     out = StringIO()
     call_command("check_billing_integrity", stdout=out)
-    assert out.getvalue().strip() == "No violations: 14 invoices, 10 payments checked."
+    assert out.getvalue().strip() == "No violations: 15 invoices, 10 payments checked."
 
 
 def test_seed_demo_then_integrity_check_finds_nothing(db):
@@ -314,7 +349,7 @@ def test_seed_demo_then_integrity_check_finds_nothing(db):
 
     call_command("check_billing_integrity", stdout=out)
 
-    assert out.getvalue().strip() == "No violations: 14 invoices, 10 payments checked."
+    assert out.getvalue().strip() == "No violations: 15 invoices, 10 payments checked."
 
 
 def test_seed_demo_generates_extra_members(db):
@@ -332,7 +367,7 @@ def test_seed_demo_generates_extra_members(db):
         assert statuses == [InvoiceStatus.OPEN, InvoiceStatus.PAID]
     out = StringIO()
     call_command("check_billing_integrity", stdout=out)
-    assert out.getvalue().strip() == "No violations: 20 invoices, 13 payments checked."
+    assert out.getvalue().strip() == "No violations: 21 invoices, 13 payments checked."
 
 
 def test_seed_demo_refuses_fewer_members_than_the_story(db):
@@ -340,3 +375,77 @@ def test_seed_demo_refuses_fewer_members_than_the_story(db):
         seed("--members", "3")
 
     assert Member.objects.count() == 0
+
+
+def test_seed_demo_refund_stories(db):
+    seed()
+
+    # Part of a card payment refunded to the card, the workshop invoice reduced by a credit note so it stays paid.
+    card = Payment.objects.get(method="card", status=PaymentStatus.SUCCEEDED)
+    refund = card.refunds.get()
+    assert (refund.amount, refund.kind, refund.status, refund.invoice_handling) == (
+        Money("25.00", "EUR"),
+        Refund.Kind.GATEWAY,
+        RefundStatus.SUCCEEDED,
+        Refund.InvoiceHandling.CREDIT_NOTE,
+    )
+    assert refund.gateway_refund_id == SandboxRefund.objects.get().pk
+    assert (card.amount_refunded, card.amount_allocated) == (Money("25.00", "EUR"), Money("95.00", "EUR"))
+    assert payment_shown_status(card) == ("partially_refunded", "Partially refunded")
+    workshop_note = card.invoice.credit_notes.get()
+    assert (workshop_note.amount, workshop_note.refund_amount) == (Money("25.00", "EUR"), Money("25.00", "EUR"))
+    assert card.invoice.status == InvoiceStatus.PAID
+
+    # An external payment's refund, recorded at once.
+    deposit = Payment.objects.get(reference="SEPA NWST DEPOSIT")
+    deposit_refund = deposit.refunds.get()
+    assert (deposit_refund.amount, deposit_refund.kind, deposit_refund.status) == (
+        Money("200.00", "EUR"),
+        Refund.Kind.RECORDED,
+        RefundStatus.SUCCEEDED,
+    )
+
+    # A credit note on a partially paid invoice, per line: it reduces what remains.
+    partly = Payment.objects.get(external_kind=ExternalKind.CHECK).invoice
+    partly_note = partly.credit_notes.get()
+    assert (partly_note.amount, partly_note.pre_payment_amount) == (Money("30.00", "EUR"), Money("30.00", "EUR"))
+    assert [(line.invoice_line.description, line.amount) for line in partly_note.lines.all()] == [
+        ("Meeting room, hours", Money("30.00", "EUR"))
+    ]
+    assert partly.shown_status() == "partially_paid"
+
+    # A credit note on a paid invoice, split between a refund and the member's credit.
+    northwind = Member.objects.get(email="accounts@northwind-studio.example")
+    september = Invoice.objects.filter(member=northwind).order_by("issue_date", "pk").first()
+    split_note = september.credit_notes.get()
+    assert (
+        split_note.amount,
+        split_note.pre_payment_amount,
+        split_note.refund_amount,
+        split_note.credit_amount,
+        split_note.out_of_band_amount,
+    ) == (
+        Money("240.00", "EUR"),
+        Money("0.00", "EUR"),
+        Money("100.00", "EUR"),
+        Money("140.00", "EUR"),
+        Money("0.00", "EUR"),
+    )
+    assert (september.status, september.amount_paid) == (InvoiceStatus.PAID, Money("1680.00", "EUR"))
+    assert split_note.refunds.get().amount == Money("100.00", "EUR")
+
+    # Member credit used by a later invoice at issue: money balance first, then unallocated payments, oldest first.
+    later = Invoice.objects.get(member=northwind, memo=NORTHWIND_CREDIT_MEMO)
+    assert later.amount_balance_applied == Money("50.00", "EUR")
+    assert sorted(
+        (allocation.payment.reference, allocation.amount) for allocation in later.allocations.select_related("payment")
+    ) == [
+        ("SEPA NWST DEPOSIT", Money("300.00", "EUR")),
+        (two_invoices_reference(), Money("140.00", "EUR")),
+    ]
+    assert (later.total, later.amount_remaining) == (Money("1860.00", "EUR"), Money("1370.00", "EUR"))
+    assert later.shown_status() == "partially_paid"
+
+
+def two_invoices_reference() -> str:
+    return Payment.objects.get(reference__startswith="SEPA NWST INV-").reference
