@@ -5,6 +5,7 @@ in-process (eagerly), so `make run` needs nothing but Python. With both set, the
 and real Celery workers.
 """
 
+import datetime
 import os
 from pathlib import Path
 
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "djmoney",
+    "axes",
     "members",
     "billing",
     "payments",
@@ -55,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login attempt into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "coworking_billing.urls"
@@ -69,6 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "payments.portal.context.space",
             ],
         },
     },
@@ -86,6 +91,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first (it refuses locked-out attempts, so every authenticate() call must pass the request), then
+# members log in to the portal by email and staff to the admin by username.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "payments.portal.auth.MemberEmailBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "payments.portal.auth.axes_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "payments.portal.auth.lockout_response"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -122,6 +142,7 @@ BILLING_DEFAULT_CURRENCY = os.environ.get("BILLING_DEFAULT_CURRENCY", "EUR")
 BILLING_CURRENCIES = env_list("BILLING_CURRENCIES", "EUR,USD,GBP,CHF,JPY")
 BILLING_APPLY_CREDIT_AT_ISSUE = env_bool("BILLING_APPLY_CREDIT_AT_ISSUE", True)
 BILLING_DEFAULT_DUE_DAYS = int(os.environ.get("BILLING_DEFAULT_DUE_DAYS", "14"))
+BILLING_SPACE_NAME = os.environ.get("BILLING_SPACE_NAME", "Coworking space")
 
 # django-money's currency choices: fixed, so that migrations do not depend on the environment.
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY", "KRW", "BHD")
@@ -132,6 +153,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes logs every login at INFO; its lockouts are warnings.
+    "loggers": {"axes": {"level": os.environ.get("AXES_LOG_LEVEL", "WARNING")}},
 }
 
 # Payment gateway: Stripe when a secret key is set, else the embedded sandbox.
@@ -140,6 +163,8 @@ STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "20"))
+# Stripe.js, loaded by the portal's card forms only when the gateway is Stripe (the only external script).
+STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
 PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "stripe" if STRIPE_SECRET_KEY else "sandbox")
 SANDBOX_LATENCY_SECONDS = float(os.environ.get("SANDBOX_LATENCY_SECONDS", "0"))
 
@@ -148,6 +173,7 @@ BILLING_RETRY_SCHEDULE_DAYS = [int(d) for d in env_list("BILLING_RETRY_SCHEDULE_
 BILLING_RECONCILE_AFTER_MINUTES = int(os.environ.get("BILLING_RECONCILE_AFTER_MINUTES", "10"))
 BILLING_NEEDS_REVIEW_AFTER_HOURS = int(os.environ.get("BILLING_NEEDS_REVIEW_AFTER_HOURS", "24"))
 BILLING_ADMIN_EMAILS = env_list("BILLING_ADMIN_EMAILS", "")
+# The portal's address as members reach it, for the links in mail (the failed-payment mail, receipts, invoices).
 BILLING_PORTAL_URL = os.environ.get("BILLING_PORTAL_URL", "http://127.0.0.1:8000/portal/")
 
 CELERY_BEAT_SCHEDULE = {
@@ -158,3 +184,5 @@ CELERY_BEAT_SCHEDULE = {
 # The member portal: partial payments only when the space allows them, from this minimum (in the invoice's currency).
 BILLING_PORTAL_PARTIAL_PAYMENTS = env_bool("BILLING_PORTAL_PARTIAL_PAYMENTS", False)
 BILLING_PORTAL_PARTIAL_MINIMUM = os.environ.get("BILLING_PORTAL_PARTIAL_MINIMUM", "10.00")
+
+LOGIN_URL = "portal:login"

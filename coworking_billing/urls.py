@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from payments.views import stripe_webhook
@@ -7,5 +7,6 @@ from payments.views import stripe_webhook
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("portal/", include("payments.portal.urls")),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
 ]

@@ -6,6 +6,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
 from payments.models import Payment, Refund
+from payments.portal.links import portal_link
 
 
 def billing_admin_emails() -> list[str]:
@@ -30,7 +31,8 @@ def payment_failed_for_good_notify(*, payment_id: int) -> None:
         "payment": payment,
         "member": payment.member,
         "invoice": payment.invoice,
-        "portal_url": settings.BILLING_PORTAL_URL,
+        # The payment's page in the portal: the decline reason, and a way to pay with another card.
+        "portal_url": portal_link("portal:payment_status", payment.pk),
     }
     _send(template="payment_failed_member", context=context, recipients=[payment.member.email])
     _send(template="payment_failed_admin", context=context, recipients=billing_admin_emails())
@@ -64,7 +66,7 @@ def payment_receipt_notify(*, payment_id: int) -> None:
             "payment": payment,
             "member": payment.member,
             "allocations": allocations,
-            "portal_url": settings.BILLING_PORTAL_URL,
+            "portal_url": portal_link("portal:receipt", payment.pk),
         },
         recipients=[payment.member.email],
     )
@@ -76,6 +78,10 @@ def invoice_issued_notify(*, invoice_id: int) -> None:
     invoice = Invoice.objects.select_related("member").get(pk=invoice_id)
     _send(
         template="invoice_issued_member",
-        context={"invoice": invoice, "member": invoice.member, "portal_url": settings.BILLING_PORTAL_URL},
+        context={
+            "invoice": invoice,
+            "member": invoice.member,
+            "portal_url": portal_link("portal:invoice_detail", invoice.pk),
+        },
         recipients=[invoice.member.email],
     )

@@ -85,6 +85,10 @@ class Gateway(Protocol):
 
     def card_detach(self, *, gateway_id: str) -> None: ...
 
+    def setup_intent_create(self, *, customer_id: str) -> tuple[str, str]:
+        """Start collecting a card in the member's browser (Stripe.js confirms it); return the setup's id and the
+        client secret the page needs. Gateways that collect cards with their own form raise GatewayError."""
+
     def charge_prepare(
         self,
         *,

@@ -13,6 +13,7 @@ from payments.gateways.base import (
     CardRejected,
     ChargeOutcome,
     ChargeResult,
+    GatewayError,
     GatewayEvent,
     GatewayUnavailable,
     InvalidWebhook,
@@ -118,6 +119,9 @@ class SandboxGateway:
             behaviour=test_card.behaviour,
         )
         return CardDetails(card.id, card.brand, card.last4, card.exp_month, card.exp_year)
+
+    def setup_intent_create(self, *, customer_id: str) -> tuple[str, str]:
+        raise GatewayError("The sandbox gateway collects cards with its test-card form, not with Stripe.js.")
 
     def card_detach(self, *, gateway_id: str) -> None:
         self._network()

@@ -31,6 +31,12 @@ def _client() -> stripe.StripeClient:
     )
 
 
+def _customer_id(method) -> str | None:
+    """The customer a PaymentMethod is attached to (an id, or an expanded object), None when it is not."""
+    customer = method.to_dict().get("customer")
+    return customer.get("id") if isinstance(customer, dict) else customer
+
+
 def _error_code(error: stripe.StripeError) -> tuple[str, str]:
     detail = error.error
     code = (detail.decline_code or detail.code) if detail else ""
@@ -53,9 +59,12 @@ class StripeGateway:
         return customer.id
 
     def card_attach(self, *, customer_id: str, card_token: str) -> CardDetails:
-        """`card_token` is a PaymentMethod id (pm_...) collected by Stripe.js or a SetupIntent."""
+        """`card_token` is a PaymentMethod id (pm_...) collected by Stripe.js or a SetupIntent. A card confirmed
+        through a SetupIntent is already attached to the customer: it is taken as it is."""
         try:
-            method = self.client.v1.payment_methods.attach(card_token, params={"customer": customer_id})
+            method = self.client.v1.payment_methods.retrieve(card_token)
+            if _customer_id(method) != customer_id:
+                method = self.client.v1.payment_methods.attach(card_token, params={"customer": customer_id})
         except stripe.CardError as error:
             code, message = _error_code(error)
             raise CardRejected(message, code=code) from error
@@ -65,6 +74,15 @@ class StripeGateway:
             raise self._unavailable(error) from error
         card = method.card
         return CardDetails(method.id, card.brand or "", card.last4, int(card.exp_month), int(card.exp_year))
+
+    def setup_intent_create(self, *, customer_id: str) -> tuple[str, str]:
+        try:
+            intent = self.client.v1.setup_intents.create(
+                params={"customer": customer_id, "payment_method_types": ["card"], "usage": "off_session"}
+            )
+        except stripe.StripeError as error:
+            raise self._unavailable(error) from error
+        return intent.id, intent.client_secret
 
     def card_detach(self, *, gateway_id: str) -> None:
         try:

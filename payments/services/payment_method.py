@@ -43,6 +43,19 @@ def member_gateway_customer_ensure(*, member: Member) -> str:
     return member.gateway_customer_id
 
 
+def payment_method_setup_start(*, member: Member, actor: Actor) -> str:
+    """Start saving a card in the member's browser (Stripe.js and a SetupIntent): the client secret the page
+    confirms the card with. The confirmed card is then saved with `payment_method_add`. Nothing is written here but
+    the member's customer id at the gateway."""
+    _actor_check_member(actor, member)
+    customer_id = member_gateway_customer_ensure(member=member)
+    try:
+        _, client_secret = gateway_get().setup_intent_create(customer_id=customer_id)
+    except GatewayError as error:
+        raise BillingError(f"The card form could not be prepared: {error.message}") from error
+    return client_secret
+
+
 def payment_method_add(*, member: Member, card_token: str, actor: Actor, make_default: bool = False) -> PaymentMethod:
     """Save a card: `card_token` is a gateway token (Stripe: a PaymentMethod id; sandbox: a test card number).
     The member's failed card payments are retried with it at once."""
@@ -57,6 +70,12 @@ def payment_method_add(*, member: Member, card_token: str, actor: Actor, make_de
         raise BillingError(f"The card was not saved: {error.message}") from error
     with transaction.atomic(durable=True):
         member = member_lock(member.pk)
+        saved = PaymentMethod.objects.filter(gateway_id=card.gateway_id).first()
+        if saved is not None:
+            # The same card sent twice (a form submitted again): saved once.
+            if saved.member_id == member.pk and saved.removed_at is None:
+                return saved
+            raise BillingError("This card cannot be saved again; enter it in a new card form.")
         has_default = member.payment_methods.filter(is_default=True, removed_at__isnull=True).exists()
         if make_default and has_default:
             member.payment_methods.filter(is_default=True).update(is_default=False)
