@@ -201,7 +201,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  username: {ADMIN_USERNAME}   password: {admin_password}")
         else:
             self.stdout.write(f"  username: {ADMIN_USERNAME}   password: (unchanged; this account already existed)")
-        self.stdout.write(self.style.MIGRATE_HEADING("Member portal logins (portal: /portal/, coming soon)"))
+        self.stdout.write(self.style.MIGRATE_HEADING("Member portal logins: http://127.0.0.1:8000/portal/"))
         for email in portal_logins:
             self.stdout.write(f"  email: {email}   password: {MEMBER_PASSWORD}")
 
