@@ -47,6 +47,17 @@ class Actor:
         if self.kind not in (self.STAFF, self.SYSTEM):
             raise NotPermitted(f"Only the space's staff can {what}.")
 
+    def require_permission(self, permission: str, what: str) -> None:
+        """Refuse unless this actor may do `what`: a staff user needs the permission ("app_label.codename";
+        superusers have them all) and the system acts on the space's behalf. Members and the gateway never may, as
+        with `require_staff`: the gateway only reports outcomes, it never starts a money action."""
+        if self.kind == self.SYSTEM:
+            return
+        if self.kind != self.STAFF:
+            raise NotPermitted(f"Only the space's staff can {what}.")
+        if self.user is None or not self.user.has_perm(permission):
+            raise NotPermitted(f"You do not have permission to {what}.")
+
     def __str__(self) -> str:
         return self.label or self.kind
 

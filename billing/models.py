@@ -3,6 +3,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Round
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.models.fields import MoneyField
@@ -226,12 +227,17 @@ class CreditNote(models.Model):
                 & Q(out_of_band_amount__gte=0),
                 name="credit_note_parts_not_negative",
             ),
+            # Rounded to the stored scale: SQLite adds decimals as floats (220.57 + 14.47 + 6.54 is
+            # 241.57999999999998 there), which would refuse parts that add up exactly.
             models.CheckConstraint(
                 condition=Q(
-                    amount=models.F("pre_payment_amount")
-                    + models.F("refund_amount")
-                    + models.F("credit_amount")
-                    + models.F("out_of_band_amount")
+                    amount=Round(
+                        models.F("pre_payment_amount")
+                        + models.F("refund_amount")
+                        + models.F("credit_amount")
+                        + models.F("out_of_band_amount"),
+                        DECIMAL_PLACES,
+                    )
                 ),
                 name="credit_note_parts_add_up",
             ),

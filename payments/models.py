@@ -147,6 +147,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
             ("refund_payment", "Can refund payments"),
             ("void_payment", "Can void payments"),
             ("allocate_payment", "Can apply and unallocate payments"),
+            ("view_billing_reports", "Can view billing reports and export them"),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,5 @@
 import datetime
+import os
 import uuid
 
 import pytest
@@ -104,3 +105,36 @@ def use_gateway():
 
     yield gateway_override
     gateway_override(None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module (tests/support/browser.py). Playwright's sync API keeps an event loop in
+    this thread for as long as it runs: the tests' own ORM calls (and the database flush after each test) are still
+    synchronous, so Django is told so."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser context (no cookies) on pytest-django's live server."""
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -98,7 +98,7 @@ def invoice_draft_create(
     due_date: datetime.date | None = None,
     memo: str = "",
 ) -> Invoice:
-    actor.require_staff("create invoices")
+    actor.require_permission("billing.add_invoice", "create invoices")
     currency = currency_check(currency or member.default_currency)
     _dates_check(issue_date=issue_date, due_date=due_date)
     with transaction.atomic(durable=True):
@@ -140,7 +140,7 @@ def invoice_draft_update(
     memo: str | None = None,
 ) -> Invoice:
     """Edit a draft: only what is given changes (its lines, dates (None clears one) and memo)."""
-    actor.require_staff("edit invoices")
+    actor.require_permission("billing.change_invoice", "edit invoices")
     with transaction.atomic(durable=True):
         member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
@@ -163,7 +163,7 @@ def invoice_draft_update(
 
 def invoice_details_update(*, invoice: Invoice, actor: Actor, due_date: datetime.date | None, memo: str) -> Invoice:
     """Change the memo and due date, the only things that may change on an issued invoice."""
-    actor.require_staff("edit invoices")
+    actor.require_permission("billing.change_invoice", "edit invoices")
     with transaction.atomic(durable=True):
         member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
@@ -196,7 +196,7 @@ def invoice_details_update(*, invoice: Invoice, actor: Actor, due_date: datetime
 
 def invoice_draft_delete(*, invoice: Invoice, actor: Actor) -> None:
     """Delete a draft. Drafts have no number, so no gap is left in the series."""
-    actor.require_staff("delete invoices")
+    actor.require_permission("billing.delete_invoice", "delete invoices")
     with transaction.atomic(durable=True):
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)

@@ -15,7 +15,7 @@ def money_balance_adjust(
 ) -> MoneyBalanceEntry:
     """Credit (goodwill, correction) or debit the member's money balance. A debit may not take the balance below
     zero: what a member owes is invoiced, not hidden in the balance."""
-    actor.require_staff("adjust money balances")
+    actor.require_permission("billing.adjust_money_balance", "adjust money balances")
     note = (note or "").strip()
     if not note:
         raise BillingError("Write a note that says why the balance changes.")

@@ -34,6 +34,7 @@ CHARGE_PAYMENT = "payments.charge_payment"
 MANAGE_PAYMENT_METHODS = "payments.manage_payment_methods"
 REFUND_PAYMENT = "payments.refund_payment"
 ISSUE_CREDIT_NOTE = "billing.issue_credit_note"
+VIEW_BILLING_REPORTS = "payments.view_billing_reports"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from django.template.response import TemplateResponse
 
 from billing.models import CreditNote
 from billing.selectors import target_activities
-from payments.admin.base import BillingAdminMixin
+from payments.admin.base import BillingAdminMixin, ObjectAction
+from payments.documents import credit_note_pdf, pdf_response
 from payments.selectors import credit_note_allocation_takes, credit_note_refunds
 
 
@@ -46,8 +47,16 @@ class CreditNoteAdmin(BillingAdminMixin, admin.ModelAdmin):
             takes=credit_note_allocation_takes(credit_note=credit_note),
             refunds=credit_note_refunds(credit_note=credit_note),
             activities=target_activities(target=credit_note),
+            download=ObjectAction("Download PDF", self.url_for("pdf", credit_note.pk)),
         )
         return TemplateResponse(request, "admin/billing/creditnote/credit_note_page.html", context)
+
+    def get_urls(self):
+        return [self.view_path("<path:object_id>/pdf/", self.pdf_view, "pdf"), *super().get_urls()]
+
+    def pdf_view(self, request, object_id):
+        credit_note = self.object_get(request, object_id)
+        return pdf_response(credit_note_pdf(credit_note), filename=f"{credit_note.number}.pdf")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("invoice__member")

@@ -60,6 +60,7 @@ from payments.admin.previews import (
     invoice_lines_creditable,
 )
 from payments.amounts import invoice_reserved
+from payments.documents import invoice_pdf, invoice_pdf_filename, pdf_response
 from payments.models import Refund, RefundStatus
 from payments.selectors import (
     PAYABLE_INVOICE_STATUSES,
@@ -195,6 +196,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 post_only=True,
             ),
             self.view_path("<path:object_id>/credit-note/", self.credit_note_view, "credit_note"),
+            self.view_path("<path:object_id>/pdf/", self.pdf_view, "pdf"),
             self.view_path(
                 "<path:object_id>/credit-note/preview/", self.credit_note_preview_view, "credit_note_preview"
             ),
@@ -298,6 +300,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             lines=lines,
             currency=currency,
             actions=self.invoice_actions(request, invoice) if invoice is not None else [],
+            download=ObjectAction("Preview PDF", self.url_for("pdf", invoice.pk)) if invoice is not None else None,
             has_delete_permission=invoice is not None and self.has_delete_permission(request, invoice),
         )
         context["media"] += lines.media
@@ -372,9 +375,17 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             reserved=reserved,
             status_badge=status_badge(invoice),
             actions=self.invoice_actions(request, invoice, reserved=reserved),
+            download=ObjectAction(
+                "Preview PDF" if invoice.is_draft else "Download PDF", self.url_for("pdf", invoice.pk)
+            ),
             can_unallocate=request.user.has_perm(ALLOCATE_PAYMENT),
         )
         return TemplateResponse(request, "admin/billing/invoice/invoice_page.html", context)
+
+    def pdf_view(self, request, object_id):
+        """The invoice as a PDF; a draft's is a preview, titled "Draft invoice" and without a number."""
+        invoice = self.object_get(request, object_id)
+        return pdf_response(invoice_pdf(invoice), filename=invoice_pdf_filename(invoice))
 
     # Buttons
 

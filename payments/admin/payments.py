@@ -6,7 +6,7 @@ Payments are never added, edited or deleted through generic model forms: every c
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -41,6 +41,7 @@ from payments.admin.forms import (
     preview_initial,
 )
 from payments.admin.previews import refund_preview, refund_preview_html
+from payments.documents import payment_has_receipt, pdf_response, receipt_pdf
 from payments.models import Allocation, Payment, PaymentMethodKind, PaymentStatus, Refund, RefundStatus
 from payments.selectors import (
     member_active_payment_methods,
@@ -247,6 +248,7 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             self.view_path("<path:object_id>/cancel/", self.cancel_view, "cancel"),
             self.view_path("<path:object_id>/refund/", self.refund_view, "refund"),
             self.view_path("<path:object_id>/refund/preview/", self.refund_preview_view, "refund_preview"),
+            self.view_path("<path:object_id>/receipt-pdf/", self.receipt_pdf_view, "receipt_pdf"),
             *super().get_urls(),
         ]
 
@@ -298,9 +300,21 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             refunds=payment_refunds(payment=payment),
             activities=target_activities(target=payment),
             actions=self.payment_actions(request, payment),
+            download=(
+                ObjectAction("Download receipt (PDF)", self.url_for("receipt_pdf", payment.pk))
+                if payment_has_receipt(payment)
+                else None
+            ),
             can_unallocate=request.user.has_perm(ALLOCATE_PAYMENT),
         )
         return TemplateResponse(request, "admin/payments/payment/payment_page.html", context)
+
+    def receipt_pdf_view(self, request, object_id):
+        """The payment's receipt as a PDF: for money received (succeeded, or voided and kept for the record)."""
+        payment = self.object_get(request, object_id)
+        if not payment_has_receipt(payment):
+            raise Http404(f"{payment} has no receipt: it is {payment.get_status_display().lower()}.")
+        return pdf_response(receipt_pdf(payment), filename=f"{payment.number}.pdf")
 
     # Buttons
 

@@ -8,7 +8,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import PasswordResetView, redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -19,6 +19,7 @@ from billing.errors import BillingError
 from billing.models import InvoiceStatus, ShownStatus
 from billing.money import money_from_db, money_sum, zero
 from billing.selectors import member_balance_entries, member_money_balances
+from payments.documents import invoice_pdf, invoice_pdf_filename, payment_has_receipt, pdf_response, receipt_pdf
 from payments.models import IN_FLIGHT_STATUSES, PaymentMethodKind, PaymentStatus
 from payments.portal.forms import AddCardForm, PayAllForm, PayForm
 from payments.portal.selectors import (
@@ -159,6 +160,13 @@ def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def invoice_print(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/invoice_print.html", _invoice_context(request, pk))
+
+
+@member_required
+@require_GET
+def invoice_download(request: HttpRequest, pk: int) -> HttpResponse:
+    invoice = invoice_get_for_member(member=request.member, pk=pk)
+    return pdf_response(invoice_pdf(invoice), filename=invoice_pdf_filename(invoice))
 
 
 def _not_payable_reason(amounts: InvoiceAmounts) -> str:
@@ -357,6 +365,15 @@ def receipt(request: HttpRequest, pk: int) -> HttpResponse:
             "refunds": payment_refunds(payment=payment),
         },
     )
+
+
+@member_required
+@require_GET
+def receipt_download(request: HttpRequest, pk: int) -> HttpResponse:
+    payment = payment_get_for_member(member=request.member, pk=pk)
+    if not payment_has_receipt(payment):
+        raise Http404("This payment has no receipt yet.")
+    return pdf_response(receipt_pdf(payment), filename=f"{payment.number}.pdf")
 
 
 # Cards -------------------------------------------------------------------------------------------------------------

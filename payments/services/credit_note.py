@@ -124,7 +124,7 @@ def credit_note_issue(
     out_of_band_amount: Money | None = None,
 ) -> CreditNote:
     """Issue a credit note for `amount`, or for the sum of `line_amounts` (invoice line id -> amount)."""
-    actor.require_staff("issue credit notes")
+    actor.require_permission("billing.issue_credit_note", "issue credit notes")
     if reason not in CreditNoteReason.values:
         raise BillingError("Choose a reason for the credit note.")
     if (amount is None) == (not line_amounts):

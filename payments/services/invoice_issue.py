@@ -27,7 +27,7 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
 
     `apply_credit` defaults to the BILLING_APPLY_CREDIT_AT_ISSUE setting.
     """
-    actor.require_staff("issue invoices")
+    actor.require_permission("billing.issue_invoice", "issue invoices")
     if apply_credit is None:
         apply_credit = settings.BILLING_APPLY_CREDIT_AT_ISSUE
     with transaction.atomic(durable=True):

@@ -29,7 +29,7 @@ def balance_apply_locked(*, member: Member, invoice: Invoice, amount: Money, act
 
 def invoice_apply_money_balance(*, invoice: Invoice, actor: Actor, amount: Money | None = None) -> Invoice:
     """Apply the member's money balance to the invoice, up to what remains (all that fits when no amount)."""
-    actor.require_staff("apply money balance")
+    actor.require_permission("billing.adjust_money_balance", "apply money balances")
     if amount is not None:
         amount = money_check_entered(amount, currency=invoice.currency)
     with transaction.atomic(durable=True):

@@ -23,7 +23,7 @@ def _check_nothing_in_flight(invoice: Invoice, *, what: str) -> None:
 def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
     """Void an open or uncollectible invoice with nothing allocated, nothing in flight and no credit note.
     Money balance applied to it returns to the member. Final."""
-    actor.require_staff("void invoices")
+    actor.require_permission("billing.void_invoice", "void invoices")
     with transaction.atomic(durable=True):
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
@@ -77,7 +77,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
 
 def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
     """Stop collecting an open invoice; it can still be paid or voided."""
-    actor.require_staff("mark invoices uncollectible")
+    actor.require_permission("billing.mark_uncollectible_invoice", "mark invoices uncollectible")
     with transaction.atomic(durable=True):
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)

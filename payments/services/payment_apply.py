@@ -22,7 +22,7 @@ from payments.rules import (
 
 def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]], actor: Actor) -> list[Allocation]:
     """Apply each (payment, amount) to the invoice: one allocation, with its own number, per application."""
-    actor.require_staff("apply payments")
+    actor.require_permission("payments.allocate_payment", "apply payments")
     if not applications:
         raise BillingError("Enter an amount for at least one payment.")
     payment_ids = [payment.pk for payment, _ in applications]
@@ -52,7 +52,7 @@ def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]]
 
 def allocation_remove(*, allocation: Allocation, actor: Actor) -> Allocation:
     """Unallocate: the money goes back to unallocated on its payment and the invoice reopens."""
-    actor.require_staff("unallocate payments")
+    actor.require_permission("payments.allocate_payment", "unallocate payments")
     with transaction.atomic(durable=True):
         member_lock(allocation.invoice.member_id)
         invoice = invoice_lock(allocation.invoice_id)

@@ -16,7 +16,7 @@ from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
 from billing.lock_objects import invoice_lock, invoices_lock, member_lock
 from billing.models import Invoice, InvoiceStatus
-from billing.money import money_check_entered, money_from_db, money_sum
+from billing.money import money_check_entered, money_from_db, money_sum, zero
 from billing.numbering import PAYMENT, number_next
 from members.models import Member
 from payments.amounts import invoice_reserved
@@ -115,16 +115,22 @@ def _card_payment_create_locked(
     currencies = {invoice.currency for invoice, _ in targets}
     if len(currencies) != 1:
         raise BillingError("One payment pays invoices of one currency; pay the others separately.")
-    total = money_sum((amount for _, amount in targets), currencies.pop())
+    currency = currencies.pop()
+    total = money_sum((amount for _, amount in targets), currency)
     payment = Payment.objects.create(
         number=number_next(series=PAYMENT, year=timezone.localdate().year),
         member=member,
         invoice=targets[0][0] if len(targets) == 1 else None,
-        currency=total.currency.code,
+        currency=currency,
         amount=total,
         method=PaymentMethodKind.CARD,
         payment_method=payment_method,
         status=PaymentStatus.PENDING,
+        # The cached amounts are zero until the charge succeeds, in the payment's currency (not the field's default).
+        amount_allocated=zero(currency),
+        amount_refunded=zero(currency),
+        amount_refund_pending=zero(currency),
+        amount_unallocated=zero(currency),
         created_by=actor.user,
     )
     PaymentTarget.objects.bulk_create(
@@ -152,7 +158,7 @@ def _actor_check_can_charge(actor: Actor, member: Member) -> str:
         if member.user_id is None or member.user_id != getattr(actor.user, "pk", None):
             raise BillingError("You can only pay your own invoices.")
         return PaymentAttempt.Trigger.MEMBER
-    actor.require_staff("charge cards")
+    actor.require_permission("payments.charge_payment", "charge cards")
     return PaymentAttempt.Trigger.STAFF
 
 
@@ -198,7 +204,8 @@ def invoice_issue_and_charge(
 ) -> tuple[Invoice, Payment | None]:
     """Issue the draft and charge all that remains to the member's default (or chosen) card, in one step.
     No payment is made when credit applied at issue already paid it."""
-    actor.require_staff("issue and charge invoices")
+    actor.require_permission("billing.issue_invoice", "issue and charge invoices")
+    actor.require_permission("payments.charge_payment", "issue and charge invoices")
     with transaction.atomic(durable=True):
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
@@ -257,7 +264,7 @@ def payment_retry(
     """
     automatic = trigger in (PaymentAttempt.Trigger.AUTOMATIC, PaymentAttempt.Trigger.NEW_CARD)
     if not automatic:
-        actor.require_staff("retry payments")
+        actor.require_permission("payments.charge_payment", "retry payments")
     if amount is not None:
         amount = money_check_entered(amount, currency=payment.currency)
     with transaction.atomic(durable=True):
@@ -338,7 +345,7 @@ def _payment_cancel_locked(*, payment: Payment, actor: Actor, reason: str) -> No
 
 def payment_cancel(*, payment: Payment, actor: Actor, reason: str = "") -> Payment:
     """Cancel a card payment that is queued or failed; nothing more will be charged for it."""
-    actor.require_staff("cancel payments")
+    actor.require_permission("payments.charge_payment", "cancel payments")
     with transaction.atomic(durable=True):
         _, _, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):

@@ -72,7 +72,7 @@ def payment_create_external(
 ) -> Payment:
     """Record an external payment against an invoice. It pays up to what remains; any excess stays unallocated
     on the payment as the member's credit, and an `invoice.overpaid` activity records it. Staff only."""
-    actor.require_staff("record external payments")
+    actor.require_permission("payments.record_external_payment", "record external payments")
     kind = external_kind_check(kind)
     received_on = received_on_check(received_on)
     if amount is not None:
@@ -122,7 +122,7 @@ def payment_create_standalone(
     note: str = "",
 ) -> Payment:
     """Record an external payment with no invoice; all of it stays unallocated until applied."""
-    actor.require_staff("record external payments")
+    actor.require_permission("payments.record_external_payment", "record external payments")
     kind = external_kind_check(kind)
     received_on = received_on_check(received_on)
     amount = money_check_entered(amount)

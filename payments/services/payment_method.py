@@ -21,7 +21,7 @@ def _actor_check_member(actor: Actor, member: Member) -> None:
         if member.user_id is None or member.user_id != getattr(actor.user, "pk", None):
             raise BillingError("You can only manage your own cards.")
     else:
-        actor.require_staff("manage saved cards")
+        actor.require_permission("payments.manage_payment_methods", "manage saved cards")
 
 
 def member_gateway_customer_ensure(*, member: Member) -> str:

@@ -31,14 +31,18 @@ class RetrySummary:
     refused: int = 0
 
 
+def payments_retry_due(*, now: datetime.datetime):
+    """Failed card payments whose next automatic retry is due, the longest waiting first."""
+    return Payment.objects.filter(
+        method=PaymentMethodKind.CARD, status=PaymentStatus.FAILED, next_retry_at__lte=now
+    ).order_by("next_retry_at", "pk")
+
+
 def payment_retries_run(*, now: datetime.datetime | None = None, progress=None) -> RetrySummary:
     """Retry every failed card payment whose next retry is due."""
     now = now or timezone.now()
     summary = RetrySummary()
-    due = Payment.objects.filter(
-        method=PaymentMethodKind.CARD, status=PaymentStatus.FAILED, next_retry_at__lte=now
-    ).order_by("next_retry_at", "pk")
-    for payment in due:
+    for payment in payments_retry_due(now=now):
         summary.due += 1
         try:
             attempt = payment_retry(payment=payment, actor=RETRIES, trigger=PaymentAttempt.Trigger.AUTOMATIC)

@@ -14,7 +14,7 @@ def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment
 
     Every allocation is removed, so the invoices it paid reopen. Final. Card payments are refunded instead.
     """
-    actor.require_staff("void payments")
+    actor.require_permission("payments.void_payment", "void payments")
     with transaction.atomic(durable=True):
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if not payment.is_external:

@@ -152,7 +152,7 @@ def payment_refund(
     invoice_handling: str = "",
 ) -> Refund:
     """Refund part or all of a succeeded payment."""
-    actor.require_staff("refund payments")
+    actor.require_permission("payments.refund_payment", "refund payments")
     if reason not in Refund.Reason.values or reason == Refund.Reason.CREDIT_NOTE:
         raise BillingError("Choose a reason for the refund.")
     if invoice_handling not in Refund.InvoiceHandling.values:

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.models import Invoice
-from payments.integrity import billing_integrity_violations
+from payments.integrity import CHECKS, billing_integrity_violations
+from payments.management.progress import progress_argument_add, progress_bar
 from payments.models import Payment
 
 
@@ -18,8 +19,17 @@ class Command(BaseCommand):
         "status 1 when anything is wrong, 0 when the books are consistent. Read-only."
     )
 
+    def add_arguments(self, parser):
+        progress_argument_add(parser)
+
     def handle(self, *args, **options):
-        violations = billing_integrity_violations()
+        with progress_bar(options=options, total=len(CHECKS), description="Checking", unit="check") as bar:
+
+            def check_done(name: str) -> None:
+                bar.set_postfix_str(name)
+                bar.update()
+
+            violations = billing_integrity_violations(progress=check_done)
         invoice_count = Invoice.objects.count()
         payment_count = Payment.objects.count()
         if not violations:

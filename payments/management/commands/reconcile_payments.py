@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from payments.services.attempt_reconcile import attempts_reconcile
+from payments.management.progress import progress_argument_add, progress_bar
+from payments.services.attempt_reconcile import attempts_reconcile, attempts_to_reconcile
 
 
 class Command(BaseCommand):
@@ -11,8 +13,14 @@ class Command(BaseCommand):
         "was flagged."
     )
 
+    def add_arguments(self, parser):
+        progress_argument_add(parser)
+
     def handle(self, *args, **options):
-        summary = attempts_reconcile()
+        now = timezone.now()
+        total = attempts_to_reconcile(now=now).count()
+        with progress_bar(options=options, total=total, description="Reconciling", unit="charge") as bar:
+            summary = attempts_reconcile(now=now, progress=lambda attempt_id: bar.update())
         self.stdout.write(
             f"{summary.checked} checked: {summary.settled} settled, {summary.still_unknown} still unknown."
         )

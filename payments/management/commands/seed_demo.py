@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -31,6 +32,7 @@ from billing.services.invoice_draft import LineInput, invoice_draft_create
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.gateways import gateway_get
+from payments.management.progress import progress_argument_add, progress_bar
 from payments.models import (
     Allocation,
     AttemptStatus,
@@ -57,6 +59,11 @@ from payments.services.refund import payment_refund, refund_execute
 ADMIN_USERNAME = "admin"
 ADMIN_EMAIL = "admin@coworking.example"
 MEMBER_PASSWORD = "member-demo"
+# Staff logins with a role (the groups a migration creates), not superusers: (username, password, group).
+ROLE_LOGINS = [
+    ("frontdesk", "frontdesk", "Front desk"),
+    ("accountant", "accountant", "Accountants"),
+]
 VAT = Decimal("20")
 DEFAULT_MEMBERS = 6
 # Sandbox test cards (Stripe's test numbers): one that pays, one that is saved but declined on every charge.
@@ -158,12 +165,12 @@ def month_label(date: datetime.date) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Create a demo coworking space: a staff login (admin), members (persons and companies, in EUR, JPY and "
-        "GBP, two with portal logins), invoices in every status, external payments of every kind, refunds and credit "
-        "notes, member credit used by a later invoice, and (with the sandbox gateway) saved test cards with one card "
-        "charge that succeeded (then partly refunded to the card) and one that was declined. "
-        "Everything is made through the billing services. Idempotent: existing demo data is left alone and the "
-        "logins are printed again."
+        "Create a demo coworking space: staff logins (admin, frontdesk, accountant), members (persons and "
+        "companies, in EUR, JPY and GBP, two with portal logins), invoices in every status, external payments of "
+        "every kind, refunds and credit notes, member credit used by a later invoice, and (with the sandbox gateway) "
+        "saved test cards with one card charge that succeeded (then partly refunded to the card) and one that was "
+        "declined. Everything is made through the billing services. Idempotent: existing demo data is left alone "
+        "and the logins are printed again."
     )
 
     def add_arguments(self, parser):
@@ -174,6 +181,7 @@ class Command(BaseCommand):
             help=f"How many members the demo space has (at least {DEFAULT_MEMBERS}). Members beyond the "
             f"{DEFAULT_MEMBERS} of the story are generated, each with a paid and an open hot desk invoice.",
         )
+        progress_argument_add(parser)
 
     def handle(self, *args, **options):
         member_count = options["members"]
@@ -187,8 +195,9 @@ class Command(BaseCommand):
         created = self._story_ensure()
         created = self._cards_ensure() or created
         created = self._refunds_ensure() or created
-        extra_created = self._extra_members_ensure(member_count - DEFAULT_MEMBERS)
+        extra_created = self._extra_members_ensure(member_count - DEFAULT_MEMBERS, options=options)
         portal_logins = self._portal_logins_ensure()
+        role_logins = self._role_logins_ensure()
 
         if created or extra_created:
             self.stdout.write(self.style.SUCCESS("Demo coworking space created."))
@@ -196,11 +205,14 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("Demo data already present: nothing created."))
         self._summary_write()
         self.stdout.write("")
-        self.stdout.write(self.style.MIGRATE_HEADING("Staff login (Django admin): http://127.0.0.1:8000/admin/"))
+        self.stdout.write(self.style.MIGRATE_HEADING("Staff logins (Django admin): http://127.0.0.1:8000/admin/"))
         if admin_created or admin_user.check_password(admin_password):
             self.stdout.write(f"  username: {ADMIN_USERNAME}   password: {admin_password}")
         else:
             self.stdout.write(f"  username: {ADMIN_USERNAME}   password: (unchanged; this account already existed)")
+        for username, password, group in role_logins:
+            shown = password or "(unchanged; this account already existed)"
+            self.stdout.write(f"  username: {username}   password: {shown}   ({group})")
         self.stdout.write(self.style.MIGRATE_HEADING("Member portal logins: http://127.0.0.1:8000/portal/"))
         for email in portal_logins:
             self.stdout.write(f"  email: {email}   password: {MEMBER_PASSWORD}")
@@ -213,6 +225,22 @@ class Command(BaseCommand):
         if user is not None:
             return user, False
         return User.objects.create_superuser(ADMIN_USERNAME, ADMIN_EMAIL, password), True
+
+    def _role_logins_ensure(self) -> list[tuple[str, str, str]]:
+        """Staff users in the front desk and accountants groups, to try the admin as each role sees it. Returns
+        (username, password or "" when an existing account has another one, group) for each."""
+        User = get_user_model()
+        logins = []
+        for username, password, group_name in ROLE_LOGINS:
+            group = Group.objects.filter(name=group_name).first()
+            if group is None:
+                raise CommandError(f"The group “{group_name}” does not exist: run `manage.py migrate` first.")
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User.objects.create_user(username, f"{username}@coworking.example", password, is_staff=True)
+            user.groups.add(group)
+            logins.append((username, password if user.check_password(password) else "", group_name))
+        return logins
 
     def _portal_logins_ensure(self) -> list[str]:
         """Portal users for the story's members that have one: the email is the username; never staff."""
@@ -642,9 +670,14 @@ class Command(BaseCommand):
 
     # Generated members (--members) -----------------------------------------------------------------------
 
-    def _extra_members_ensure(self, count: int) -> bool:
+    def _extra_members_ensure(self, count: int, *, options: dict) -> bool:
+        with progress_bar(options=options, total=count, description="Generated members", unit="member") as bar:
+            return self._extra_members_create(count, bar=bar)
+
+    def _extra_members_create(self, count: int, *, bar) -> bool:
         created = False
         for index in range(1, count + 1):
+            bar.update()
             email = f"member{index:04d}@members.example"
             if Member.objects.filter(email=email).exists():
                 continue
@@ -679,8 +712,6 @@ class Command(BaseCommand):
                 on=self._days_ago(index % 5),
             )
             created = True
-            if index % 50 == 0:
-                self.stdout.write(f"  {index}/{count} generated members")
         return created
 
     # Summary -----------------------------------------------------------------------------------------------

@@ -326,6 +326,39 @@ def test_a_failed_charge_keeps_the_decline_code_and_message(staff, committed):
     assert billing_integrity_violations() == []
 
 
+def test_a_card_payment_in_another_currency_keeps_its_amounts_in_that_currency_until_it_succeeds(
+    staff, committed, no_worker
+):
+    """Found by the corrections state machine: the cached amounts of a card payment were created in the fields'
+    default currency (EUR), so a JPY payment in flight, failed or canceled failed the integrity check."""
+    queued = open_invoice(amounts=["5000"], currency="JPY")
+    declined = open_invoice(member=queued.member, amounts=["3000"], currency="JPY")
+    saved_card(queued.member)
+    declining_card = saved_card(queued.member, "4000000000000341")
+
+    with committed():
+        in_flight = payment_create_card(invoice=queued, actor=staff)
+        failed = payment_create_card(invoice=declined, actor=staff, payment_method=declining_card)
+    attempt_execute_task.apply(args=[PaymentAttempt.objects.get(payment=failed).pk])
+
+    for payment, status in ((in_flight, PaymentStatus.PENDING), (failed, PaymentStatus.FAILED)):
+        payment = reload(payment)
+        assert payment.status == status
+        assert [
+            payment.amount_allocated,
+            payment.amount_refunded,
+            payment.amount_refund_pending,
+            payment.amount_unallocated,
+        ] == [Money(0, "JPY")] * 4
+        assert {
+            payment.amount_allocated_currency,
+            payment.amount_refunded_currency,
+            payment.amount_refund_pending_currency,
+            payment.amount_unallocated_currency,
+        } == {"JPY"}
+    assert billing_integrity_violations() == []
+
+
 # Issue and charge ---------------------------------------------------------------------------------------------
 
 

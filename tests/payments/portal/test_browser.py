@@ -7,7 +7,6 @@ eager in the tests) before the status page is shown.
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -16,52 +15,9 @@ from billing.models import InvoiceStatus
 from payments.models import Payment, PaymentMethod, PaymentStatus
 from tests.factories import external_payment, open_invoice, reload
 from tests.payments.portal.conftest import MEMBER_PASSWORD, portal_member
+from tests.support.browser import BROWSER_MARKS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
-    pytest.mark.django_db(transaction=True),
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One Chromium for the module. Playwright's sync API keeps an event loop in this thread for as long as it runs:
-    the tests' own ORM calls (and the database flush after each test) are still synchronous, so Django is told so."""
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

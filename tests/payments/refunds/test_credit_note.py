@@ -200,6 +200,20 @@ def test_a_split_of_the_paid_part_that_does_not_add_up_is_refused(staff, splits,
         issue(invoice, "50.00", actor=staff, **splits)
 
 
+def test_a_split_whose_parts_add_up_only_in_decimals_is_accepted(staff):
+    """Found by the corrections state machine: the database check that the parts add up compared a sum that
+    SQLite computes in floats (220.57 + 14.47 + 6.54 is 241.57999999999998 there), so this credit note failed with
+    an IntegrityError instead of being issued."""
+    invoice = open_invoice(amounts=["241.58"])
+    external_payment(invoice=invoice, amount="241.58")
+
+    credit_note = issue(invoice, "241.58", actor=staff, refund="220.57", credit="14.47", out_of_band="6.54")
+
+    assert parts(credit_note) == (eur("241.58"), eur("0.00"), eur("220.57"), eur("14.47"), eur("6.54"))
+    assert invoice_amounts(invoice) == (InvoiceStatus.PAID, eur("241.58"), eur("0.00"), eur("0.00"), eur("0.00"))
+    assert billing_integrity_violations() == []
+
+
 def test_a_split_is_refused_when_nothing_was_paid_yet(staff):
     invoice = open_invoice(amounts=["100.00"])
 

@@ -1,0 +1,233 @@
+"""The billing reports in the admin: payments, accounts receivable aging and member credit.
+
+Each report is a page of the admin site (`/admin/reports/...`) with a filter form; the same URL with
+`?format=csv` downloads what the page shows, with the same filters. Only users with the
+`payments.view_billing_reports` permission (and superusers) see and open them.
+"""
+
+import io
+from collections.abc import Callable
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from payments.admin.base import VIEW_BILLING_REPORTS
+from payments.models import PaymentStatus
+from payments.reports import (
+    AGING_BUCKETS,
+    PAYMENT_METHOD_CHOICES,
+    PaymentReportFilters,
+    aging_csv_write,
+    aging_report,
+    member_credit_csv_write,
+    member_credit_report,
+    payments_csv_write,
+    payments_report_ordered,
+    payments_report_queryset,
+    payments_report_row_iterator,
+    payments_report_rows,
+    payments_report_totals,
+)
+
+PAYMENTS_PER_PAGE = 100
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    return [("", "All currencies"), *((code, code) for code in settings.BILLING_CURRENCIES)]
+
+
+class PaymentReportForm(forms.Form):
+    date_from = forms.DateField(label="From", required=False, widget=DATE_INPUT)
+    date_to = forms.DateField(label="To", required=False, widget=DATE_INPUT)
+    method = forms.ChoiceField(label="Method", required=False, choices=[("", "All methods"), *PAYMENT_METHOD_CHOICES])
+    status = forms.ChoiceField(label="Status", required=False, choices=[("", "All statuses"), *PaymentStatus.choices])
+    currency = forms.ChoiceField(label="Currency", required=False, choices=currency_choices)
+
+    def clean(self):
+        cleaned = super().clean()
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            raise forms.ValidationError(f"The start date {date_from} is after the end date {date_to}.")
+        return cleaned
+
+    def filters(self) -> PaymentReportFilters:
+        data = self.cleaned_data
+        return PaymentReportFilters(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            method=data.get("method") or "",
+            status=data.get("status") or "",
+            currency=data.get("currency") or "",
+        )
+
+
+class AgingReportForm(forms.Form):
+    as_of = forms.DateField(label="As of", required=False, widget=DATE_INPUT, help_text="Today when empty.")
+    currency = forms.ChoiceField(label="Currency", required=False, choices=currency_choices)
+
+
+class CreditReportForm(forms.Form):
+    currency = forms.ChoiceField(label="Currency", required=False, choices=currency_choices)
+
+
+def csv_response(filename: str, write: Callable[[io.StringIO], None]) -> HttpResponse:
+    output = io.StringIO()
+    write(output)
+    response = HttpResponse(output.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def wants_csv(request: HttpRequest) -> bool:
+    return request.GET.get("format") == "csv"
+
+
+def query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+REPORTS = (
+    ("payments", "Payments", "Payments by date, method and status, with totals per currency."),
+    ("aging", "Accounts receivable aging", "What members still owe, by days past the due date."),
+    ("member_credit", "Member credit", "Unallocated payments and money balances, per member."),
+)
+
+
+class BillingReports:
+    """The report pages, registered on an admin site with `reports_register`."""
+
+    def __init__(self, admin_site: AdminSite):
+        self.admin_site = admin_site
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("reports/", view(self.index_view), name="billing_reports"),
+            path("reports/payments/", view(self.payments_view), name="billing_report_payments"),
+            path("reports/aging/", view(self.aging_view), name="billing_report_aging"),
+            path("reports/member-credit/", view(self.member_credit_view), name="billing_report_member_credit"),
+        ]
+
+    @staticmethod
+    def permission_require(request: HttpRequest) -> None:
+        if not request.user.has_perm(VIEW_BILLING_REPORTS):
+            raise PermissionDenied
+
+    def url(self, name: str) -> str:
+        return reverse(f"{self.admin_site.name}:{name}")
+
+    def render(self, request: HttpRequest, template: str, *, title: str, form: forms.Form, **extra) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "reports_url": self.url("billing_reports"),
+            "csv_query": query_without(request, "format", "page"),
+            **extra,
+        }
+        return TemplateResponse(request, template, context)
+
+    def index_view(self, request: HttpRequest) -> HttpResponse:
+        self.permission_require(request)
+        reports = [
+            {"url": self.url(f"billing_report_{key}"), "title": title, "description": description}
+            for key, title, description in REPORTS
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Billing reports",
+            "reports": reports,
+        }
+        return TemplateResponse(request, "admin/reports/index.html", context)
+
+    def payments_view(self, request: HttpRequest) -> HttpResponse:
+        self.permission_require(request)
+        form = PaymentReportForm(request.GET)
+        if not form.is_valid():
+            return self.render(request, "admin/reports/payments.html", title="Payments report", form=form)
+        queryset = payments_report_queryset(form.filters())
+        totals = payments_report_totals(queryset)
+        ordered = payments_report_ordered(queryset)
+        if wants_csv(request):
+            return csv_response(
+                f"payments-{timezone.localdate().isoformat()}.csv",
+                lambda output: payments_csv_write(output, payments_report_row_iterator(ordered), totals),
+            )
+        count = sum(total.count for total in totals)
+        paginator = Paginator(ordered, PAYMENTS_PER_PAGE)
+        paginator.count = count  # known from the totals: no COUNT query
+        page = paginator.get_page(request.GET.get("page"))
+        return self.render(
+            request,
+            "admin/reports/payments.html",
+            title="Payments report",
+            form=form,
+            rows=payments_report_rows(page.object_list),
+            totals=totals,
+            page=page,
+            count=count,
+            page_query=query_without(request, "page"),
+        )
+
+    def aging_view(self, request: HttpRequest) -> HttpResponse:
+        self.permission_require(request)
+        form = AgingReportForm(request.GET)
+        if not form.is_valid():
+            return self.render(request, "admin/reports/aging.html", title="Accounts receivable aging", form=form)
+        as_of = form.cleaned_data.get("as_of") or timezone.localdate()
+        rows, totals = aging_report(as_of=as_of, currency=form.cleaned_data.get("currency") or "")
+        if wants_csv(request):
+            return csv_response(
+                f"receivables-aging-{as_of.isoformat()}.csv", lambda output: aging_csv_write(output, rows, totals)
+            )
+        return self.render(
+            request,
+            "admin/reports/aging.html",
+            title="Accounts receivable aging",
+            form=form,
+            as_of=as_of,
+            bucket_labels=[label for _, label, *_ in AGING_BUCKETS],
+            rows=rows,
+            totals=totals,
+        )
+
+    def member_credit_view(self, request: HttpRequest) -> HttpResponse:
+        self.permission_require(request)
+        form = CreditReportForm(request.GET)
+        if not form.is_valid():
+            return self.render(request, "admin/reports/member_credit.html", title="Member credit", form=form)
+        rows, totals = member_credit_report(currency=form.cleaned_data.get("currency") or "")
+        if wants_csv(request):
+            return csv_response(
+                f"member-credit-{timezone.localdate().isoformat()}.csv",
+                lambda output: member_credit_csv_write(output, rows, totals),
+            )
+        return self.render(
+            request, "admin/reports/member_credit.html", title="Member credit", form=form, rows=rows, totals=totals
+        )
+
+
+def reports_register(site: AdminSite) -> None:
+    """Put the report pages on the admin site, before its own URLs (`/admin/reports/` is no app label)."""
+    reports = BillingReports(site)
+    site_urls = site.get_urls
+
+    def get_urls():
+        return [*reports.get_urls(), *site_urls()]
+
+    site.get_urls = get_urls
+
+
+reports_register(admin.site)

@@ -1,0 +1,378 @@
+"""The billing reports (payments, accounts receivable aging, member credit): reads only.
+
+Every figure is summed in the database, grouped (`values` + `Sum`), so a report costs the same few queries
+whatever the number of rows. Sums are rounded back to the currency's minor unit: SQLite adds decimals as floats.
+"""
+
+import csv
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TextIO
+
+from django.db.models import Count, DateField, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate
+
+from billing.models import Invoice, InvoiceStatus, MoneyBalanceEntry
+from billing.money import minor_unit
+from payments.models import ExternalKind, Payment, PaymentMethodKind, PaymentStatus
+
+ZERO = Decimal(0)
+
+
+def amount_at_scale(value: Decimal | None, currency: str) -> Decimal:
+    return (value or ZERO).quantize(minor_unit(currency))
+
+
+def method_label(method: str, external_kind: str) -> str:
+    if method == PaymentMethodKind.EXTERNAL:
+        return f"External ({ExternalKind(external_kind).label.lower()})" if external_kind else "External"
+    return PaymentMethodKind(method).label
+
+
+# Payments ------------------------------------------------------------------------------------------------------
+
+# What the method filter offers: card, any external payment, or one kind of external payment.
+PAYMENT_METHOD_CHOICES = [
+    (PaymentMethodKind.CARD.value, "Card"),
+    (PaymentMethodKind.EXTERNAL.value, "External (all kinds)"),
+    *((kind, f"External ({label.lower()})") for kind, label in ExternalKind.choices),
+]
+
+PAYMENT_AMOUNT_COLUMNS = ("amount", "amount_allocated", "amount_refunded", "amount_unallocated")
+
+
+@dataclass(frozen=True)
+class PaymentReportFilters:
+    """The payment's date is the day it was received (external payments), else the day it was created."""
+
+    date_from: datetime.date | None = None
+    date_to: datetime.date | None = None
+    method: str = ""
+    status: str = ""
+    currency: str = ""
+
+
+def payments_report_queryset(filters: PaymentReportFilters) -> QuerySet[Payment]:
+    queryset = Payment.objects.annotate(
+        report_date=Coalesce("received_on", TruncDate("created_at"), output_field=DateField())
+    )
+    if filters.date_from:
+        queryset = queryset.filter(report_date__gte=filters.date_from)
+    if filters.date_to:
+        queryset = queryset.filter(report_date__lte=filters.date_to)
+    if filters.method in PaymentMethodKind.values:
+        queryset = queryset.filter(method=filters.method)
+    elif filters.method in ExternalKind.values:
+        queryset = queryset.filter(method=PaymentMethodKind.EXTERNAL, external_kind=filters.method)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.currency:
+        queryset = queryset.filter(currency=filters.currency)
+    return queryset
+
+
+@dataclass(frozen=True)
+class PaymentReportRow:
+    number: str
+    date: datetime.date
+    member: str
+    method: str
+    currency: str
+    amount: Decimal
+    allocated: Decimal
+    refunded: Decimal
+    unallocated: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
+class PaymentReportTotal:
+    currency: str
+    count: int
+    amount: Decimal
+    allocated: Decimal
+    refunded: Decimal
+    unallocated: Decimal
+
+
+def payments_report_rows(queryset: QuerySet[Payment]) -> list[PaymentReportRow]:
+    """The rows of the (ordered, possibly sliced) queryset: one query."""
+    return list(payments_report_row_iterator(queryset, chunked=False))
+
+
+def payments_report_row_iterator(queryset: QuerySet[Payment], *, chunked: bool = True) -> Iterator[PaymentReportRow]:
+    """The rows one by one; `chunked` reads them from the database in chunks (a long export)."""
+    values = queryset.values(
+        "number",
+        "report_date",
+        "member__name",
+        "method",
+        "external_kind",
+        "currency",
+        "status",
+        *PAYMENT_AMOUNT_COLUMNS,
+    )
+    if chunked:
+        values = values.iterator(chunk_size=2000)
+    for row in values:
+        yield PaymentReportRow(
+            number=row["number"],
+            date=row["report_date"],
+            member=row["member__name"],
+            method=method_label(row["method"], row["external_kind"]),
+            currency=row["currency"],
+            amount=amount_at_scale(row["amount"], row["currency"]),
+            allocated=amount_at_scale(row["amount_allocated"], row["currency"]),
+            refunded=amount_at_scale(row["amount_refunded"], row["currency"]),
+            unallocated=amount_at_scale(row["amount_unallocated"], row["currency"]),
+            status=PaymentStatus(row["status"]).label,
+        )
+
+
+def payments_report_ordered(queryset: QuerySet[Payment]) -> QuerySet[Payment]:
+    return queryset.order_by("report_date", "number")
+
+
+def payments_report_totals(queryset: QuerySet[Payment]) -> list[PaymentReportTotal]:
+    """Totals per currency of the filtered payments: one grouped query."""
+    rows = (
+        queryset.values("currency")
+        .annotate(count=Count("pk"), **{f"total_{column}": Sum(column) for column in PAYMENT_AMOUNT_COLUMNS})
+        .order_by("currency")
+    )
+    return [
+        PaymentReportTotal(
+            currency=row["currency"],
+            count=row["count"],
+            amount=amount_at_scale(row["total_amount"], row["currency"]),
+            allocated=amount_at_scale(row["total_amount_allocated"], row["currency"]),
+            refunded=amount_at_scale(row["total_amount_refunded"], row["currency"]),
+            unallocated=amount_at_scale(row["total_amount_unallocated"], row["currency"]),
+        )
+        for row in rows
+    ]
+
+
+# Accounts receivable aging ---------------------------------------------------------------------------------------
+
+# (key, label, smallest and largest number of days past due; None for no bound).
+AGING_BUCKETS = (
+    ("current", "Current", None, 0),
+    ("days_1_30", "1-30 days", 1, 30),
+    ("days_31_60", "31-60 days", 31, 60),
+    ("days_61_90", "61-90 days", 61, 90),
+    ("over_90", "Over 90 days", 91, None),
+)
+
+
+def _aging_bucket_filter(as_of: datetime.date, low: int | None, high: int | None) -> Q:
+    """Days past due = as_of - due_date: `low` days past due means due on as_of - low at the latest."""
+    condition = Q()
+    if low is not None:
+        condition &= Q(due_date__lte=as_of - datetime.timedelta(days=low))
+    if high is not None:
+        condition &= Q(due_date__gte=as_of - datetime.timedelta(days=high))
+    return condition
+
+
+@dataclass(frozen=True)
+class AgingRow:
+    member: str
+    currency: str
+    buckets: dict[str, Decimal]
+    total: Decimal
+
+    @property
+    def bucket_values(self) -> list[Decimal]:
+        return [self.buckets[key] for key, *_ in AGING_BUCKETS]
+
+
+def aging_report_queryset(*, as_of: datetime.date, currency: str = "") -> QuerySet[Invoice]:
+    """What is still owed on issued invoices (open or uncollectible) issued on `as_of` at the latest. The amounts
+    are what remains today; `as_of` moves the buckets (and leaves out invoices issued later)."""
+    queryset = Invoice.objects.filter(
+        status__in=(InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE), amount_remaining__gt=0, issue_date__lte=as_of
+    )
+    if currency:
+        queryset = queryset.filter(currency=currency)
+    return queryset
+
+
+def _aging_rows(queryset: QuerySet[Invoice], group: tuple[str, ...], *, as_of: datetime.date) -> list[dict]:
+    sums = {
+        key: Sum("amount_remaining", filter=_aging_bucket_filter(as_of, low, high))
+        for key, _, low, high in AGING_BUCKETS
+    }
+    return list(queryset.values(*group).annotate(total=Sum("amount_remaining"), **sums).order_by(*group))
+
+
+def _aging_row(row: dict, *, member: str) -> AgingRow:
+    currency = row["currency"]
+    return AgingRow(
+        member=member,
+        currency=currency,
+        buckets={key: amount_at_scale(row[key], currency) for key, *_ in AGING_BUCKETS},
+        total=amount_at_scale(row["total"], currency),
+    )
+
+
+def aging_report(*, as_of: datetime.date, currency: str = "") -> tuple[list[AgingRow], list[AgingRow]]:
+    """Rows per member and currency (by member name), then totals per currency: two grouped queries."""
+    queryset = aging_report_queryset(as_of=as_of, currency=currency)
+    rows = [
+        _aging_row(row, member=row["member__name"])
+        for row in _aging_rows(queryset, ("member__name", "member_id", "currency"), as_of=as_of)
+    ]
+    totals = [_aging_row(row, member="Total") for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
+    return rows, totals
+
+
+# Member credit -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CreditRow:
+    member: str
+    currency: str
+    unallocated: Decimal = ZERO
+    money_balance: Decimal = ZERO
+
+    def __post_init__(self):
+        self.unallocated = amount_at_scale(self.unallocated, self.currency)
+        self.money_balance = amount_at_scale(self.money_balance, self.currency)
+
+    @property
+    def total(self) -> Decimal:
+        return self.unallocated + self.money_balance
+
+
+@dataclass
+class CreditTotal:
+    currency: str
+    unallocated: Decimal = ZERO
+    money_balance: Decimal = ZERO
+    members: set = field(default_factory=set)
+
+    def __post_init__(self):
+        self.unallocated = amount_at_scale(self.unallocated, self.currency)
+        self.money_balance = amount_at_scale(self.money_balance, self.currency)
+
+    @property
+    def total(self) -> Decimal:
+        return self.unallocated + self.money_balance
+
+
+def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[CreditTotal]]:
+    """Per member and currency, the unallocated money of succeeded payments and the money balance; members with
+    neither are left out. Two grouped queries."""
+    payments = Payment.objects.filter(status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0)
+    entries = MoneyBalanceEntry.objects.all()
+    if currency:
+        payments = payments.filter(currency=currency)
+        entries = entries.filter(amount_currency=currency)
+    rows: dict[tuple[int, str], CreditRow] = {}
+    for row in (
+        payments.values("member_id", "member__name", "currency").annotate(total=Sum("amount_unallocated")).order_by()
+    ):
+        key = (row["member_id"], row["currency"])
+        rows.setdefault(key, CreditRow(row["member__name"], row["currency"])).unallocated = amount_at_scale(
+            row["total"], row["currency"]
+        )
+    balances = entries.values("member_id", "member__name", "amount_currency").annotate(total=Sum("amount")).order_by()
+    for row in balances:
+        balance = amount_at_scale(row["total"], row["amount_currency"])
+        if balance == 0:
+            continue
+        key = (row["member_id"], row["amount_currency"])
+        rows.setdefault(key, CreditRow(row["member__name"], row["amount_currency"])).money_balance = balance
+    ordered = [rows[key] for key in sorted(rows, key=lambda key: (rows[key].member.lower(), key[1], key[0]))]
+    totals: dict[str, CreditTotal] = {}
+    for (member_id, row_currency), row in rows.items():
+        total = totals.setdefault(row_currency, CreditTotal(row_currency))
+        total.unallocated += row.unallocated
+        total.money_balance += row.money_balance
+        total.members.add(member_id)
+    return ordered, [totals[code] for code in sorted(totals)]
+
+
+# CSV -----------------------------------------------------------------------------------------------------------
+
+PAYMENTS_CSV_HEADER = (
+    "Number",
+    "Date",
+    "Member",
+    "Method",
+    "Status",
+    "Currency",
+    "Amount",
+    "Allocated",
+    "Refunded",
+    "Unallocated",
+)
+
+
+def payments_csv_write(
+    output: TextIO, rows: Iterator[PaymentReportRow], totals: list[PaymentReportTotal], *, progress=None
+) -> int:
+    """The header, one line per payment, then one "Total" line per currency. Returns the number of payments."""
+    writer = csv.writer(output)
+    writer.writerow(PAYMENTS_CSV_HEADER)
+    count = 0
+    for row in rows:
+        writer.writerow(
+            [
+                row.number,
+                row.date.isoformat(),
+                row.member,
+                row.method,
+                row.status,
+                row.currency,
+                row.amount,
+                row.allocated,
+                row.refunded,
+                row.unallocated,
+            ]
+        )
+        count += 1
+        if progress:
+            progress(row.number)
+    for total in totals:
+        writer.writerow(
+            [
+                "Total",
+                "",
+                f"{total.count} payment{'s' if total.count != 1 else ''}",
+                "",
+                "",
+                total.currency,
+                total.amount,
+                total.allocated,
+                total.refunded,
+                total.unallocated,
+            ]
+        )
+    return count
+
+
+AGING_CSV_HEADER = ("Member", "Currency", *(label for _, label, *_ in AGING_BUCKETS), "Total")
+
+
+def aging_csv_write(output: TextIO, rows: list[AgingRow], totals: list[AgingRow]) -> None:
+    writer = csv.writer(output)
+    writer.writerow(AGING_CSV_HEADER)
+    for row in [*rows, *totals]:
+        writer.writerow([row.member, row.currency, *row.bucket_values, row.total])
+
+
+CREDIT_CSV_HEADER = ("Member", "Currency", "Unallocated payments", "Money balance", "Total credit")
+
+
+def member_credit_csv_write(output: TextIO, rows: list[CreditRow], totals: list[CreditTotal]) -> None:
+    writer = csv.writer(output)
+    writer.writerow(CREDIT_CSV_HEADER)
+    for row in rows:
+        writer.writerow([row.member, row.currency, row.unallocated, row.money_balance, row.total])
+    for total in totals:
+        writer.writerow(["Total", total.currency, total.unallocated, total.money_balance, total.total])
