@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -192,10 +193,12 @@ class Command(BaseCommand):
         admin_user, admin_created = self._admin_ensure(admin_password)
         self.actor = Actor.staff(admin_user)
 
-        created = self._story_ensure()
-        created = self._cards_ensure() or created
-        created = self._refunds_ensure() or created
-        extra_created = self._extra_members_ensure(member_count - DEFAULT_MEMBERS, options=options)
+        # The demo's receipts and notices would flood the console; they are kept in memory and dropped.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            created = self._story_ensure()
+            created = self._cards_ensure() or created
+            created = self._refunds_ensure() or created
+            extra_created = self._extra_members_ensure(member_count - DEFAULT_MEMBERS, options=options)
         portal_logins = self._portal_logins_ensure()
         role_logins = self._role_logins_ensure()
 
