@@ -30,7 +30,7 @@ ROUNDS = 5
 
 def race(invoice, amounts: list[Money | None]) -> list:
     """Each administrator charges at once (a barrier releases them together); returns payments or errors."""
-    admins = [Actor.staff(UserFactory(is_staff=True)) for _ in amounts]
+    admins = [Actor.staff(UserFactory(is_staff=True, is_superuser=True)) for _ in amounts]
     barrier = threading.Barrier(len(amounts))
     results: list = [None] * len(amounts)
 

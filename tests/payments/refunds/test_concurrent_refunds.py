@@ -32,7 +32,7 @@ ROUNDS = 5
 
 def race(payment: Payment, amounts: list[str], *, invoice_handling: str = "") -> list:
     """Each administrator refunds at once (a barrier releases them together); returns refunds or errors."""
-    admins = [Actor.staff(UserFactory(is_staff=True)) for _ in amounts]
+    admins = [Actor.staff(UserFactory(is_staff=True, is_superuser=True)) for _ in amounts]
     barrier = threading.Barrier(len(amounts))
     results: list = [None] * len(amounts)
 
@@ -89,7 +89,7 @@ def test_refunds_racing_over_two_invoices_take_each_cent_once(transactional_db):
         older = open_invoice(member=member, amounts=["100.00"])
         newer = open_invoice(member=member, amounts=["50.00"])
         payment = standalone_payment(member=member, amount="150.00")
-        staff = Actor.staff(UserFactory(is_staff=True))
+        staff = Actor.staff(UserFactory(is_staff=True, is_superuser=True))
         payment_apply(invoice=older, applications=[(payment, eur("100.00"))], actor=staff)
         payment_apply(invoice=newer, applications=[(payment, eur("50.00"))], actor=staff)
 
@@ -118,7 +118,7 @@ def test_two_card_refunds_at_once_count_the_one_in_flight(transactional_db, no_w
     for _ in range(ROUNDS):
         invoice = open_invoice(amounts=["100.00"])
         saved_card(invoice.member)
-        payment = payment_create_card(invoice=invoice, actor=Actor.staff(UserFactory(is_staff=True)))
+        payment = payment_create_card(invoice=invoice, actor=Actor.staff(UserFactory(is_staff=True, is_superuser=True)))
         attempt_execute_task.apply(args=[payment.attempts.get().pk])
         assert reload(payment).status == "succeeded"
 
