@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 
 from billing.errors import BillingError
 from billing.models import Activity, Invoice, InvoiceStatus, MoneyBalanceEntry
-from billing.money import currency_decimal_places, money_from_minor_units, money_round
+from billing.money import money_from_minor_units
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.integrity import billing_integrity_violations
@@ -42,7 +42,8 @@ from payments.services.invoice_void import invoice_mark_uncollectible, invoice_v
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_external import payment_create_external, payment_create_standalone
 from payments.services.payment_void import payment_void
-from tests.factories import SYSTEM, MemberFactory, books_snapshot, draft_invoice
+from tests.factories import SYSTEM, MemberFactory, books_snapshot
+from tests.payments.machine_amounts import draft_invoice_of_units, draw_amount, invalid_amounts, to_units
 
 ZERO = Decimal(0)
 STORED = Decimal("0.001")
@@ -70,40 +71,6 @@ def sums_by(queryset, *keys: str) -> dict:
     """Sums of `amount` grouped by `keys`, at the storage scale (SQLite adds decimals as floats)."""
     rows = queryset.values_list(*keys).annotate(total=Sum("amount")).order_by()
     return {row[:-1] if len(keys) > 1 else row[0]: (row[-1] or ZERO).quantize(STORED) for row in rows}
-
-
-def to_units(amount: Decimal, currency: str) -> int:
-    return int(amount.scaleb(currency_decimal_places(currency)))
-
-
-def invalid_amounts(currency: str, *, other_currency_is_invalid: bool) -> st.SearchStrategy[Money]:
-    """Amounts every service refuses before it looks at the books."""
-    wrong_scale = Money(Decimal("10.005"), "EUR") if currency == "EUR" else Money(Decimal("10.5"), "JPY")
-    choices = [Money(0, currency), Money(-5, currency), wrong_scale, Money(Decimal("1E13"), currency)]
-    if other_currency_is_invalid:
-        choices.append(Money(10, "JPY" if currency == "EUR" else "EUR"))
-    return st.sampled_from(choices)
-
-
-def draw_amount(
-    data, *, currency: str, fit_units: int, label: str, kinds: tuple[str, ...], currency_is_fixed: bool = True
-) -> tuple[Money | None, bool]:
-    """Draw an amount of one of `kinds`; returns (amount, valid). `fit` is the largest amount the rules accept,
-    `default` is None (the service chooses)."""
-    kind = data.draw(st.sampled_from(kinds), label=f"{label} kind")
-    if kind == "default":
-        return None, True
-    if kind == "invalid":
-        return data.draw(invalid_amounts(currency, other_currency_is_invalid=currency_is_fixed), label=label), False
-    if kind == "fit" and fit_units > 0:
-        units = fit_units
-    elif kind == "part" and fit_units > 1:
-        units = data.draw(st.integers(1, fit_units - 1), label=f"{label} units")
-    elif kind == "over":
-        units = fit_units + data.draw(st.integers(1, 20_000), label=f"{label} units over")
-    else:
-        units = data.draw(st.integers(1, 50_000), label=f"{label} units")
-    return money_from_minor_units(units, currency), True
 
 
 @dataclass
@@ -330,21 +297,11 @@ class BillingMachine(RuleBasedStateMachine):
     def invoice_create(
         self, member_pk: int, currency: str, line_units: list[int], *, tax_rate: str, issue: bool, apply_credit: bool
     ) -> int:
-        amounts = [money_from_minor_units(units, currency).amount for units in line_units]
-        invoice = draft_invoice(
-            member=Member.objects.get(pk=member_pk),
-            amounts=[str(amount) for amount in amounts],
-            currency=currency,
-            tax_rate=tax_rate,
-        )
-        total = sum(
-            (amount + money_round(amount * Decimal(tax_rate) / 100, currency).amount for amount in amounts), ZERO
-        )
-        assert invoice.total.amount == total
-        self.invoice_models[invoice.pk] = InvoiceModel(member=member_pk, currency=currency, total=total)
+        pk, total = draft_invoice_of_units(member_pk, currency, line_units, tax_rate)
+        self.invoice_models[pk] = InvoiceModel(member=member_pk, currency=currency, total=total)
         if issue:
-            self.issue(invoice.pk, apply_credit=apply_credit)
-        return invoice.pk
+            self.issue(pk, apply_credit=apply_credit)
+        return pk
 
     @rule(invoice=invoices, apply_credit=st.sampled_from([True, False]), data=st.data())
     def issue_invoice(self, invoice, apply_credit, data):
@@ -370,7 +327,7 @@ class BillingMachine(RuleBasedStateMachine):
         amount, valid = draw_amount(
             data,
             currency=model.currency,
-            fit_units=to_units(model.remaining, model.currency),
+            fit=model.remaining,
             label="amount",
             kinds=("fit", "default", "part", "part", "over", "over", "any", "invalid"),
         )
@@ -447,7 +404,7 @@ class BillingMachine(RuleBasedStateMachine):
             amount, valid = draw_amount(
                 data,
                 currency=model.currency,
-                fit_units=to_units(fit, model.currency),
+                fit=fit,
                 label=f"amount from {pk}",
                 kinds=("fit", "fit", "part", "part", "over", "any", "invalid"),
             )
@@ -630,7 +587,7 @@ class BillingMachine(RuleBasedStateMachine):
         amount, valid = draw_amount(
             data,
             currency=currency,
-            fit_units=to_units(balance, currency),
+            fit=balance,
             label="amount",
             kinds=("any", "fit", "part", "part", "over", "invalid"),
             currency_is_fixed=False,
@@ -672,7 +629,7 @@ class BillingMachine(RuleBasedStateMachine):
         amount, valid = draw_amount(
             data,
             currency=model.currency,
-            fit_units=to_units(min(available, model.remaining), model.currency),
+            fit=min(available, model.remaining),
             label="amount",
             kinds=("default", "fit", "fit", "part", "part", "over", "any", "invalid"),
         )

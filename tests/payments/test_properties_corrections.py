@@ -49,7 +49,6 @@ from billing.models import (
     InvoiceStatus,
     MoneyBalanceEntry,
 )
-from billing.money import currency_decimal_places, money_from_minor_units, money_round
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.gateways import gateway_override
@@ -81,7 +80,8 @@ from payments.services.payment_method import member_gateway_customer_ensure, pay
 from payments.services.payment_void import payment_void
 from payments.services.refund import payment_refund, payment_refundable, refund_plan
 from payments.tasks import attempt_execute_task, refund_execute_task
-from tests.factories import SYSTEM, MemberFactory, UserFactory, books_snapshot, draft_invoice, saved_card
+from tests.factories import SYSTEM, MemberFactory, UserFactory, books_snapshot, saved_card
+from tests.payments.machine_amounts import draft_invoice_of_units, draw_amount, invalid_amounts, money, to_units
 
 ZERO = Decimal(0)
 DRAFT, OPEN, PAID, VOID, UNCOLLECTIBLE = (
@@ -159,46 +159,6 @@ PATHS = (
     ("credit_note", "money balance returned"),
     ("credit_note", "paid invoice stays paid"),
 )
-
-
-def to_units(amount: Decimal, currency: str) -> int:
-    return int(amount.scaleb(currency_decimal_places(currency)))
-
-
-def money(units: int, currency: str) -> Money:
-    return money_from_minor_units(units, currency)
-
-
-def invalid_amounts(currency: str) -> st.SearchStrategy[Money]:
-    """Amounts every service refuses before it looks at the books."""
-    wrong_scale = Money(Decimal("10.005"), "EUR") if currency == "EUR" else Money(Decimal("10.5"), "JPY")
-    other = "JPY" if currency == "EUR" else "EUR"
-    return st.sampled_from(
-        [Money(0, currency), Money(-5, currency), wrong_scale, Money(Decimal("1E13"), currency), Money(10, other)]
-    )
-
-
-def draw_amount(data, *, currency: str, fit: Decimal, kinds: tuple[str, ...], label: str, exact=None):
-    """(amount, valid). `fit` is the most the rules accept; "default" gives None (the service chooses); `exact`
-    names other amounts worth hitting exactly ({"unallocated": ...})."""
-    exact = exact or {}
-    kind = data.draw(st.sampled_from(kinds), label=f"{label} kind")
-    fit_units = to_units(fit, currency)
-    if kind == "default":
-        return None, True
-    if kind == "invalid":
-        return data.draw(invalid_amounts(currency), label=label), False
-    if kind in exact and exact[kind] > 0:
-        units = to_units(exact[kind], currency)
-    elif kind == "fit" and fit_units > 0:
-        units = fit_units
-    elif kind == "part" and fit_units > 1:
-        units = data.draw(st.integers(1, fit_units - 1), label=f"{label} units")
-    elif kind == "over":
-        units = max(fit_units, 0) + data.draw(st.integers(1, 20_000), label=f"{label} units over")
-    else:
-        units = data.draw(st.integers(1, 50_000), label=f"{label} units")
-    return money(units, currency), True
 
 
 # Reading the books -------------------------------------------------------------------------------------------------
@@ -495,18 +455,7 @@ class CorrectionsMachine(RuleBasedStateMachine):
 
     def invoice_create(self, member: int, currency: str, line_units: list[int], tax_rate: str) -> int:
         self.changed = True
-        amounts = [money(units, currency).amount for units in line_units]
-        invoice = draft_invoice(
-            member=Member.objects.get(pk=member),
-            amounts=[str(amount) for amount in amounts],
-            currency=currency,
-            tax_rate=tax_rate,
-        )
-        total = sum(
-            (amount + money_round(amount * Decimal(tax_rate) / 100, currency).amount for amount in amounts), ZERO
-        )
-        assert invoice.total.amount == total
-        return invoice.pk
+        return draft_invoice_of_units(member, currency, line_units, tax_rate)[0]
 
     def fresh_invoice(self, data, *, member: int | None = None, currency: str | None = None) -> int:
         """A new open invoice (nothing applied to it), for operations that need one when the books have none left."""
