@@ -608,6 +608,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             data=request.POST if request.method == "POST" else {},
             lines=lines,
             line_field_name=CreditNoteForm.line_field_name,
+            may_refund=request.user.has_perm(REFUND_PAYMENT),
         )
         if request.method == "POST" and "_preview" in request.POST:
             data = request.POST.copy()
@@ -663,6 +664,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             data=request.GET,
             lines=invoice_lines_creditable(invoice),
             line_field_name=CreditNoteForm.line_field_name,
+            may_refund=request.user.has_perm(REFUND_PAYMENT),
         )
         data = {**preview.as_json(), "html": credit_note_preview_html(preview)}
         return JsonResponse(data, status=400 if preview.error else 200)

@@ -144,12 +144,13 @@ def refund_preview_html(preview: RefundPreview, *, payment: Payment) -> str:
 class CreditNotePagePreview:
     """The service's preview of a credit note, with what the page adds: the cap, the invoice's status after, and
     the split it suggests for the part that was already paid (refund what payments paid, keep as credit what the
-    money balance paid)."""
+    money balance paid; all of it as credit for a user who may not refund)."""
 
     invoice: Invoice
     creditable: Money
     preview: CreditNotePreview | None = None
     error: str = ""
+    may_refund: bool = True
 
     @property
     def amount(self) -> Money | None:
@@ -167,10 +168,10 @@ class CreditNotePagePreview:
     @property
     def suggested_split(self) -> dict[str, Money]:
         currency = self.invoice.currency
-        from_balance = self.preview.from_balance or zero(currency)
+        refund = self.preview.refundable if self.may_refund else zero(currency)
         return {
-            "refund_amount": self.preview.refundable,
-            "credit_amount": from_balance,
+            "refund_amount": refund,
+            "credit_amount": self.preview.post_payment_amount - refund,
             "out_of_band_amount": zero(currency),
         }
 
@@ -214,10 +215,11 @@ def invoice_lines_creditable(invoice: Invoice) -> list[tuple[InvoiceLine, Money]
 
 
 def credit_note_page_preview(
-    *, invoice: Invoice, data: Mapping, lines: list[tuple[InvoiceLine, Money]], line_field_name
+    *, invoice: Invoice, data: Mapping, lines: list[tuple[InvoiceLine, Money]], line_field_name, may_refund: bool
 ) -> CreditNotePagePreview:
     """The preview of the credit note described by `data` (the page's fields as typed): its amount, or the sum of
-    its line amounts."""
+    its line amounts. `may_refund`: whether the user may send money back (else the paid part is suggested as
+    credit)."""
     creditable = invoice_creditable(invoice)
     currency = invoice.currency
     try:
@@ -251,7 +253,7 @@ def credit_note_page_preview(
         preview = credit_note_preview(invoice=invoice, amount=amount)
     except BillingError as error:
         return CreditNotePagePreview(invoice=invoice, creditable=creditable, error=error.message)
-    return CreditNotePagePreview(invoice=invoice, creditable=creditable, preview=preview)
+    return CreditNotePagePreview(invoice=invoice, creditable=creditable, preview=preview, may_refund=may_refund)
 
 
 def credit_note_preview_html(preview: CreditNotePagePreview) -> str:

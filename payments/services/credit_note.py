@@ -137,6 +137,9 @@ def credit_note_issue(
         splits[name] = (
             zero(currency) if value is None else money_check_entered(value, currency=currency, allow_zero=True)
         )
+    if splits["refund"].amount or splits["out of band"].amount:
+        # Its refund and out-of-band parts send money back, as a refund of the payments does.
+        actor.require_permission("payments.refund_payment", "send money back with a credit note")
     with transaction.atomic(durable=True):
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)

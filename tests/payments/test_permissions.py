@@ -246,6 +246,49 @@ def test_an_accountant_issues_a_credit_note(books):
     assert credit_note.pre_payment_amount == eur("10.00")
 
 
+@pytest.mark.parametrize("part", ["refund_amount", "out_of_band_amount"])
+def test_an_accountant_may_not_send_money_back_with_a_credit_note(books, part):
+    """80.00 on the invoice of 100.00 with 70.00 remaining: 10.00 of it was paid in cash."""
+    with refused(
+        "^You do not have permission to send money back with a credit note\\.$",
+        extra_models=(*OTHER_ROWS, MoneyBalanceEntry),
+    ):
+        credit_note_issue(
+            invoice=books.invoice,
+            actor=role_actor(ACCOUNTANTS),
+            reason="order_change",
+            amount=eur("80.00"),
+            **{part: eur("10.00")},
+        )
+
+
+def test_an_accountant_keeps_the_paid_part_of_a_credit_note_as_member_credit(books):
+    credit_note = credit_note_issue(
+        invoice=books.invoice,
+        actor=role_actor(ACCOUNTANTS),
+        reason="order_change",
+        amount=eur("80.00"),
+        refund_amount=eur("0.00"),
+        credit_amount=eur("10.00"),
+    )
+
+    assert (credit_note.refund_amount, credit_note.credit_amount) == (eur("0.00"), eur("10.00"))
+    assert not Refund.objects.filter(credit_note=credit_note).exists()
+
+
+def test_a_billing_manager_refunds_the_paid_part_of_a_credit_note(books):
+    credit_note = credit_note_issue(
+        invoice=books.invoice,
+        actor=role_actor(BILLING_MANAGERS),
+        reason="order_change",
+        amount=eur("80.00"),
+        refund_amount=eur("10.00"),
+    )
+
+    assert credit_note.refund_amount == eur("10.00")
+    assert Refund.objects.get(credit_note=credit_note).payment == books.cash
+
+
 def test_the_system_needs_no_permission():
     Actor.system("retries").require_permission("payments.charge_payment", "retry payments")
 

@@ -554,6 +554,35 @@ def test_preview_button_keeps_a_split_that_adds_up(staff_client):
     ]
 
 
+def test_preview_suggests_credit_instead_of_a_refund_to_a_user_who_may_not_refund(clerk_client):
+    invoice, _, _ = paid_by_two_payments_and_balance()
+    client = clerk_client("billing.view_invoice", "billing.issue_credit_note")
+
+    response = client.post(credit_note_url(invoice), note_data("95.00", reason="", _preview="Preview"))
+
+    form = response.context["form"]
+    assert [form[name].value() for name in ("refund_amount", "credit_amount", "out_of_band_amount")] == [
+        "0.00",
+        "85.00",
+        "0.00",
+    ]
+    json = client.get(preview_url(invoice), {"amount": "95.00"}).json()
+    assert (json["split"]["refund_amount"], json["split"]["credit_amount"]) == ("0.00", "85.00")
+
+
+def test_a_user_who_may_not_refund_cannot_send_money_back_with_a_credit_note(clerk_client):
+    invoice, _, _ = paid_by_two_payments_and_balance()
+    client = clerk_client("billing.view_invoice", "billing.issue_credit_note")
+    before = snapshot()
+
+    response = client.post(
+        credit_note_url(invoice), note_data("95.00", refund="70.00", credit="15.00", out_of_band="0")
+    )
+
+    assert snapshot() == before
+    assert "You do not have permission to send money back with a credit note." in response.content.decode()
+
+
 def test_credit_note_with_the_suggested_split_returns_the_balance_part_as_credit(staff_client):
     invoice, cash, transfer = paid_by_two_payments_and_balance()
 
