@@ -26,6 +26,10 @@ from payments.services.payment_method import payment_method_add
 SYSTEM = Actor.system("tests")
 
 
+def eur(amount: str) -> Money:
+    return Money(amount, "EUR")
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()

@@ -8,15 +8,12 @@ serialization failure, an integrity error) fails the test.
 """
 
 import random
-import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 from djmoney.money import Money
@@ -33,15 +30,11 @@ from payments.services.invoice_void import invoice_mark_uncollectible, invoice_v
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_external import payment_create_external, payment_create_standalone
 from payments.services.payment_void import payment_void
-from tests.factories import SYSTEM, MemberFactory, draft_invoice, open_invoice, reload, standalone_payment
+from tests.factories import SYSTEM, MemberFactory, draft_invoice, eur, open_invoice, reload, standalone_payment
+from tests.support.races import POSTGRES_ONLY
+from tests.support.races import race as race_at_once
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="row locks (select_for_update) are only real on PostgreSQL; SQLite serializes whole transactions",
-    ),
-]
+pytestmark = POSTGRES_ONLY
 
 THREADS = 10
 ROUNDS = 3
@@ -50,45 +43,19 @@ OPERATIONS_PER_THREAD = 12
 
 @dataclass
 class Race:
-    """What the threads of one race returned: results of the calls that succeeded, refusals, other errors."""
+    """What the threads of one race returned: results of the calls that succeeded, and refusals."""
 
     done: list = field(default_factory=list)
     refused: list[BillingError] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
 
 def race(calls: list[Callable[[], object]]) -> Race:
-    """Run every call in its own thread, all released at once; each thread closes its connection at the end.
-    Fails the test if any call raised something else than a BillingError."""
-    barrier = threading.Barrier(len(calls))
-    outcome = Race()
-    lock = threading.Lock()
-
-    def run(call: Callable[[], object]) -> None:
-        try:
-            connection.ensure_connection()
-            barrier.wait(timeout=30)
-            result = call()
-        except BillingError as error:
-            with lock:
-                outcome.refused.append(error)
-        except BaseException as error:  # noqa: BLE001 - collected and asserted below
-            with lock:
-                outcome.errors.append("".join(traceback.format_exception(error)))
-        else:
-            with lock:
-                outcome.done.append(result)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread is still waiting (a lock never released?)"
-    assert outcome.errors == [], "\n".join(outcome.errors)
-    return outcome
+    """The calls run at once (`tests.support.races.race`), their results sorted into done and refused."""
+    results = race_at_once(calls)
+    return Race(
+        done=[result for result in results if not isinstance(result, BillingError)],
+        refused=[result for result in results if isinstance(result, BillingError)],
+    )
 
 
 def numbers_of(queryset) -> list[str]:
@@ -98,10 +65,6 @@ def numbers_of(queryset) -> list[str]:
 def gapless(series: str, count: int) -> list[str]:
     year = timezone.localdate().year
     return [f"{series}-{year}-{value:05d}" for value in range(1, count + 1)]
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import pytest
 from django.db import IntegrityError, transaction
-from djmoney.money import Money
 
 from billing.models import Activity, Invoice, InvoiceLine, InvoiceStatus, MoneyBalanceEntry, NumberSequence
 from billing.services.money_balance_adjust import money_balance_adjust
@@ -20,15 +19,12 @@ from tests.factories import (
     MemberFactory,
     card_payment,
     draft_invoice,
+    eur,
     external_payment,
     open_invoice,
     reload,
     standalone_payment,
 )
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 @dataclass

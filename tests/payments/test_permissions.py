@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
-from djmoney.money import Money
 
 from billing.activity import Actor
 from billing.errors import NotPermitted
@@ -39,6 +38,7 @@ from tests.factories import (
     books_snapshot,
     card_payment,
     draft_invoice,
+    eur,
     external_payment,
     member_actor,
     open_invoice,
@@ -52,10 +52,6 @@ FRONT_DESK = "Front desk"
 ACCOUNTANTS = "Accountants"
 
 OTHER_ROWS = (CreditNote, Refund, PaymentAttempt, PaymentMethod, PaymentTarget)
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 @dataclass

@@ -44,6 +44,23 @@ class LocalStripe:
         response.raise_for_status()
         return response.json()["data"]
 
+    def card(self, number: str = "4242424242424242") -> str:
+        """A PaymentMethod created at localstripe, as Stripe.js would create it in the member's browser: its id."""
+        response = requests.post(
+            f"{self.url}/v1/payment_methods",
+            data={
+                "type": "card",
+                "card[number]": number,
+                "card[exp_month]": 12,
+                "card[exp_year]": 2030,
+                "card[cvc]": "123",
+            },
+            auth=("sk_test_local", ""),
+            timeout=5,
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+
     def register_webhook(self, *, url: str, secret: str) -> None:
         requests.post(
             f"{self.url}/_config/webhooks/tests", data={"url": url, "secret": secret}, timeout=5
@@ -52,6 +69,14 @@ class LocalStripe:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+
+
+def closed_port_url() -> str:
+    """The URL of a port on 127.0.0.1 nothing listens on: a gateway that cannot be reached."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def localstripe_start() -> LocalStripe:

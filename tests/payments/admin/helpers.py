@@ -2,6 +2,7 @@
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 # Amounts a person may type that every money form refuses, with the error it shows (EUR).
 BAD_AMOUNTS = [
@@ -12,6 +13,14 @@ BAD_AMOUNTS = [
     ("1234567890123", "The amount 1234567890123 is too large: at most 12 digits before the point."),
     ("", "This field is required."),
 ]
+
+
+def invoice_url(invoice) -> str:
+    return reverse("admin:billing_invoice_change", args=[invoice.pk])
+
+
+def payment_url(payment) -> str:
+    return reverse("admin:payments_payment_change", args=[payment.pk])
 
 
 def page_content(client, url: str) -> str:

@@ -4,7 +4,6 @@ Celery tasks are eager, so a charge is settled when the request's commit has run
 
 import pytest
 from django.urls import reverse
-from djmoney.money import Money
 
 from billing.models import Activity, InvoiceStatus
 from billing.services.money_balance_adjust import money_balance_adjust
@@ -18,24 +17,17 @@ from tests.factories import (
     books_snapshot,
     card_payment,
     draft_invoice,
+    eur,
     external_payment,
     open_invoice,
     reload,
     saved_card,
 )
-from tests.payments.admin.helpers import BAD_AMOUNTS, messages_of, page_content, page_queries
+from tests.payments.admin.helpers import BAD_AMOUNTS, invoice_url, messages_of, page_content, page_queries, payment_url
 
 CARD_MODELS = (PaymentAttempt, SandboxCharge)
 DECLINING_CARD = "4000000000000341"
 CHANGELIST = reverse("admin:payments_payment_changelist")
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
-
-
-def invoice_url(invoice) -> str:
-    return reverse("admin:billing_invoice_change", args=[invoice.pk])
 
 
 def charge_url(invoice) -> str:
@@ -44,10 +36,6 @@ def charge_url(invoice) -> str:
 
 def issue_and_charge_url(invoice) -> str:
     return reverse("admin:billing_invoice_issue_and_charge", args=[invoice.pk])
-
-
-def payment_url(payment) -> str:
-    return reverse("admin:payments_payment_change", args=[payment.pk])
 
 
 def retry_url(payment) -> str:

@@ -5,7 +5,6 @@ note leaves."""
 
 import pytest
 from django.urls import reverse
-from djmoney.money import Money
 
 from billing.models import CreditNote, CreditNoteLine, InvoiceStatus, MoneyBalanceEntry
 from billing.services.money_balance_adjust import money_balance_adjust
@@ -21,24 +20,17 @@ from tests.factories import (
     MemberFactory,
     books_snapshot,
     draft_invoice,
+    eur,
     external_payment,
     open_invoice,
     reload,
     saved_card,
     standalone_payment,
 )
-from tests.payments.admin.helpers import BAD_AMOUNTS, messages_of, page_content, page_queries
+from tests.payments.admin.helpers import BAD_AMOUNTS, invoice_url, messages_of, page_content, page_queries
 
 CREDIT_NOTE_MODELS = (CreditNote, CreditNoteLine, Refund, RefundAllocation, SandboxRefund)
 CREDIT_NOTES = reverse("admin:billing_creditnote_changelist")
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
-
-
-def invoice_url(invoice) -> str:
-    return reverse("admin:billing_invoice_change", args=[invoice.pk])
 
 
 def credit_note_url(invoice) -> str:

@@ -4,7 +4,6 @@ notes, the refunds listed on the payment page, and the payment's shown status.""
 
 import pytest
 from django.urls import reverse
-from djmoney.money import Money
 
 from billing.models import Activity, CreditNote, CreditNoteLine, InvoiceStatus
 from payments.gateways import gateway_override
@@ -20,28 +19,17 @@ from tests.factories import (
     MemberFactory,
     books_snapshot,
     card_payment,
+    eur,
     external_payment,
     open_invoice,
     reload,
     saved_card,
     standalone_payment,
 )
-from tests.payments.admin.helpers import BAD_AMOUNTS, messages_of, page_content, page_queries
+from tests.payments.admin.helpers import BAD_AMOUNTS, invoice_url, messages_of, page_content, page_queries, payment_url
 
 REFUND_MODELS = (Refund, RefundAllocation, CreditNote, CreditNoteLine, SandboxRefund)
 CHANGELIST = reverse("admin:payments_payment_changelist")
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
-
-
-def payment_url(payment) -> str:
-    return reverse("admin:payments_payment_change", args=[payment.pk])
-
-
-def invoice_url(invoice) -> str:
-    return reverse("admin:billing_invoice_change", args=[invoice.pk])
 
 
 def refund_url(payment) -> str:

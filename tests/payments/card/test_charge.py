@@ -22,6 +22,7 @@ from tests.factories import (
     MemberFactory,
     UserFactory,
     draft_invoice,
+    eur,
     external_payment,
     member_actor,
     open_invoice,
@@ -32,10 +33,6 @@ from tests.factories import (
 from tests.payments.card.conftest import CARD_MODELS
 
 pytestmark = pytest.mark.django_db
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def card_refused(message: str):

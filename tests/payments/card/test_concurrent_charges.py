@@ -1,11 +1,9 @@
 """Two administrators charging one invoice at the same moment, on PostgreSQL (spec 5.2: amount <= remaining -
 reserved, checked under the row locks)."""
 
-import threading
+from functools import partial
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from djmoney.money import Money
 
 from billing.activity import Actor
@@ -16,40 +14,23 @@ from payments.integrity import billing_integrity_violations
 from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
 from payments.services.payment_card import payment_create_card
 from tests.factories import UserFactory, open_invoice, reload, saved_card
+from tests.support.races import POSTGRES_ONLY
+from tests.support.races import race as race_at_once
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-        reason="row locks (select_for_update) are only real on PostgreSQL; SQLite serializes whole transactions",
-    ),
-]
+pytestmark = POSTGRES_ONLY
 
 ROUNDS = 5
 
 
 def race(invoice, amounts: list[Money | None]) -> list:
-    """Each administrator charges at once (a barrier releases them together); returns payments or errors."""
+    """Each administrator charges at once; returns payments or errors."""
     admins = [Actor.staff(UserFactory(is_staff=True, is_superuser=True)) for _ in amounts]
-    barrier = threading.Barrier(len(amounts))
-    results: list = [None] * len(amounts)
-
-    def charge(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = payment_create_card(invoice=invoice, actor=admins[index], amount=amounts[index])
-        except BillingError as error:
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=charge, args=(index,)) for index in range(len(amounts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
+    return race_at_once(
+        [
+            partial(payment_create_card, invoice=invoice, actor=admin, amount=amount)
+            for admin, amount in zip(admins, amounts, strict=True)
+        ]
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,21 +5,25 @@ import datetime
 import re
 
 import pytest
-from djmoney.money import Money
 
 from payments.amounts import invoice_reserved
 from payments.integrity import billing_integrity_violations
 from payments.models import Payment, PaymentStatus, PaymentTarget
 from payments.services.payment_card import invoices_pay_with_card, payment_create_card
 from payments.services.payment_retries import payment_retries_run
-from tests.factories import MemberFactory, external_payment, member_actor, open_invoice, refused, reload, saved_card
+from tests.factories import (
+    MemberFactory,
+    eur,
+    external_payment,
+    member_actor,
+    open_invoice,
+    refused,
+    reload,
+    saved_card,
+)
 from tests.payments.card.conftest import CARD_MODELS
 
 pytestmark = pytest.mark.django_db
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def two_open_invoices():

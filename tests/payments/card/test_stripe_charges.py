@@ -1,10 +1,8 @@
 """Card payments through the Stripe gateway, against localstripe on 127.0.0.1 (spec 6, 7)."""
 
 import datetime
-import socket
 
 import pytest
-import requests
 import time_machine
 from django.utils import timezone
 from djmoney.money import Money
@@ -20,45 +18,21 @@ from payments.services.payment_method import member_gateway_customer_ensure
 from payments.tasks import attempt_execute_task
 from tests.factories import MemberFactory, open_invoice, refused, reload, saved_card
 from tests.payments.card.conftest import CARD_MODELS
+from tests.support.localstripe import closed_port_url
 
 pytestmark = pytest.mark.django_db
 
 
-def stripe_card(localstripe, number: str = "4242424242424242") -> str:
-    """A PaymentMethod created at localstripe, as Stripe.js would create it in the member's browser."""
-    response = requests.post(
-        f"{localstripe.url}/v1/payment_methods",
-        data={
-            "type": "card",
-            "card[number]": number,
-            "card[exp_month]": 12,
-            "card[exp_year]": 2030,
-            "card[cvc]": "123",
-        },
-        auth=("sk_test_local", ""),
-        timeout=5,
-    )
-    response.raise_for_status()
-    return response.json()["id"]
-
-
 def stripe_invoice(localstripe, *, amounts=("25.00",), currency="EUR", number="4242424242424242"):
     invoice = open_invoice(amounts=list(amounts), currency=currency)
-    card = saved_card(invoice.member, stripe_card(localstripe, number))
+    card = saved_card(invoice.member, localstripe.card(number))
     return invoice, card
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def test_the_member_gets_a_customer_and_a_card_and_an_off_session_charge_succeeds(localstripe, staff, committed):
     member = MemberFactory(name="Ada Lovelace", email="ada@space.example")
     invoice = open_invoice(member=member, amounts=["25.00"])
-    token = stripe_card(localstripe)
+    token = localstripe.card()
 
     card = saved_card(member, token, actor=staff)
     with committed():
@@ -129,7 +103,7 @@ def test_a_card_that_needs_authentication_off_session_fails_for_good(localstripe
 def test_a_card_declined_when_saved_is_not_saved(localstripe, staff, number):
     member = MemberFactory()
     member_gateway_customer_ensure(member=member)
-    token = stripe_card(localstripe, number)
+    token = localstripe.card(number)
 
     with refused(r"^The card was not saved: Your card was declined\.$", extra_models=CARD_MODELS):
         saved_card(member, token, actor=staff)

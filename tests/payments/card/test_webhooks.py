@@ -17,7 +17,6 @@ from payments.models import Allocation, AttemptStatus, PaymentAttempt, PaymentSt
 from payments.services.attempt_execute import _attempt_call_gateway, _attempt_claim
 from payments.services.payment_card import payment_create_card
 from tests.factories import open_invoice, reload, saved_card
-from tests.payments.card.test_stripe_charges import stripe_card
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +60,7 @@ def processing(localstripe, staff, committed, no_worker):
     """A card payment charged at localstripe whose worker died before recording the answer: the attempt is
     processing here and its PaymentIntent succeeded there."""
     invoice = open_invoice(amounts=["25.00"])
-    saved_card(invoice.member, stripe_card(localstripe))
+    saved_card(invoice.member, localstripe.card())
     with committed():
         payment = payment_create_card(invoice=invoice, actor=staff)
     attempt, _ = _attempt_claim(PaymentAttempt.objects.get().pk)
@@ -228,7 +227,7 @@ def test_a_dispute_flags_the_payment_records_it_and_mails_the_administrators(
     client, committed, localstripe, staff, mailoutbox
 ):
     invoice = open_invoice(amounts=["25.00"])
-    saved_card(invoice.member, stripe_card(localstripe))
+    saved_card(invoice.member, localstripe.card())
     with committed():
         payment = payment_create_card(invoice=invoice, actor=staff)
     attempt = PaymentAttempt.objects.get()
@@ -262,7 +261,7 @@ def test_a_dispute_flags_the_payment_records_it_and_mails_the_administrators(
 
 def test_a_dispute_found_by_its_charge_id_alone(client, committed, localstripe, staff, mailoutbox):
     invoice = open_invoice(amounts=["25.00"])
-    saved_card(invoice.member, stripe_card(localstripe))
+    saved_card(invoice.member, localstripe.card())
     with committed():
         payment = payment_create_card(invoice=invoice, actor=staff)
     charge_id = PaymentAttempt.objects.get().gateway_charge_id

@@ -6,30 +6,11 @@ from payments.gateways.base import CardRejected, ChargeOutcome
 from payments.gateways.stripe import StripeGateway
 
 
-def _card(localstripe, number: str) -> str:
-    import requests
-
-    response = requests.post(
-        f"{localstripe.url}/v1/payment_methods",
-        data={
-            "type": "card",
-            "card[number]": number,
-            "card[exp_month]": 12,
-            "card[exp_year]": 2030,
-            "card[cvc]": "123",
-        },
-        auth=("sk_test_local", ""),
-        timeout=5,
-    )
-    response.raise_for_status()
-    return response.json()["id"]
-
-
 def test_customer_card_and_off_session_charge_succeeds(localstripe):
     gateway = StripeGateway()
     customer_id = gateway.customer_create(email="ada@space.example", name="Ada", idempotency_key="member-1")
 
-    card = gateway.card_attach(customer_id=customer_id, card_token=_card(localstripe, "4242424242424242"))
+    card = gateway.card_attach(customer_id=customer_id, card_token=localstripe.card("4242424242424242"))
     payment_id = gateway.charge_prepare(
         customer_id=customer_id,
         payment_method_id=card.gateway_id,
@@ -51,7 +32,7 @@ def test_customer_card_and_off_session_charge_succeeds(localstripe):
 def test_card_that_attaches_but_declines_at_charge(localstripe):
     gateway = StripeGateway()
     customer_id = gateway.customer_create(email="b@space.example", name="B", idempotency_key="member-2")
-    card = gateway.card_attach(customer_id=customer_id, card_token=_card(localstripe, "4000000000000341"))
+    card = gateway.card_attach(customer_id=customer_id, card_token=localstripe.card("4000000000000341"))
     payment_id = gateway.charge_prepare(
         customer_id=customer_id,
         payment_method_id=card.gateway_id,
@@ -73,13 +54,13 @@ def test_card_declined_at_attach_is_rejected(localstripe):
     customer_id = gateway.customer_create(email="c@space.example", name="C", idempotency_key="member-3")
 
     with pytest.raises(CardRejected, match="declined"):
-        gateway.card_attach(customer_id=customer_id, card_token=_card(localstripe, "4000000000000002"))
+        gateway.card_attach(customer_id=customer_id, card_token=localstripe.card("4000000000000002"))
 
 
 def test_retrieve_reports_an_unconfirmed_payment_as_not_charged(localstripe):
     gateway = StripeGateway()
     customer_id = gateway.customer_create(email="d@space.example", name="D", idempotency_key="member-4")
-    card = gateway.card_attach(customer_id=customer_id, card_token=_card(localstripe, "4242424242424242"))
+    card = gateway.card_attach(customer_id=customer_id, card_token=localstripe.card("4242424242424242"))
     payment_id = gateway.charge_prepare(
         customer_id=customer_id,
         payment_method_id=card.gateway_id,

@@ -4,19 +4,14 @@ import re
 
 import pytest
 from django.urls import resolve, reverse
-from djmoney.money import Money
 
 from billing.services.money_balance_adjust import money_balance_adjust
 from payments.models import Payment
 from payments.services.payment_void import payment_void
 from payments.services.refund import payment_refund
-from tests.factories import card_payment, external_payment, open_invoice, saved_card, standalone_payment
+from tests.factories import card_payment, eur, external_payment, open_invoice, saved_card, standalone_payment
 
 pytestmark = pytest.mark.django_db
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def test_the_credit_page_shows_the_money_balance_and_unallocated_payments_per_currency(member_client, member, staff):

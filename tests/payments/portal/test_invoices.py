@@ -5,7 +5,6 @@ import re
 
 import pytest
 from django.urls import reverse
-from djmoney.money import Money
 
 from billing.activity import Actor
 from billing.models import Invoice
@@ -14,15 +13,11 @@ from payments.services.credit_note import credit_note_issue
 from payments.services.invoice_issue import invoice_issue
 from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.refund import payment_refund
-from tests.factories import card_payment, draft_invoice, external_payment, open_invoice
+from tests.factories import card_payment, draft_invoice, eur, external_payment, open_invoice
 
 pytestmark = pytest.mark.django_db
 
 INVOICES = reverse("portal:invoice_list")
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def page(response) -> str:

@@ -6,7 +6,6 @@ import re
 import pytest
 from django.test import Client
 from django.urls import reverse
-from djmoney.money import Money
 
 from billing.activity import Actor
 from billing.models import InvoiceStatus
@@ -17,6 +16,7 @@ from tests.factories import (
     books_snapshot,
     card_payment,
     draft_invoice,
+    eur,
     external_payment,
     open_invoice,
     reload,
@@ -25,10 +25,6 @@ from tests.factories import (
 from tests.payments.card.conftest import CARD_MODELS
 
 pytestmark = pytest.mark.django_db
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def pay_url(invoice) -> str:

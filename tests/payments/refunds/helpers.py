@@ -15,10 +15,6 @@ from tests.factories import refused, reload
 REFUND_MODELS = (Refund, RefundAllocation, CreditNote, CreditNoteLine, SandboxRefund, PaymentAttempt, WebhookEvent)
 
 
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
-
-
 def refund_refused(message: str):
     """The exact message, and nothing written: no refund, no credit note, nothing at the sandbox, no activity."""
     return refused(f"^{re.escape(message)}$", extra_models=REFUND_MODELS)

@@ -1,11 +1,7 @@
 """Two administrators refunding one payment at the same moment, on PostgreSQL (spec 5.9: amount <= amount -
 refunded - refunds in flight, checked under the row locks)."""
 
-import threading
-
-import pytest
-from django.conf import settings
-from django.db import connection
+from functools import partial
 
 from billing.activity import Actor
 from billing.errors import BillingError
@@ -16,48 +12,31 @@ from payments.services.payment_apply import payment_apply
 from payments.services.payment_card import payment_create_card
 from payments.services.refund import payment_refund
 from payments.tasks import attempt_execute_task
-from tests.factories import MemberFactory, UserFactory, open_invoice, reload, saved_card, standalone_payment
-from tests.payments.refunds.helpers import eur
+from tests.factories import MemberFactory, UserFactory, eur, open_invoice, reload, saved_card, standalone_payment
+from tests.support.races import POSTGRES_ONLY
+from tests.support.races import race as race_at_once
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-        reason="row locks (select_for_update) are only real on PostgreSQL; SQLite serializes whole transactions",
-    ),
-]
+pytestmark = POSTGRES_ONLY
 
 ROUNDS = 5
 
 
 def race(payment: Payment, amounts: list[str], *, invoice_handling: str = "") -> list:
-    """Each administrator refunds at once (a barrier releases them together); returns refunds or errors."""
+    """Each administrator refunds at once; returns refunds or errors."""
     admins = [Actor.staff(UserFactory(is_staff=True, is_superuser=True)) for _ in amounts]
-    barrier = threading.Barrier(len(amounts))
-    results: list = [None] * len(amounts)
-
-    def refund(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = payment_refund(
+    return race_at_once(
+        [
+            partial(
+                payment_refund,
                 payment=payment,
-                amount=eur(amounts[index]),
+                amount=eur(amount),
                 reason=Refund.Reason.REQUESTED_BY_MEMBER,
-                actor=admins[index],
+                actor=admin,
                 invoice_handling=invoice_handling,
             )
-        except BillingError as error:
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=refund, args=(index,)) for index in range(len(amounts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
+            for admin, amount in zip(admins, amounts, strict=True)
+        ]
+    )
 
 
 def split(results: list) -> tuple[list[Refund], list[BillingError]]:

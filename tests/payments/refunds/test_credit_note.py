@@ -24,12 +24,13 @@ from payments.services.invoice_void import invoice_mark_uncollectible, invoice_v
 from tests.factories import (
     MemberFactory,
     draft_invoice,
+    eur,
     external_payment,
     member_actor,
     open_invoice,
     reload,
 )
-from tests.payments.refunds.helpers import eur, refund_refused, verbs
+from tests.payments.refunds.helpers import refund_refused, verbs
 
 pytestmark = pytest.mark.django_db
 

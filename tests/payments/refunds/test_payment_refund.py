@@ -29,6 +29,7 @@ from payments.services.refund import payment_refund, refund_plan
 from payments.tasks import refund_execute_task
 from tests.factories import (
     MemberFactory,
+    eur,
     external_payment,
     member_actor,
     open_invoice,
@@ -36,7 +37,7 @@ from tests.factories import (
     saved_card,
     standalone_payment,
 )
-from tests.payments.refunds.helpers import card_paid, eur, refund_refused, verbs
+from tests.payments.refunds.helpers import card_paid, refund_refused, verbs
 
 pytestmark = pytest.mark.django_db
 

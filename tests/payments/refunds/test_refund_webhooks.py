@@ -14,10 +14,9 @@ from payments.gateways.stripe import StripeGateway
 from payments.integrity import billing_integrity_violations
 from payments.models import PaymentAttempt, Refund, RefundStatus, WebhookEvent
 from payments.services.refund import payment_refund, refund_record_outcome
-from tests.factories import open_invoice, reload, saved_card
-from tests.payments.card.test_stripe_charges import stripe_card
+from tests.factories import eur, open_invoice, reload, saved_card
 from tests.payments.card.test_webhooks import event, post
-from tests.payments.refunds.helpers import card_paid, eur, verbs
+from tests.payments.refunds.helpers import card_paid, verbs
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +44,7 @@ def pending(localstripe, staff, committed, no_worker):
     """A card payment of 25.00 charged at localstripe, and a refund of 10.00 (reopening the invoice) that Stripe
     has but has not settled yet."""
     invoice = open_invoice(amounts=["25.00"])
-    saved_card(invoice.member, stripe_card(localstripe))
+    saved_card(invoice.member, localstripe.card())
     payment = card_paid(invoice=invoice, actor=staff, committed=committed)
     with committed():
         refund = payment_refund(

@@ -10,9 +10,8 @@ from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, PaymentAttempt, Refund, RefundAllocation, RefundStatus
 from payments.services.credit_note import credit_note_issue, credit_note_preview
-from tests.factories import MemberFactory, external_payment, open_invoice, reload, saved_card
-from tests.payments.card.test_stripe_charges import stripe_card
-from tests.payments.refunds.helpers import card_paid, eur
+from tests.factories import MemberFactory, eur, external_payment, open_invoice, reload, saved_card
+from tests.payments.refunds.helpers import card_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +189,7 @@ def test_the_paid_part_of_the_credit_note_split_other_ways(staff, committed, ref
 
 def test_at_stripe_the_refund_part_goes_back_to_the_card(localstripe, staff, committed):
     invoice = open_invoice(amounts=["100.00"])
-    saved_card(invoice.member, stripe_card(localstripe))
+    saved_card(invoice.member, localstripe.card())
     payment = card_paid(invoice=invoice, actor=staff, committed=committed, amount=eur("80.00"))
 
     with committed():

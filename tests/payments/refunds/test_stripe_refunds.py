@@ -8,9 +8,9 @@ from payments.integrity import billing_integrity_violations
 from payments.models import PaymentAttempt, Refund, RefundStatus
 from payments.services.refund import payment_refund
 from payments.tasks import refund_execute_task
-from tests.factories import open_invoice, reload, saved_card
-from tests.payments.card.test_stripe_charges import closed_port_url, stripe_card
-from tests.payments.refunds.helpers import card_paid, eur, refund_refused
+from tests.factories import eur, open_invoice, reload, saved_card
+from tests.payments.refunds.helpers import card_paid, refund_refused
+from tests.support.localstripe import closed_port_url
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ REOPEN = Refund.InvoiceHandling.REOPEN
 def stripe_paid(localstripe, staff, committed, *, amount: str = "25.00", currency: str = "EUR"):
     """An invoice paid in full by a card charged at localstripe."""
     invoice = open_invoice(amounts=[amount], currency=currency)
-    saved_card(invoice.member, stripe_card(localstripe))
+    saved_card(invoice.member, localstripe.card())
     payment = card_paid(invoice=invoice, actor=staff, committed=committed)
     return invoice, payment
 

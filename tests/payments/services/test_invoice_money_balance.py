@@ -7,11 +7,16 @@ from billing.services.money_balance_adjust import money_balance_adjust
 from payments.integrity import billing_integrity_violations
 from payments.services.invoice_money_balance import invoice_apply_money_balance
 from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
-from tests.factories import MemberFactory, draft_invoice, external_payment, member_actor, open_invoice, refused, reload
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
+from tests.factories import (
+    MemberFactory,
+    draft_invoice,
+    eur,
+    external_payment,
+    member_actor,
+    open_invoice,
+    refused,
+    reload,
+)
 
 
 def _credit(member, amount: Money, staff):

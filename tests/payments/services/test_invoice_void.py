@@ -1,5 +1,4 @@
 import pytest
-from djmoney.money import Money
 
 from billing.models import Activity, InvoiceStatus, MoneyBalanceEntry
 from billing.selectors import member_money_balance
@@ -12,16 +11,13 @@ from tests.factories import (
     MemberFactory,
     card_payment,
     draft_invoice,
+    eur,
     external_payment,
     member_actor,
     open_invoice,
     refused,
     reload,
 )
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def test_voiding_an_open_invoice(db, staff):

@@ -11,6 +11,7 @@ from tests.factories import (
     MemberFactory,
     card_payment,
     draft_invoice,
+    eur,
     external_payment,
     member_actor,
     open_invoice,
@@ -18,10 +19,6 @@ from tests.factories import (
     reload,
     standalone_payment,
 )
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def test_applying_part_of_a_payment_allocates_it(db, staff, today):

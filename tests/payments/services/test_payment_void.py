@@ -1,5 +1,3 @@
-from djmoney.money import Money
-
 from billing.models import Activity, InvoiceStatus
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, Payment, PaymentStatus
@@ -8,6 +6,7 @@ from payments.services.payment_void import payment_void
 from tests.factories import (
     MemberFactory,
     card_payment,
+    eur,
     external_payment,
     member_actor,
     open_invoice,
@@ -15,10 +14,6 @@ from tests.factories import (
     reload,
     standalone_payment,
 )
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def test_voiding_a_payment_removes_its_allocations_and_reopens_the_invoices(db, staff, today):
