@@ -233,13 +233,15 @@ def aging_report(*, as_of: datetime.date, currency: str = "") -> tuple[list[Agin
 
 
 @dataclass
-class CreditRow:
-    member: str
+class CreditAmounts:
+    """A member's credit in one currency: unallocated money of succeeded payments, and money balance."""
+
     currency: str
     unallocated: Decimal = ZERO
     money_balance: Decimal = ZERO
 
     def __post_init__(self):
+        # At the currency's scale, zeros too ("0.00").
         self.unallocated = amount_at_scale(self.unallocated, self.currency)
         self.money_balance = amount_at_scale(self.money_balance, self.currency)
 
@@ -249,19 +251,13 @@ class CreditRow:
 
 
 @dataclass
-class CreditTotal:
-    currency: str
-    unallocated: Decimal = ZERO
-    money_balance: Decimal = ZERO
+class CreditRow(CreditAmounts):
+    member: str = ""
+
+
+@dataclass
+class CreditTotal(CreditAmounts):
     members: set = field(default_factory=set)
-
-    def __post_init__(self):
-        self.unallocated = amount_at_scale(self.unallocated, self.currency)
-        self.money_balance = amount_at_scale(self.money_balance, self.currency)
-
-    @property
-    def total(self) -> Decimal:
-        return self.unallocated + self.money_balance
 
 
 def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[CreditTotal]]:
@@ -277,7 +273,7 @@ def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[C
         payments.values("member_id", "member__name", "currency").annotate(total=Sum("amount_unallocated")).order_by()
     ):
         key = (row["member_id"], row["currency"])
-        rows.setdefault(key, CreditRow(row["member__name"], row["currency"])).unallocated = amount_at_scale(
+        rows.setdefault(key, CreditRow(row["currency"], member=row["member__name"])).unallocated = amount_at_scale(
             row["total"], row["currency"]
         )
     balances = entries.values("member_id", "member__name", "amount_currency").annotate(total=Sum("amount")).order_by()
@@ -286,7 +282,7 @@ def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[C
         if balance == 0:
             continue
         key = (row["member_id"], row["amount_currency"])
-        rows.setdefault(key, CreditRow(row["member__name"], row["amount_currency"])).money_balance = balance
+        rows.setdefault(key, CreditRow(row["amount_currency"], member=row["member__name"])).money_balance = balance
     ordered = [rows[key] for key in sorted(rows, key=lambda key: (rows[key].member.lower(), key[1], key[0]))]
     totals: dict[str, CreditTotal] = {}
     for (member_id, row_currency), row in rows.items():

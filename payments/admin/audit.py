@@ -3,20 +3,7 @@
 from django.contrib import admin
 
 from billing.models import Activity, MoneyBalanceEntry
-from payments.admin.base import BillingAdminMixin
-
-
-class ReadOnlyAdmin(BillingAdminMixin, admin.ModelAdmin):
-    actions = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from payments.admin.base import ReadOnlyAdmin
 
 
 @admin.register(Activity)

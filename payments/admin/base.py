@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -191,3 +191,18 @@ class BillingAdminMixin:
             request, obj=obj, title=title, form=form, submit_label=submit_label, cancel_url=cancel_url, **extra
         )
         return TemplateResponse(request, template, context)
+
+
+class ReadOnlyAdmin(BillingAdminMixin, admin.ModelAdmin):
+    """Rows that only services write: listed and shown, never added, edited or deleted here."""
+
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

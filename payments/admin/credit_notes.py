@@ -7,32 +7,22 @@ from django.template.response import TemplateResponse
 
 from billing.models import CreditNote
 from billing.selectors import target_activities
-from payments.admin.base import BillingAdminMixin, ObjectAction
+from payments.admin.base import ObjectAction, ReadOnlyAdmin
 from payments.documents import credit_note_pdf, pdf_response
 from payments.selectors import credit_note_allocation_takes, credit_note_refunds
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(BillingAdminMixin, admin.ModelAdmin):
+class CreditNoteAdmin(ReadOnlyAdmin):
     list_display = ("number", "invoice", "member", "amount", "reason", "created_at")
     list_filter = ("reason", "currency", "created_at")
     search_fields = ("number", "invoice__number", "invoice__member__name")
     list_select_related = ("invoice__member",)
     date_hierarchy = "created_at"
-    actions = None
 
     @admin.display(description="Member", ordering="invoice__member__name")
     def member(self, credit_note: CreditNote):
         return credit_note.invoice.member
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "POST":
