@@ -1,6 +1,6 @@
 """Who did something, and the append-only record of what they did."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -8,15 +8,18 @@ from django.contrib.contenttypes.models import ContentType
 from djmoney.money import Money
 
 from billing.errors import NotPermitted
+from billing.intents import Intent
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Whoever asks a service to act: a staff user, a member, a system task or the gateway."""
+    """Whoever asks a service to act: a staff user, a member, a system task or the gateway; `intent` is the one-time
+    key of the form they submitted, which the service claims (billing/intents.py)."""
 
     kind: str
     user: AbstractBaseUser | None = None
     label: str = field(default="")
+    intent: Intent | None = None
 
     STAFF = "staff"
     MEMBER = "member"
@@ -24,12 +27,12 @@ class Actor:
     GATEWAY = "gateway"
 
     @classmethod
-    def staff(cls, user) -> "Actor":
-        return cls(kind=cls.STAFF, user=user, label=user.get_username())
+    def staff(cls, user, *, intent: Intent | None = None) -> "Actor":
+        return cls(kind=cls.STAFF, user=user, label=user.get_username(), intent=intent)
 
     @classmethod
-    def member(cls, user) -> "Actor":
-        return cls(kind=cls.MEMBER, user=user, label=user.get_username())
+    def member(cls, user, *, intent: Intent | None = None) -> "Actor":
+        return cls(kind=cls.MEMBER, user=user, label=user.get_username(), intent=intent)
 
     @classmethod
     def system(cls, label: str) -> "Actor":
@@ -38,6 +41,11 @@ class Actor:
     @classmethod
     def gateway(cls, label: str = "gateway webhook") -> "Actor":
         return cls(kind=cls.GATEWAY, label=label)
+
+    def without_intent(self) -> "Actor":
+        """The same actor for the next service of one form (pay with a new card: save it, then charge it), once
+        the first service claimed the form's key."""
+        return replace(self, intent=None)
 
     @property
     def is_staff(self) -> bool:

@@ -358,3 +358,20 @@ class Activity(models.Model):
         super().save(*args, **kwargs)
 
     save.alters_data = True
+
+
+class FormIntent(models.Model):
+    """One submission of a form that acts (spec 11, once per intent): its one-time key, claimed by the service in
+    the transaction that acts, and what the user was shown, so that the same form sent again shows that outcome
+    instead of acting again."""
+
+    key = models.UUIDField(unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    action = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    result_url = models.CharField(max_length=500, blank=True)
+    result_message = models.TextField(blank=True)
+    result_level = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.key}"

@@ -170,6 +170,9 @@ BILLING_CURRENCIES = env_list("BILLING_CURRENCIES", "EUR,USD,GBP,CHF,JPY")
 BILLING_APPLY_CREDIT_AT_ISSUE = env_bool("BILLING_APPLY_CREDIT_AT_ISSUE", True)
 BILLING_DEFAULT_DUE_DAYS = int(os.environ.get("BILLING_DEFAULT_DUE_DAYS", "14"))
 BILLING_SPACE_NAME = os.environ.get("BILLING_SPACE_NAME", "Coworking space")
+# A form submitted twice shows the first submission's outcome; how long (seconds) the second waits for the first to
+# finish writing it before showing "This form was already submitted." instead.
+BILLING_INTENT_OUTCOME_WAIT = float(os.environ.get("BILLING_INTENT_OUTCOME_WAIT", "5"))
 
 # django-money's currency choices: fixed, so that migrations do not depend on the environment.
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY", "KRW", "BHD")

@@ -3,6 +3,7 @@ from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError
+from billing.intents import intent_claim
 from billing.lock_objects import member_lock
 from billing.models import MoneyBalanceEntry
 from billing.money import currency_check, money_check_entered
@@ -22,6 +23,7 @@ def money_balance_adjust(
     amount = money_check_entered(amount)
     currency = currency_check(amount.currency.code)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(member.pk)
         balance = member_money_balance(member=member, currency=currency)
         if not is_credit and amount > balance:

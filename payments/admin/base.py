@@ -18,6 +18,8 @@ from django.views.decorators.http import require_POST
 
 from billing.activity import Actor
 from billing.errors import BillingError
+from billing.intents import IntentRepeated, intent_check_unused
+from payments.form_intents import INTENT_OUT_OF_DATE, intent_from_post, intent_redirect, intent_repeat_response
 
 ACTION_FORM_TEMPLATE = "admin/payments/action_form.html"
 CONFIRM_TEMPLATE = "admin/payments/action_confirm.html"
@@ -57,10 +59,15 @@ class ObjectAction:
 
 class BillingAdminMixin:
     """Custom admin views that parse input with a form, call one service as the staff user, show the service's
-    refusal as an error message, and redirect on success."""
+    refusal as an error message, and redirect on success.
+
+    Every form and button that acts carries a one-time key (`{% intent_field %}`): the service claims it with its
+    effect, and the same form sent again shows the first outcome instead of acting again (payments/form_intents.py).
+    """
 
     class Media:
         css = {"all": ["payments/admin.css"]}
+        js = ["payments/submit-once.js"]
 
     def url_name(self, name: str) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_{name}"
@@ -83,7 +90,8 @@ class BillingAdminMixin:
 
     @staticmethod
     def actor(request: HttpRequest) -> Actor:
-        return Actor.staff(request.user)
+        """The staff user, with the key of the form they sent (set by `form_page` and `action_post`)."""
+        return Actor.staff(request.user, intent=getattr(request, "billing_intent", None))
 
     @staticmethod
     def permission_require(request: HttpRequest, permission: str | tuple[str, ...] | None) -> None:
@@ -150,6 +158,27 @@ class BillingAdminMixin:
             messages.success(request, message)
         return True, result
 
+    def intent_act(
+        self,
+        request: HttpRequest,
+        *,
+        call: Callable[[], Any],
+        success: Callable[[Any], str | ResultMessage],
+        success_url: str | Callable[[Any], str],
+    ) -> HttpResponse | None:
+        """Call the service once for the form's key: the redirect after a success (its message kept with the key),
+        or None after a refusal, shown as an error message (the key stays free for the corrected form)."""
+        try:
+            result = call()
+        except BillingError as error:
+            messages.error(request, error.message)
+            return None
+        message = success(result)
+        if not isinstance(message, ResultMessage):
+            message = ResultMessage(message)
+        url = success_url(result) if callable(success_url) else success_url
+        return intent_redirect(request, url, message=message.text, level=message.level)
+
     def action_post(
         self,
         request: HttpRequest,
@@ -161,8 +190,16 @@ class BillingAdminMixin:
     ) -> HttpResponse:
         """A button that acts at once (the view is POST-only)."""
         self.permission_require(request, permission)
-        self.service_run(request, call, success=success)
-        return HttpResponseRedirect(redirect_url)
+        request.billing_intent = intent_from_post(request)
+        if request.billing_intent is None:
+            messages.error(request, INTENT_OUT_OF_DATE)
+            return HttpResponseRedirect(redirect_url)
+        try:
+            intent_check_unused(actor=self.actor(request))
+            response = self.intent_act(request, call=call, success=success, success_url=redirect_url)
+        except IntentRepeated as repeated:
+            return intent_repeat_response(request, repeated, fallback_url=redirect_url)
+        return response or HttpResponseRedirect(redirect_url)
 
     def form_page(
         self,
@@ -181,12 +218,25 @@ class BillingAdminMixin:
         **extra,
     ) -> HttpResponse:
         """A page with a form (or a confirmation): GET shows it, a valid POST calls the service and redirects;
-        invalid input or a refusal shows the page again with what was typed."""
+        invalid input or a refusal shows the page again with what was typed (and the same key). A form sent again
+        shows the first outcome, even when the first submission changed what the form accepts."""
         self.permission_require(request, permission)
-        if request.method == "POST" and form.is_valid():
-            done, result = self.service_run(request, call, success=success)
-            if done:
-                return HttpResponseRedirect(success_url(result) if callable(success_url) else success_url)
+        if request.method == "POST":
+            request.billing_intent = intent_from_post(request)
+            try:
+                if request.billing_intent is not None:
+                    intent_check_unused(actor=self.actor(request))
+                if not form.is_valid():
+                    if request.billing_intent is not None:
+                        intent_check_unused(actor=self.actor(request))
+                elif request.billing_intent is None:
+                    form.add_error(None, INTENT_OUT_OF_DATE)
+                else:
+                    response = self.intent_act(request, call=call, success=success, success_url=success_url)
+                    if response is not None:
+                        return response
+            except IntentRepeated as repeated:
+                return intent_repeat_response(request, repeated, fallback_url=cancel_url)
         context = self.page_context(
             request, obj=obj, title=title, form=form, submit_label=submit_label, cancel_url=cancel_url, **extra
         )

@@ -16,10 +16,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from billing.activity import Actor
 from billing.errors import BillingError
+from billing.intents import IntentRepeated, intent_check_unused
 from billing.models import InvoiceStatus, ShownStatus
 from billing.money import money_from_db, money_sum, zero
 from billing.selectors import member_balance_entries, member_money_balances
 from payments.documents import invoice_pdf, invoice_pdf_filename, payment_has_receipt, pdf_response, receipt_pdf
+from payments.form_intents import INTENT_OUT_OF_DATE, intent_from_post, intent_redirect, intent_repeat_response
 from payments.models import IN_FLIGHT_STATUSES, PaymentMethodKind, PaymentStatus
 from payments.portal.forms import AddCardForm, PayAllForm, PayForm
 from payments.portal.selectors import (
@@ -79,6 +81,50 @@ def member_required(view: Callable) -> Callable:
         return response
 
     return wrapper
+
+
+def once_per_intent(page: Callable[..., str]) -> Callable:
+    """For a view that acts on POST (spec 11, once per intent): the form's one-time key goes to the services with
+    the member (`request.actor`); a form sent again shows the first outcome (`intent_redirect` keeps it), even when
+    the rules now refuse what the first submission did. A POST without a valid key is refused and acts on nothing.
+    `page(request, **kwargs)` is the form's page, reloaded after that refusal and shown when a repeat finds no
+    outcome to show."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method != "POST":
+                return view(request, *args, **kwargs)
+            intent = intent_from_post(request)
+            if intent is None:
+                messages.error(request, INTENT_OUT_OF_DATE)
+                return redirect(page(request, **kwargs))
+            request.billing_intent = intent
+            request.actor = Actor.member(request.user, intent=intent)
+            try:
+                intent_check_unused(actor=request.actor)
+                try:
+                    response = view(request, *args, **kwargs)
+                except Http404:
+                    intent_check_unused(actor=request.actor)  # a card the first submission removed
+                    raise
+                if not getattr(request, "intent_answered", False) and not getattr(request, "intent_spent", False):
+                    # Refused before any service claimed the key: by rules that a first submission just changed?
+                    intent_check_unused(actor=request.actor)
+                return response
+            except IntentRepeated as repeated:
+                return intent_repeat_response(request, repeated, fallback_url=page(request, **kwargs))
+
+        return wrapper
+
+    return decorate
+
+
+def _intent_spent(request: HttpRequest) -> Actor:
+    """The member for the next service of the same form, once a first one (saving the new card) used its key; the
+    page shown after a refusal then carries a fresh key."""
+    request.intent_spent = True
+    return request.actor.without_intent()
 
 
 def _card_form_context() -> dict:
@@ -180,6 +226,7 @@ def _not_payable_reason(amounts: InvoiceAmounts) -> str:
 
 @member_required
 @require_http_methods(["GET", "POST"])
+@once_per_intent(lambda request, pk: reverse("portal:invoice_pay", args=[pk]))
 def invoice_pay(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = invoice_get_for_member(member=request.member, pk=pk)
     amounts = invoice_amounts(invoice)
@@ -204,7 +251,7 @@ def invoice_pay(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             payment = _invoice_pay(request, invoice, form)
             if payment is not None:
-                return redirect("portal:payment_status", pk=payment.pk)
+                return intent_redirect(request, reverse("portal:payment_status", args=[payment.pk]))
     else:
         form = PayForm(initial={"amount": amounts.available.amount}, **form_kwargs)
     return render(request, "portal/invoice_pay.html", {**context, "form": form})
@@ -215,11 +262,13 @@ def _invoice_pay(request: HttpRequest, invoice, form: PayForm):
     A new card retries the member's failed payments at once: when it retried one of this invoice, that is the
     payment to follow, not a second one."""
     payment_method = form.cleaned_data["payment_method"]
+    actor = request.actor
     try:
         if form.pays_with_new_card:
             payment_method = payment_method_add(
-                member=request.member, card_token=form.cleaned_data["card_token"], actor=request.actor
+                member=request.member, card_token=form.cleaned_data["card_token"], actor=actor
             )
+            actor = _intent_spent(request)
             retried = payment_retried_with_card(member=request.member, invoice=invoice, payment_method=payment_method)
             if retried is not None:
                 return retried
@@ -228,7 +277,7 @@ def _invoice_pay(request: HttpRequest, invoice, form: PayForm):
         return None
     try:
         return payment_create_card(
-            invoice=invoice, actor=request.actor, amount=form.cleaned_data["amount"], payment_method=payment_method
+            invoice=invoice, actor=actor, amount=form.cleaned_data["amount"], payment_method=payment_method
         )
     except BillingError as error:
         if form.pays_with_new_card:
@@ -244,6 +293,7 @@ def _invoice_pay(request: HttpRequest, invoice, form: PayForm):
 
 @member_required
 @require_http_methods(["GET", "POST"])
+@once_per_intent(lambda request, currency: reverse("portal:invoices_pay_all", args=[currency]))
 def invoices_pay_all(request: HttpRequest, currency: str) -> HttpResponse:
     currency = currency.upper()
     rows = member_payable_by_currency(member=request.member).get(currency, [])
@@ -259,7 +309,7 @@ def invoices_pay_all(request: HttpRequest, currency: str) -> HttpResponse:
         if form.is_valid():
             payment = _invoices_pay_all(request, currency, form)
             if payment is not None:
-                return redirect("portal:payment_status", pk=payment.pk)
+                return intent_redirect(request, reverse("portal:payment_status", args=[payment.pk]))
             rows = member_payable_by_currency(member=request.member).get(currency, [])
             total = money_sum((row.available for row in rows), currency) if rows else None
             context.update(rows=rows, total=total)
@@ -272,15 +322,17 @@ def invoices_pay_all(request: HttpRequest, currency: str) -> HttpResponse:
 
 def _invoices_pay_all(request: HttpRequest, currency: str, form: PayAllForm):
     payment_method = form.cleaned_data["payment_method"]
+    actor = request.actor
     saved_note = ""
     if form.pays_with_new_card:
         try:
             payment_method = payment_method_add(
-                member=request.member, card_token=form.cleaned_data["card_token"], actor=request.actor
+                member=request.member, card_token=form.cleaned_data["card_token"], actor=actor
             )
         except BillingError as error:
             form.add_error(None, error.message)
             return None
+        actor = _intent_spent(request)
         saved_note = _card_saved_note(payment_method)
         form.card_saved(payment_method)
     rows = member_payable_by_currency(member=request.member).get(currency, [])
@@ -295,7 +347,7 @@ def _invoices_pay_all(request: HttpRequest, currency: str, form: PayAllForm):
         return invoices_pay_with_card(
             member=request.member,
             invoices=[row.invoice for row in rows],
-            actor=request.actor,
+            actor=actor,
             payment_method=payment_method,
         )
     except BillingError as error:
@@ -396,6 +448,7 @@ def card_list(request: HttpRequest) -> HttpResponse:
 
 @member_required
 @require_POST
+@once_per_intent(lambda request: reverse("portal:card_list"))
 def card_add(request: HttpRequest) -> HttpResponse:
     form = AddCardForm(request.POST, gateway=settings.PAYMENT_GATEWAY)
     if form.is_valid():
@@ -409,8 +462,7 @@ def card_add(request: HttpRequest) -> HttpResponse:
         except BillingError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, f"Your card {card} is saved.")
-            return redirect("portal:card_list")
+            return intent_redirect(request, reverse("portal:card_list"), message=f"Your card {card} is saved.")
     return _cards_page(request, form)
 
 
@@ -427,28 +479,28 @@ def card_setup(request: HttpRequest) -> JsonResponse:
 
 @member_required
 @require_POST
+@once_per_intent(lambda request, pk: reverse("portal:card_list"))
 def card_set_default(request: HttpRequest, pk: int) -> HttpResponse:
     card = payment_method_get_for_member(member=request.member, pk=pk)
     try:
         payment_method_set_default(payment_method=card, actor=request.actor)
     except BillingError as error:
         messages.error(request, error.message)
-    else:
-        messages.success(request, f"{card} is now your default card.")
-    return redirect("portal:card_list")
+        return redirect("portal:card_list")
+    return intent_redirect(request, reverse("portal:card_list"), message=f"{card} is now your default card.")
 
 
 @member_required
 @require_POST
+@once_per_intent(lambda request, pk: reverse("portal:card_list"))
 def card_remove(request: HttpRequest, pk: int) -> HttpResponse:
     card = payment_method_get_for_member(member=request.member, pk=pk)
     try:
         payment_method_remove(payment_method=card, actor=request.actor)
     except BillingError as error:
         messages.error(request, error.message)
-    else:
-        messages.success(request, f"{card} is removed.")
-    return redirect("portal:card_list")
+        return redirect("portal:card_list")
+    return intent_redirect(request, reverse("portal:card_list"), message=f"{card} is removed.")
 
 
 # Credit ------------------------------------------------------------------------------------------------------------

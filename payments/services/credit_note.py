@@ -16,6 +16,7 @@ from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
+from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import (
     CreditNote,
@@ -141,6 +142,7 @@ def credit_note_issue(
         # Its refund and out-of-band parts send money back, as a refund of the payments does.
         actor.require_permission("payments.refund_payment", "send money back with a credit note")
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         payment_ids = Allocation.objects.filter(invoice=invoice, status=Allocation.Status.ACTIVE).values_list(

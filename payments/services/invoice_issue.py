@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
+from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice, InvoiceStatus
 from billing.numbering import INVOICE, number_next
@@ -31,6 +32,7 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
     if apply_credit is None:
         apply_credit = settings.BILLING_APPLY_CREDIT_AT_ISSUE
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         invoice_issue_locked(member=member, invoice=invoice, actor=actor, apply_credit=apply_credit)

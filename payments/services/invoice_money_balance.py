@@ -3,6 +3,7 @@ from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError
+from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice, MoneyBalanceEntry
 from billing.money import money_check_entered
@@ -33,6 +34,7 @@ def invoice_apply_money_balance(*, invoice: Invoice, actor: Actor, amount: Money
     if amount is not None:
         amount = money_check_entered(amount, currency=invoice.currency)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         invoice_check_accepts_payment(invoice)

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
+from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice, InvoiceStatus, MoneyBalanceEntry
 from payments.amounts import invoice_credited, invoice_refresh_amounts, invoice_reserved
@@ -25,6 +26,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
     Money balance applied to it returns to the member. Final."""
     actor.require_permission("billing.void_invoice", "void invoices")
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         if invoice.status == InvoiceStatus.DRAFT:
@@ -79,6 +81,7 @@ def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
     """Stop collecting an open invoice; it can still be paid or voided."""
     actor.require_permission("billing.mark_uncollectible_invoice", "mark invoices uncollectible")
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         if invoice.status != InvoiceStatus.OPEN:

@@ -5,6 +5,7 @@ from djmoney.money import Money
 
 from billing.activity import Actor
 from billing.errors import BillingError, InvalidState
+from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice
 from billing.money import money_check_entered, money_sum
@@ -30,6 +31,7 @@ def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]]
         raise BillingError("Each payment can appear only once.")
     amounts = [money_check_entered(amount, currency=invoice.currency) for _, amount in applications]
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         payments = {payment.pk: payment for payment in payments_lock(payment_ids)}
@@ -54,6 +56,7 @@ def allocation_remove(*, allocation: Allocation, actor: Actor) -> Allocation:
     """Unallocate: the money goes back to unallocated on its payment and the invoice reopens."""
     actor.require_permission("payments.allocate_payment", "unallocate payments")
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member_lock(allocation.invoice.member_id)
         invoice = invoice_lock(allocation.invoice_id)
         payment = payments_lock([allocation.payment_id])[0]

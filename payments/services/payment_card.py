@@ -14,6 +14,7 @@ from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
+from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, invoices_lock, member_lock
 from billing.models import Invoice, InvoiceStatus
 from billing.money import money_check_entered, money_from_db, money_sum, zero
@@ -169,6 +170,7 @@ def payment_create_card(
     if amount is not None:
         amount = money_check_entered(amount, currency=invoice.currency)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         trigger = _actor_check_can_charge(actor, member)
         invoice = invoice_lock(invoice.pk)
@@ -184,6 +186,7 @@ def invoices_pay_with_card(
     if not invoices:
         raise BillingError("Choose at least one invoice to pay.")
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(member.pk)
         trigger = _actor_check_can_charge(actor, member)
         locked = invoices_lock(invoice.pk for invoice in invoices)
@@ -207,6 +210,7 @@ def invoice_issue_and_charge(
     actor.require_permission("billing.issue_invoice", "issue and charge invoices")
     actor.require_permission("payments.charge_payment", "issue and charge invoices")
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         payment_method = payment_method_for_charge(member=member, payment_method=payment_method)
@@ -268,6 +272,7 @@ def payment_retry(
     if amount is not None:
         amount = money_check_entered(amount, currency=payment.currency)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.method != PaymentMethodKind.CARD:
             raise InvalidState(f"{payment} is not a card payment.")
@@ -347,6 +352,7 @@ def payment_cancel(*, payment: Payment, actor: Actor, reason: str = "") -> Payme
     """Cancel a card payment that is queued or failed; nothing more will be charged for it."""
     actor.require_permission("payments.charge_payment", "cancel payments")
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         _, _, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
             raise InvalidState(

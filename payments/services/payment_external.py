@@ -7,6 +7,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
+from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice
 from billing.money import currency_check, money_check_entered
@@ -78,6 +79,7 @@ def payment_create_external(
     if amount is not None:
         amount = money_check_entered(amount, currency=invoice.currency)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         invoice_check_accepts_payment(invoice)
@@ -128,6 +130,7 @@ def payment_create_standalone(
     amount = money_check_entered(amount)
     currency_check(amount.currency.code)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(member.pk)
         payment = _external_payment_create(
             member=member,

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
+from billing.intents import intent_check_unused, intent_claim
 from billing.lock_objects import member_lock
 from members.models import Member
 from payments.gateways import gateway_get
@@ -63,12 +64,14 @@ def payment_method_add(*, member: Member, card_token: str, actor: Actor, make_de
     card_token = (card_token or "").strip()
     if not card_token:
         raise BillingError("Enter the card.")
+    intent_check_unused(actor=actor)
     customer_id = member_gateway_customer_ensure(member=member)
     try:
         card = gateway_get().card_attach(customer_id=customer_id, card_token=card_token)
     except GatewayError as error:
         raise BillingError(f"The card was not saved: {error.message}") from error
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(member.pk)
         saved = PaymentMethod.objects.filter(gateway_id=card.gateway_id).first()
         if saved is not None:
@@ -105,6 +108,7 @@ def _retry_failed_payments(member_id: int, payment_method_id: int) -> None:
 def payment_method_set_default(*, payment_method: PaymentMethod, actor: Actor) -> PaymentMethod:
     _actor_check_member(actor, payment_method.member)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(payment_method.member_id)
         payment_method = PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)
         if payment_method.removed_at is not None:
@@ -126,6 +130,7 @@ def payment_method_remove(*, payment_method: PaymentMethod, actor: Actor) -> Pay
     """Remove a saved card (kept for the history of its payments) and detach it at the gateway."""
     _actor_check_member(actor, payment_method.member)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member = member_lock(payment_method.member_id)
         payment_method = PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)
         if payment_method.removed_at is not None:

@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
+from billing.intents import intent_claim
 from payments.allocations import allocation_release
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.lock_objects import payment_lock_with_invoices
@@ -16,6 +17,7 @@ def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment
     """
     actor.require_permission("payments.void_payment", "void payments")
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if not payment.is_external:
             raise InvalidState(f"{payment} was collected by card: refund it instead of voiding it.")

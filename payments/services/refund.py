@@ -15,6 +15,7 @@ from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
+from billing.intents import intent_claim
 from billing.lock_objects import member_lock
 from billing.models import CreditNote, CreditNoteReason, Invoice
 from billing.money import money_check_entered, money_from_db, money_to_minor_units, zero
@@ -159,6 +160,7 @@ def payment_refund(
         raise BillingError("Choose what happens to the invoices this payment paid.")
     amount = money_check_entered(amount, currency=payment.currency)
     with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.status != PaymentStatus.SUCCEEDED:
             raise InvalidState(f"{payment} is {payment.get_status_display().lower()}; only received money is refunded.")

@@ -446,16 +446,17 @@ def test_a_post_without_the_csrf_token_is_refused(member, committed):
     assert client.session.get("_auth_user_id") == str(member.user_id)
 
 
-def test_the_forms_carry_a_csrf_token(member, committed):
+def test_the_forms_carry_a_csrf_token_and_a_form_key(member, committed):
     client = Client(enforce_csrf_checks=True)
     client.force_login(member.user)
     invoice = open_invoice(member=member, amounts=["100.00"])
     card = saved_card(member)
     html = client.get(pay_url(invoice)).content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[1]
+    intent = re.search(r'name="intent_key" value="([^"]+)"', html)[1]
 
     with committed():
-        response = pay(client, invoice, card=card, amount="100.00", csrfmiddlewaretoken=token)
+        response = pay(client, invoice, card=card, amount="100.00", csrfmiddlewaretoken=token, intent_key=intent)
 
     assert response.status_code == 302
     assert reload(invoice).status == InvoiceStatus.PAID
