@@ -100,6 +100,7 @@ class Form:
     url: str
     data: dict = field(default_factory=dict)
     sender: str = "staff"
+    page: str = ""  # the page that shows the form, when it is a button on another page
 
 
 @dataclass
@@ -177,7 +178,8 @@ def issue_and_charge(world: World) -> Form:
 
 
 def issue(world: World) -> Form:
-    return Form(admin("billing_invoice_issue", draft_invoice(amounts=["80.00"]).pk))
+    draft = draft_invoice(amounts=["80.00"])
+    return Form(admin("billing_invoice_issue", draft.pk), page=admin("billing_invoice_change", draft.pk))
 
 
 def retry(world: World) -> Form:
@@ -253,9 +255,8 @@ def unallocate(world: World) -> Form:
     member = invoice.member
     payment = standalone_payment(member=member, amount="50.00")
     [allocation] = payment_apply(invoice=invoice, applications=[(payment, eur("30.00"))], actor=SYSTEM)
-    return Form(
-        admin("payments_payment_unallocate", allocation.pk), {"next": admin("billing_invoice_change", invoice.pk)}
-    )
+    page = admin("billing_invoice_change", invoice.pk)
+    return Form(admin("payments_payment_unallocate", allocation.pk), {"next": page}, page=page)
 
 
 def adjust_balance(world: World) -> Form:
@@ -275,7 +276,10 @@ def void_invoice(world: World) -> Form:
 
 
 def mark_uncollectible(world: World) -> Form:
-    return Form(admin("billing_invoice_mark_uncollectible", open_invoice(amounts=["100.00"]).pk))
+    invoice = open_invoice(amounts=["100.00"])
+    return Form(
+        admin("billing_invoice_mark_uncollectible", invoice.pk), page=admin("billing_invoice_change", invoice.pk)
+    )
 
 
 def admin_card_add(world: World) -> Form:
@@ -286,7 +290,9 @@ def admin_card_set_default(world: World) -> Form:
     member = MemberFactory()
     saved_card(member, VISA)
     second = saved_card(member, MASTERCARD)
-    return Form(admin("members_member_card_set_default", member.pk, second.pk))
+    return Form(
+        admin("members_member_card_set_default", member.pk, second.pk), page=admin("members_member_change", member.pk)
+    )
 
 
 def admin_card_remove(world: World) -> Form:
@@ -319,20 +325,20 @@ def portal_pay_all(world: World) -> Form:
 
 def portal_card_add(world: World) -> Form:
     world.portal_member()
-    return Form(portal("card_add"), {"card_number": VISA, "card_expiry": "12/34"}, "member")
+    return Form(portal("card_add"), {"card_number": VISA, "card_expiry": "12/34"}, "member", portal("card_list"))
 
 
 def portal_card_set_default(world: World) -> Form:
     member = world.portal_member()
     saved_card(member, VISA)
     second = saved_card(member, MASTERCARD)
-    return Form(portal("card_set_default", second.pk), {}, "member")
+    return Form(portal("card_set_default", second.pk), {}, "member", portal("card_list"))
 
 
 def portal_card_remove(world: World) -> Form:
     member = world.portal_member()
     card = saved_card(member, VISA)
-    return Form(portal("card_remove", card.pk), {}, "member")
+    return Form(portal("card_remove", card.pk), {}, "member", portal("card_list"))
 
 
 FORMS = [
@@ -412,6 +418,33 @@ def test_a_form_sent_twice_acts_once_and_answers_with_the_first_outcome(world, c
     assert all(level == messages.SUCCESS for level, _ in shown(first))
     assert len(shown(first)) == (1 if form.sender == "staff" or "/cards/" in form.url else 0)
     assert shown(second) == shown(first)
+
+
+@pytest.mark.parametrize("case", FORMS, ids=lambda case: case.__name__)
+def test_each_form_carries_a_fresh_key_and_acts_with_it_as_a_browser_sends_it(world, case):
+    """The page renders the key in the form; a browser that sends the form as it got it (here Django's plain client,
+    which adds nothing) acts. Each page view renders a new key."""
+    form = case(world)
+    client = logged_in(world, form, client_class=Client)
+    page = form.page or form.url
+
+    keys = [rendered_key(client.get(page), form), rendered_key(client.get(page), form)]
+    before = snapshot()
+    with world.committed():
+        response = client.post(form.url, {**form.data, INTENT_FIELD: keys[0]}, follow=True)
+
+    assert keys[0] != keys[1]
+    assert snapshot() != before
+    assert FormIntent.objects.get(key=keys[0]).result_url == response.redirect_chain[-1][0]
+
+
+def rendered_key(response, form: Form) -> str:
+    """The key in the form that posts to `form.url` (or in the page's form, when the page is the form's own)."""
+    assert response.status_code == 200
+    html = response.content.decode()
+    if form.page:
+        html = re.search(rf'<form[^>]*action="{re.escape(form.url)}"[^>]*>(.*?)</form>', html, re.DOTALL)[1]
+    return re.search(rf'name="{INTENT_FIELD}" value="([0-9a-f-]{{36}})"', html)[1]
 
 
 def test_the_first_outcome_is_stored_with_the_key(world):
