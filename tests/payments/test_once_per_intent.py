@@ -63,6 +63,8 @@ WRITTEN_MODELS = (
     SandboxCard,
     SandboxCustomer,
 )
+# Counted for the races. Not SandboxCard: two card forms at the very same moment may each attach the card at the
+# gateway (before the transaction that claims the key) while only one saves it (README, once per intent).
 COUNTED_MODELS = (
     Payment,
     Allocation,
