@@ -70,9 +70,11 @@ class WebhookEventAdmin(ReadOnlyAdmin):
                 continue
             if event.processed_at is not None:
                 messages.success(request, f"{event.type} {event.event_id} reprocessed: processed.")
-            elif event.processing_error:
+            elif event.attempts:
                 messages.warning(
-                    request, f"{event.type} {event.event_id} reprocessed, and failed again: {event.processing_error}"
+                    request,
+                    f"{event.type} {event.event_id} was tried again and failed: {event.processing_error} "
+                    "It is tried again by the periodic sweep.",
                 )
             else:
                 messages.success(request, f"{event.type} {event.event_id} is queued to be processed again.")
