@@ -15,11 +15,17 @@ from payments.models import AttemptStatus, OutboxMessage, PaymentStatus, RefundS
 from payments.outbox import outbox_relay
 from payments.services.webhook import webhook_events_sweep
 from tests.factories import UserFactory, reload
-from tests.payments.card.test_webhooks import event, post, processing  # noqa: F401 (the `processing` fixture)
-from tests.payments.refunds.test_refund_webhooks import pending, stripe_get  # noqa: F401 (the `pending` fixture)
+from tests.payments.card import test_webhooks
+from tests.payments.card.test_webhooks import event, post
+from tests.payments.refunds import test_refund_webhooks
+from tests.payments.refunds.test_refund_webhooks import stripe_get
 from tests.support.localstripe import closed_port_url
 
 pytestmark = pytest.mark.django_db
+
+# The fixtures of those modules: a charge processing at localstripe, a refund pending there.
+processing = test_webhooks.processing
+pending = test_refund_webhooks.pending
 
 CHANGELIST = reverse("admin:payments_webhookevent_changelist")
 
@@ -32,7 +38,7 @@ def test_an_event_stored_while_the_broker_was_down_is_processed_by_the_sweep_onc
     client,
     committed,
     processing,
-    broker_down,  # noqa: F811
+    broker_down,
 ):
     invoice, payment, attempt, intent = processing
     payload = event("evt_while_down", "payment_intent.succeeded", intent)
@@ -73,7 +79,7 @@ def test_an_event_stored_while_the_broker_was_down_is_processed_by_the_sweep_onc
     assert billing_integrity_violations() == []
 
 
-def test_stripes_retry_of_an_event_not_processed_yet_processes_it(client, committed, processing, broker_down):  # noqa: F811
+def test_stripes_retry_of_an_event_not_processed_yet_processes_it(client, committed, processing, broker_down):
     _, payment, _, intent = processing
     payload = event("evt_retried", "payment_intent.succeeded", intent)
     with committed():
@@ -90,7 +96,7 @@ def test_stripes_retry_of_an_event_not_processed_yet_processes_it(client, commit
 
 
 @pytest.fixture
-def failing(client, committed, pending, localstripe, settings):  # noqa: F811
+def failing(client, committed, pending, localstripe, settings):
     """A `charge.refunded` event whose processing asks Stripe about the pending refund, while Stripe cannot be
     reached: each try fails."""
     invoice, payment, refund, at_stripe = pending
