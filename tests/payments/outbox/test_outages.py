@@ -260,6 +260,9 @@ def test_with_the_mail_server_down_a_payment_is_recorded_and_its_receipt_is_sent
         1,
     )
     assert "ConnectionRefusedError" in message.last_error
+    listed = staff_client.get(reverse("admin:payments_outboxmessage_changelist"), {"state": "waiting"})
+    assert [row.pk for row in listed.context["cl"].result_list] == [message.pk]
+    assert "ConnectionRefusedError" in listed.content.decode()
 
     smtp_down()
     assert outbox_relay(now=timezone.now() + LATER).handed_over == 1
