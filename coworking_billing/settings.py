@@ -163,6 +163,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Publishing a task gives up at once when the broker is down, instead of stalling the request: the task waits in the
+# outbox (payments.outbox) and the relay hands it over again.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 # Billing rules a space can change.
 BILLING_DEFAULT_CURRENCY = os.environ.get("BILLING_DEFAULT_CURRENCY", "EUR")
@@ -206,9 +209,18 @@ BILLING_ADMIN_EMAILS = env_list("BILLING_ADMIN_EMAILS", "")
 # The portal's address as members reach it, for the links in mail (the failed-payment mail, receipts, invoices).
 BILLING_PORTAL_URL = os.environ.get("BILLING_PORTAL_URL", "http://127.0.0.1:8000/portal/")
 
+# Work after a commit (tasks, mail) waits in the outbox until it is done: the relay hands it over again after this
+# many seconds, doubling each time (at most an hour). Stored webhook events are swept after the same delay, and fail
+# for good (listed in the admin, to reprocess) after BILLING_WEBHOOK_MAX_ATTEMPTS tries.
+BILLING_OUTBOX_RETRY_SECONDS = int(os.environ.get("BILLING_OUTBOX_RETRY_SECONDS", "60"))
+BILLING_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("BILLING_WEBHOOK_MAX_ATTEMPTS", "5"))
+
 CELERY_BEAT_SCHEDULE = {
     "run-payment-retries": {"task": "payments.tasks.payment_retries_run_task", "schedule": 15 * 60},
     "reconcile-payments": {"task": "payments.tasks.attempts_reconcile_task", "schedule": 5 * 60},
+    "reconcile-refunds": {"task": "payments.tasks.refunds_reconcile_task", "schedule": 5 * 60},
+    "sweep-webhook-events": {"task": "payments.tasks.webhook_events_sweep_task", "schedule": 60},
+    "relay-outbox": {"task": "payments.tasks.outbox_relay_task", "schedule": 60},
 }
 
 # The member portal: partial payments only when the space allows them, from this minimum (in the invoice's currency).

@@ -318,7 +318,12 @@ class PaymentAttempt(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """A gateway event, stored once by its id (a duplicate insert means we already have it)."""
+    """A gateway event, stored once by its id (a duplicate insert means we already have it).
+
+    Processed by a task, and by the periodic sweep when the task never ran or failed: each try claims the event
+    until `claimed_until`, so a sweep and a late task never process it at the same time. After
+    BILLING_WEBHOOK_MAX_ATTEMPTS failed tries it has failed for good (`failed_at`) until someone reprocesses it.
+    """
 
     gateway = models.CharField(max_length=16)
     event_id = models.CharField(max_length=255)
@@ -327,15 +332,51 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     processing_error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Tries to process it since it was stored.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed for good.")
 
     class Meta:
         ordering = ["-received_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["gateway", "event_id"], name="webhook_event_unique"),
         ]
+        permissions = [("reprocess_webhookevent", "Can reprocess failed webhook events")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+    @property
+    def state(self) -> str:
+        if self.processed_at is not None:
+            return "processed"
+        return "failed" if self.failed_at is not None else "waiting"
+
+
+class OutboxMessage(models.Model):
+    """Work to do after a commit (a Celery task and its arguments), written in the same transaction as the change
+    that asks for it. It is handed to the broker right after the commit; the relay (`payments.outbox`) hands it
+    over again until its task has run to the end (`done_at`)."""
+
+    task = models.CharField(max_length=200)
+    arguments = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times it was handed over.")
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the broker first took it.")
+    next_attempt_at = models.DateTimeField(default=timezone.now, help_text="When the relay hands it over again.")
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker runs it until then.")
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(done_at__isnull=True), name="outbox_message_waiting"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.arguments}"
 
 
 class RefundStatus(models.TextChoices):
@@ -395,6 +436,8 @@ class Refund(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    needs_review = models.BooleanField(default=False, db_index=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

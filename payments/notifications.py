@@ -1,4 +1,5 @@
-"""Mail sent after commit. Each function re-reads what it needs, so it can run in a task or on_commit."""
+"""Mail sent after commit, by `payments.tasks.mail_send_task` from an outbox row (`payments.outbox.outbox_mail_add`).
+Each function sends one mail and re-reads what it needs, so that a row handed over again sends it once."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,18 +25,28 @@ def _send(*, template: str, context: dict, recipients: list[str]) -> None:
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
 
 
-def payment_failed_for_good_notify(*, payment_id: int) -> None:
-    """No automatic retry follows: tell the administrators, and ask the member to pay in the portal."""
+def _payment_failed_context(payment_id: int) -> dict:
     payment = Payment.objects.select_related("member", "invoice", "payment_method").get(pk=payment_id)
-    context = {
+    return {
         "payment": payment,
         "member": payment.member,
         "invoice": payment.invoice,
         # The payment's page in the portal: the decline reason, and a way to pay with another card.
         "portal_url": portal_link("portal:payment_status", payment.pk),
     }
-    _send(template="payment_failed_member", context=context, recipients=[payment.member.email])
-    _send(template="payment_failed_admin", context=context, recipients=billing_admin_emails())
+
+
+def payment_failed_member_notify(*, payment_id: int) -> None:
+    """No automatic retry follows: ask the member to pay in the portal."""
+    context = _payment_failed_context(payment_id)
+    _send(template="payment_failed_member", context=context, recipients=[context["member"].email])
+
+
+def payment_failed_admin_notify(*, payment_id: int) -> None:
+    """No automatic retry follows: tell the administrators."""
+    _send(
+        template="payment_failed_admin", context=_payment_failed_context(payment_id), recipients=billing_admin_emails()
+    )
 
 
 def payment_disputed_notify(*, payment_id: int) -> None:
@@ -85,3 +96,33 @@ def invoice_issued_notify(*, invoice_id: int) -> None:
         },
         recipients=[invoice.member.email],
     )
+
+
+def refund_failed_admin_notify(*, refund_id: int) -> None:
+    """The gateway reports failed a refund we had recorded succeeded: the money is back on the payment."""
+    refund = Refund.objects.select_related("payment__member", "payment__payment_method").get(pk=refund_id)
+    _send(
+        template="refund_failed_admin",
+        context={"refund": refund, "payment": refund.payment, "member": refund.payment.member},
+        recipients=billing_admin_emails(),
+    )
+
+
+# The mails `payments.tasks.mail_send_task` sends, by the name an outbox row gives.
+NOTIFICATIONS = {
+    "payment_failed_member": payment_failed_member_notify,
+    "payment_failed_admin": payment_failed_admin_notify,
+    "payment_disputed": payment_disputed_notify,
+    "refund_issued": refund_issued_notify,
+    "refund_failed_admin": refund_failed_admin_notify,
+    "payment_receipt": payment_receipt_notify,
+    "invoice_issued": invoice_issued_notify,
+}
+
+
+def payment_failed_for_good_mail_add(*, payment_id: int) -> None:
+    """Inside the transaction that ends the payment's retries: the member's and the administrators' mails."""
+    from payments.outbox import outbox_mail_add
+
+    outbox_mail_add(notification="payment_failed_member", payment_id=payment_id)
+    outbox_mail_add(notification="payment_failed_admin", payment_id=payment_id)

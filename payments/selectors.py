@@ -114,9 +114,11 @@ def payment_attempts(*, payment: Payment) -> QuerySet[PaymentAttempt]:
 
 
 def payments_with_review_flag(queryset: QuerySet[Payment]) -> QuerySet[Payment]:
-    """Annotate `needs_review`: an attempt of the payment has an outcome that reconciliation could not settle."""
+    """Annotate `needs_review`: an attempt or a refund of the payment has an outcome that reconciliation could not
+    settle."""
     return queryset.annotate(
         needs_review=Exists(PaymentAttempt.objects.filter(payment=OuterRef("pk"), needs_review=True))
+        | Exists(Refund.objects.filter(payment=OuterRef("pk"), needs_review=True))
     )
 
 

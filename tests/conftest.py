@@ -161,3 +161,47 @@ def page(browser, live_server):
     page = context.new_page()
     yield page
     context.close()
+
+
+def _celery_connections_reset() -> None:
+    """Forget the broker connections Celery keeps, so that the next task is published to `broker_url` as it is now
+    (kombu keeps the pools themselves, one per broker address, for the next test)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down():
+    """Celery's broker is a closed port on 127.0.0.1 (Redis is down) and tasks are not run in-process: publishing
+    fails. Call the fixture's value to bring the broker back (tasks then run in-process, as without a worker)."""
+    from tests.support.localstripe import closed_port_url
+
+    broker_url = celery_app.conf.broker_url
+    celery_app.conf.broker_url = closed_port_url().replace("http://", "redis://") + "/0"
+    celery_app.conf.task_always_eager = False
+    _celery_connections_reset()
+
+    def bring_back() -> None:
+        celery_app.conf.broker_url = broker_url
+        celery_app.conf.task_always_eager = True
+        _celery_connections_reset()
+
+    yield bring_back
+    bring_back()
+
+
+@pytest.fixture
+def smtp_down(settings):
+    """Mail goes through SMTP to a closed port on 127.0.0.1 (the mail server is down): sending fails. Call the
+    fixture's value to bring mail back (Django's locmem backend: `mailoutbox`)."""
+    from tests.support.localstripe import closed_port_url
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = int(closed_port_url().rsplit(":", 1)[1])
+    settings.EMAIL_TIMEOUT = 5
+
+    def bring_back() -> None:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    return bring_back

@@ -22,6 +22,8 @@ from payments.gateways import gateway_get
 from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResult, Gateway
 from payments.lock_objects import payment_lock, payment_lock_with_invoices
 from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
+from payments.notifications import payment_failed_for_good_mail_add
+from payments.outbox import outbox_mail_add
 
 SYSTEM = Actor.system("card payments")
 
@@ -169,9 +171,7 @@ def _record_success(*, member, invoices, payment: Payment, attempt: PaymentAttem
                 message=f"{invoice} was paid by other means while {payment} was at the gateway; the excess stays "
                 "unallocated as the member's credit.",
             )
-    from payments.notifications import payment_receipt_notify
-
-    transaction.on_commit(lambda: payment_receipt_notify(payment_id=payment.pk))
+    outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
 
 
 def _record_failure(*, member, invoices, payment: Payment, attempt: PaymentAttempt, result: ChargeResult, actor):
@@ -211,9 +211,7 @@ def _record_failure(*, member, invoices, payment: Payment, attempt: PaymentAttem
         },
     )
     if payment.next_retry_at is None:
-        from payments.notifications import payment_failed_for_good_notify
-
-        transaction.on_commit(lambda: payment_failed_for_good_notify(payment_id=payment.pk))
+        payment_failed_for_good_mail_add(payment_id=payment.pk)
 
 
 def retry_next_at(*, payment: Payment, invoices: list, decline_code: str, failed_at: datetime.datetime):

@@ -19,7 +19,7 @@ from payments.allocations import allocation_create
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.lock_objects import payments_lock
 from payments.models import Payment, PaymentStatus
-from payments.notifications import invoice_issued_notify
+from payments.outbox import outbox_mail_add
 from payments.services.invoice_money_balance import balance_apply_locked
 
 
@@ -70,7 +70,7 @@ def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, appl
     if apply_credit and invoice.amount_remaining.amount > 0:
         _credit_apply_locked(member=member, invoice=invoice, actor=actor)
         invoice_refresh_amounts(invoice, actor=actor)
-    transaction.on_commit(lambda: invoice_issued_notify(invoice_id=invoice.pk))
+    outbox_mail_add(notification="invoice_issued", invoice_id=invoice.pk)
     return invoice
 
 

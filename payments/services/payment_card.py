@@ -32,14 +32,9 @@ from payments.models import (
     PaymentStatus,
     PaymentTarget,
 )
+from payments.outbox import outbox_add
 from payments.rules import amount_check_at_most, invoice_check_accepts_payment
 from payments.services.invoice_issue import invoice_issue_locked
-
-
-def _attempt_enqueue(attempt_id: int) -> None:
-    from payments.tasks import attempt_execute_task
-
-    attempt_execute_task.delay(attempt_id)
 
 
 def attempt_create_locked(
@@ -53,7 +48,7 @@ def attempt_create_locked(
         trigger=trigger,
         gateway=gateway_get().name,
     )
-    transaction.on_commit(lambda: _attempt_enqueue(attempt.pk))
+    outbox_add(task="payments.tasks.attempt_execute_task", attempt_id=attempt.pk)
     return attempt
 
 

@@ -16,7 +16,7 @@ from members.models import Member
 from payments.allocations import allocation_create
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.models import Payment, PaymentMethodKind, PaymentStatus
-from payments.notifications import payment_receipt_notify
+from payments.outbox import outbox_mail_add
 from payments.rules import external_kind_check, invoice_check_accepts_payment, received_on_check
 
 
@@ -57,7 +57,7 @@ def _external_payment_create(
         status_after=payment.status,
         data={"payment": payment.number, "method": payment.get_method_label(), "reference": payment.reference},
     )
-    transaction.on_commit(lambda: payment_receipt_notify(payment_id=payment.pk))
+    outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
     return payment
 
 

@@ -15,6 +15,7 @@ from members.models import Member
 from payments.gateways import gateway_get
 from payments.gateways.base import GatewayError
 from payments.models import IN_FLIGHT_STATUSES, PaymentMethod
+from payments.outbox import outbox_add
 
 
 def _actor_check_member(actor: Actor, member: Member) -> None:
@@ -95,14 +96,12 @@ def payment_method_add(*, member: Member, card_token: str, actor: Actor, make_de
         activity_record(
             actor=actor, verb="payment_method.added", member=member, target=payment_method, message=str(payment_method)
         )
-        transaction.on_commit(lambda: _retry_failed_payments(member.pk, payment_method.pk))
+        outbox_add(
+            task="payments.tasks.payments_retry_with_new_card_task",
+            member_id=member.pk,
+            payment_method_id=payment_method.pk,
+        )
     return payment_method
-
-
-def _retry_failed_payments(member_id: int, payment_method_id: int) -> None:
-    from payments.tasks import payments_retry_with_new_card_task
-
-    payments_retry_with_new_card_task.delay(member_id, payment_method_id)
 
 
 def payment_method_set_default(*, payment_method: PaymentMethod, actor: Actor) -> PaymentMethod:
@@ -153,12 +152,5 @@ def payment_method_remove(*, payment_method: PaymentMethod, actor: Actor) -> Pay
             target=payment_method,
             message=str(payment_method),
         )
-        gateway_id = payment_method.gateway_id
-        transaction.on_commit(lambda: _detach(gateway_id))
+        outbox_add(task="payments.tasks.payment_method_detach_task", gateway_id=payment_method.gateway_id)
     return payment_method
-
-
-def _detach(gateway_id: str) -> None:
-    from payments.tasks import payment_method_detach_task
-
-    payment_method_detach_task.delay(gateway_id)

@@ -14,7 +14,7 @@ from members.models import Member
 from payments.amounts import invoice_reserved
 from payments.lock_objects import payment_lock
 from payments.models import Payment, PaymentAttempt, PaymentMethod, PaymentMethodKind, PaymentStatus
-from payments.notifications import payment_failed_for_good_notify
+from payments.notifications import payment_failed_for_good_mail_add
 from payments.services.payment_card import payment_retry
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def _retries_stop(*, payment: Payment, reason: str) -> None:
             amount=payment.amount,
             message=reason,
         )
-        transaction.on_commit(lambda: payment_failed_for_good_notify(payment_id=payment.pk))
+        payment_failed_for_good_mail_add(payment_id=payment.pk)
 
 
 def payments_retry_with_new_card(*, member: Member, payment_method: PaymentMethod) -> int:

@@ -23,7 +23,7 @@ from billing.numbering import CREDIT_NOTE, number_next
 from payments.allocations import allocations_take_newest_first
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.gateways import gateway_get
-from payments.gateways.base import RefundOutcome, RefundResult
+from payments.gateways.base import Gateway, RefundOutcome, RefundResult
 from payments.lock_objects import payment_lock, payment_lock_with_invoices
 from payments.models import (
     Allocation,
@@ -35,6 +35,7 @@ from payments.models import (
     RefundAllocation,
     RefundStatus,
 )
+from payments.outbox import outbox_add, outbox_mail_add
 
 SYSTEM = Actor.system("refunds")
 
@@ -124,23 +125,15 @@ def refund_create_locked(
         data={"refund": str(refund.uid), "kind": kind, "reason": reason, "payment": payment.number},
     )
     if at_gateway:
-        transaction.on_commit(lambda: _enqueue(refund.pk))
+        outbox_add(task="payments.tasks.refund_execute_task", refund_id=refund.pk)
     elif kind == Refund.Kind.RECORDED:
-        from payments.notifications import refund_issued_notify
-
-        transaction.on_commit(lambda: refund_issued_notify(refund_id=refund.pk))
+        outbox_mail_add(notification="refund_issued", refund_id=refund.pk)
     return refund
 
 
 def _charge_gateway(payment: Payment) -> str:
     attempt = payment.attempts.filter(status=AttemptStatus.SUCCEEDED).first()
     return attempt.gateway if attempt else ""
-
-
-def _enqueue(refund_id: int) -> None:
-    from payments.tasks import refund_execute_task
-
-    refund_execute_task.delay(refund_id)
 
 
 def payment_refund(
@@ -253,8 +246,9 @@ def _credit_note_settled_by_refund(
     return credit_note
 
 
-def refund_execute(*, refund_id: int) -> Refund:
-    """Send a pending card refund to the gateway (with the refund's own idempotency key) and record the answer."""
+def refund_execute(*, refund_id: int, gateway: Gateway | None = None) -> Refund:
+    """Send a pending card refund to the gateway (with the refund's own idempotency key, so sending it again never
+    refunds twice) and record the answer."""
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING:
         return refund
@@ -265,7 +259,7 @@ def refund_execute(*, refund_id: int) -> Refund:
             result=RefundResult(RefundOutcome.FAILED, message="The card charge of this payment is unknown."),
         )
     Refund.objects.filter(pk=refund.pk, sent_at__isnull=True).update(sent_at=timezone.now())
-    result = gateway_get().refund_create(
+    result = (gateway or gateway_get()).refund_create(
         gateway_payment_id=attempt.gateway_payment_id,
         amount_minor=money_to_minor_units(refund.amount),
         idempotency_key=refund.idempotency_key,
@@ -274,18 +268,24 @@ def refund_execute(*, refund_id: int) -> Refund:
 
 
 def refund_record_outcome(*, refund_id: int, result: RefundResult, actor: Actor = SYSTEM) -> Refund:
-    """Record the gateway's answer, only ever moving a refund forward out of pending."""
+    """Record the gateway's answer, moving a refund forward out of pending. The one move back: a refund the gateway
+    reports failed after we recorded it succeeded becomes failed, and its money goes back on the payment."""
     peek = Refund.objects.select_related("payment").get(pk=refund_id)
     with transaction.atomic(durable=True):
         member = member_lock(peek.payment.member_id)
         payment = payment_lock(peek.payment_id)
         refund = Refund.objects.select_for_update().get(pk=refund_id)
+        refund.last_checked_at = timezone.now()
         if result.gateway_refund_id and not refund.gateway_refund_id:
             refund.gateway_refund_id = result.gateway_refund_id
+        if refund.status == RefundStatus.SUCCEEDED and result.outcome == RefundOutcome.FAILED:
+            _refund_fail_after_success(refund=refund, payment=payment, member=member, result=result, actor=actor)
+            return refund
         if refund.status != RefundStatus.PENDING or result.outcome == RefundOutcome.PENDING:
-            refund.save(update_fields=["gateway_refund_id"])
+            refund.save(update_fields=["gateway_refund_id", "last_checked_at"])
             return refund
         refund.finished_at = timezone.now()
+        refund.needs_review = False
         if result.outcome == RefundOutcome.SUCCEEDED:
             refund.status = RefundStatus.SUCCEEDED
         else:
@@ -304,10 +304,31 @@ def refund_record_outcome(*, refund_id: int, result: RefundResult, actor: Actor 
             data={"refund": str(refund.uid), "gateway_refund_id": refund.gateway_refund_id},
         )
         if refund.status == RefundStatus.SUCCEEDED:
-            from payments.notifications import refund_issued_notify
-
-            transaction.on_commit(lambda: refund_issued_notify(refund_id=refund.pk))
+            outbox_mail_add(notification="refund_issued", refund_id=refund.pk)
     return refund
+
+
+def _refund_fail_after_success(*, refund: Refund, payment: Payment, member, result: RefundResult, actor: Actor):
+    """The money never reached the card: it goes back on the payment, unallocated (the member's credit), the
+    credit notes the refund settled are settled by that credit instead, and the administrators are mailed."""
+    refund.status = RefundStatus.FAILED
+    refund.failure_message = result.message or "The gateway reports that this refund failed after it succeeded."
+    refund.finished_at = timezone.now()
+    _refund_failure_settle_credit_notes(refund)
+    refund.save()
+    payment_refresh_amounts(payment)
+    activity_record(
+        actor=actor,
+        verb="refund.failed_after_success",
+        member=member,
+        target=payment,
+        amount=refund.amount,
+        status_before=RefundStatus.SUCCEEDED,
+        status_after=RefundStatus.FAILED,
+        message=f"{refund.failure_message} {refund.amount} is back on {payment}, unallocated (the member's credit).",
+        data={"refund": str(refund.uid), "gateway_refund_id": refund.gateway_refund_id},
+    )
+    outbox_mail_add(notification="refund_failed_admin", refund_id=refund.pk)
 
 
 def _refund_failure_settle_credit_notes(refund: Refund) -> None:

@@ -1,38 +1,55 @@
-"""Gateway webhooks: stored once by event id, processed in a task, moving state only forward."""
+"""Gateway webhooks: stored once by event id, processed in a task, moving state only forward.
 
+Processing is claimed on the event (`claimed_until`), so that the task, a late task and the periodic sweep
+(`webhook_events_sweep`) never process one event twice. A failure is kept on the event with its error and tried again
+by the sweep; after BILLING_WEBHOOK_MAX_ATTEMPTS tries the event has failed for good and waits in the admin for
+someone to reprocess it (`webhook_event_reprocess`).
+"""
+
+import datetime
 import logging
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.activity import Actor, activity_record
+from billing.errors import InvalidState
 from billing.lock_objects import member_lock
 from payments.gateways.base import GatewayEvent
 from payments.lock_objects import payment_lock
 from payments.models import AttemptStatus, PaymentAttempt, Refund, RefundStatus, WebhookEvent
+from payments.outbox import outbox_add, outbox_mail_add
 from payments.services.attempt_execute import attempt_record_outcome
 
 logger = logging.getLogger(__name__)
 WEBHOOK = Actor.gateway("Stripe webhook")
+# How long one worker may process an event before the sweep may take it over.
+PROCESSING_LEASE = datetime.timedelta(minutes=10)
 
 
 def webhook_event_store(*, gateway: str, event: GatewayEvent) -> tuple[WebhookEvent, bool]:
-    """Store a verified event and queue its processing; a duplicate (same id) is stored once and not requeued."""
+    """Store a verified event and queue its processing. A duplicate (same id) is stored once; when the event we
+    have is not processed yet (the broker was down, its task died), the duplicate queues its processing again."""
     try:
         with transaction.atomic(durable=True):
             stored = WebhookEvent.objects.create(
                 gateway=gateway, event_id=event.event_id, type=event.type, payload=event.payload
             )
-            transaction.on_commit(lambda: _enqueue(stored.pk))
+            _process_later(stored)
     except IntegrityError:
-        return WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id), False
+        stored = WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id)
+        if stored.processed_at is None and stored.failed_at is None:
+            with transaction.atomic(durable=True):
+                _process_later(stored)
+        return stored, False
     return stored, True
 
 
-def _enqueue(webhook_event_id: int) -> None:
-    from payments.tasks import webhook_event_process_task
-
-    webhook_event_process_task.delay(webhook_event_id)
+def _process_later(event: WebhookEvent) -> None:
+    outbox_add(task="payments.tasks.webhook_event_process_task", webhook_event_id=event.pk)
 
 
 def _attempt_for(gateway: str, *, payment_intent_id: str = "", charge_id: str = "") -> PaymentAttempt | None:
@@ -79,9 +96,7 @@ def _dispute_created(event: WebhookEvent, data: dict) -> str:
             target=payment,
             data={"dispute": data.get("id"), "reason": data.get("reason"), "amount_minor": data.get("amount")},
         )
-        from payments.notifications import payment_disputed_notify
-
-        transaction.on_commit(lambda: payment_disputed_notify(payment_id=payment.pk))
+        outbox_mail_add(notification="payment_disputed", payment_id=payment.pk)
     return "flagged"
 
 
@@ -139,19 +154,92 @@ HANDLERS = {
 
 
 def webhook_event_process(*, webhook_event_id: int) -> str:
-    """Apply the event once. Returns what was done (for logs and tests)."""
+    """Apply the event once. Returns what was done (for logs and tests); never raises for a handler's failure,
+    which is kept on the event for the sweep's next try and for a person to read in the admin."""
+    now = timezone.now()
+    claimed = (
+        WebhookEvent.objects.filter(pk=webhook_event_id, processed_at__isnull=True, failed_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + PROCESSING_LEASE, attempts=F("attempts") + 1, last_attempt_at=now)
+    )
     event = WebhookEvent.objects.get(pk=webhook_event_id)
-    if event.processed_at is not None:
-        return "already processed"
+    if not claimed:
+        if event.processed_at is not None:
+            return "already processed"
+        return "failed for good" if event.failed_at is not None else "being processed"
     handler = HANDLERS.get(event.type)
     try:
         outcome = handler(event, event.payload["data"]["object"]) if handler else "ignored"
-    except Exception as error:
-        # Kept unprocessed, with the error, for the task's next try and for a person to read in the admin.
-        WebhookEvent.objects.filter(pk=event.pk).update(processing_error=f"{type(error).__name__}: {error}")
-        raise
-    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
-        processed_at=timezone.now(), processing_error=""
+    except Exception as error:  # noqa: BLE001 - kept on the event, tried again by the sweep
+        failed_for_good = event.attempts >= settings.BILLING_WEBHOOK_MAX_ATTEMPTS
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            processing_error=f"{type(error).__name__}: {error}"[:2000],
+            claimed_until=None,
+            failed_at=timezone.now() if failed_for_good else None,
+        )
+        logger.exception(
+            "Webhook %s %s failed (try %s): %s",
+            event.type,
+            event.event_id,
+            event.attempts,
+            "failed for good; reprocess it in the admin" if failed_for_good else "webhook_events_sweep tries again",
+        )
+        return f"failed: {error}"
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        processed_at=timezone.now(), processing_error="", claimed_until=None
     )
     logger.info("Webhook %s %s: %s", event.type, event.event_id, outcome)
     return outcome
+
+
+@dataclass
+class SweepSummary:
+    due: int = 0
+    processed: int = 0
+    failed: int = 0
+
+
+def webhook_events_waiting(*, now: datetime.datetime):
+    """Events not processed nor failed for good, that nothing is processing and nothing tried for a while."""
+    quiet_since = now - datetime.timedelta(seconds=settings.BILLING_OUTBOX_RETRY_SECONDS)
+    return (
+        WebhookEvent.objects.filter(processed_at__isnull=True, failed_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(last_attempt_at__isnull=True, received_at__lte=quiet_since) | Q(last_attempt_at__lte=quiet_since))
+    )
+
+
+def webhook_events_sweep(*, now: datetime.datetime | None = None) -> SweepSummary:
+    """Process the stored events that were not (the broker was down, the task died, a try failed), oldest first."""
+    now = now or timezone.now()
+    summary = SweepSummary()
+    for event_id in webhook_events_waiting(now=now).order_by("received_at", "pk").values_list("pk", flat=True):
+        summary.due += 1
+        webhook_event_process(webhook_event_id=event_id)
+        if WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=False).exists():
+            summary.processed += 1
+        else:
+            summary.failed += 1
+    return summary
+
+
+def webhook_event_reprocess(*, webhook_event: WebhookEvent, actor: Actor) -> WebhookEvent:
+    """Try a failed (or still waiting) event again, with a fresh count of tries; its processing is queued."""
+    actor.require_permission("payments.reprocess_webhookevent", "reprocess webhook events")
+    with transaction.atomic(durable=True):
+        event = WebhookEvent.objects.select_for_update().get(pk=webhook_event.pk)
+        if event.processed_at is not None:
+            raise InvalidState(f"The event {event.event_id} is processed already; there is nothing to reprocess.")
+        activity_record(
+            actor=actor,
+            verb="webhook.reprocessed",
+            target=event,
+            message=event.processing_error,
+            data={"event": event.event_id, "type": event.type, "attempts": event.attempts},
+        )
+        event.failed_at = None
+        event.attempts = 0
+        event.claimed_until = None
+        event.save(update_fields=["failed_at", "attempts", "claimed_until"])
+        _process_later(event)
+    return WebhookEvent.objects.get(pk=event.pk)

@@ -2,15 +2,19 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from payments.management.progress import progress_argument_add, progress_bar
+from payments.outbox import outbox_relay
 from payments.services.attempt_reconcile import attempts_reconcile, attempts_to_reconcile
+from payments.services.refund_reconcile import refunds_reconcile, refunds_to_reconcile
+from payments.services.webhook import webhook_events_sweep
 
 
 class Command(BaseCommand):
     help = (
-        "Ask the gateway about card charges whose outcome is unknown (processing for more than "
-        "BILLING_RECONCILE_AFTER_MINUTES) and settle them, with the same gateway ids and idempotency keys. Charges "
-        "still unknown after BILLING_NEEDS_REVIEW_AFTER_HOURS are flagged 'needs review'. Exits non-zero when any "
-        "was flagged."
+        "Finish what was started: ask the gateway about card charges and card refunds whose outcome is unknown "
+        "(for more than BILLING_RECONCILE_AFTER_MINUTES) and settle them, with the same gateway ids and idempotency "
+        "keys; process stored webhook events not processed yet; hand over again the work after a commit (tasks, "
+        "mail) that is not done. Charges and refunds still unknown after BILLING_NEEDS_REVIEW_AFTER_HOURS are "
+        "flagged 'needs review'. Exits non-zero when any was flagged."
     )
 
     def add_arguments(self, parser):
@@ -20,10 +24,23 @@ class Command(BaseCommand):
         now = timezone.now()
         total = attempts_to_reconcile(now=now).count()
         with progress_bar(options=options, total=total, description="Reconciling", unit="charge") as bar:
-            summary = attempts_reconcile(now=now, progress=lambda attempt_id: bar.update())
+            charges = attempts_reconcile(now=now, progress=lambda attempt_id: bar.update())
         self.stdout.write(
-            f"{summary.checked} checked: {summary.settled} settled, {summary.still_unknown} still unknown."
+            f"Charges: {charges.checked} checked: {charges.settled} settled, {charges.still_unknown} still unknown."
         )
-        if summary.flagged:
-            raise CommandError("Needs review: " + ", ".join(summary.flagged))
+        total = refunds_to_reconcile(now=now).count()
+        with progress_bar(options=options, total=total, description="Reconciling", unit="refund") as bar:
+            refunds = refunds_reconcile(now=now, progress=lambda refund_id: bar.update())
+        self.stdout.write(
+            f"Refunds: {refunds.checked} checked: {refunds.settled} settled, {refunds.still_unknown} still unknown."
+        )
+        events = webhook_events_sweep(now=now)
+        self.stdout.write(f"Webhook events: {events.due} due: {events.processed} processed, {events.failed} failed.")
+        relayed = outbox_relay(now=now)
+        self.stdout.write(
+            f"Outbox: {relayed.due} due: {relayed.handed_over} handed over, {relayed.failed} not handed over."
+        )
+        flagged = charges.flagged + refunds.flagged
+        if flagged:
+            raise CommandError("Needs review: " + ", ".join(flagged))
         self.stdout.write(self.style.SUCCESS("Done."))

@@ -166,15 +166,7 @@ def test_a_pending_event_leaves_a_pending_refund_pending(client, committed, pend
     assert Activity.objects.count() == activity_before
 
 
-@pytest.mark.parametrize(
-    "late",
-    [
-        pytest.param({"status": "failed", "failure_reason": "lost_or_stolen_card"}, id="failed"),
-        pytest.param({"status": "pending"}, id="pending"),
-        pytest.param({"status": "canceled"}, id="canceled"),
-    ],
-)
-def test_a_late_event_does_not_undo_a_succeeded_refund(client, committed, pending, late):
+def test_a_late_pending_event_does_not_undo_a_succeeded_refund(client, committed, pending):
     invoice, payment, refund, at_stripe = pending
     with committed():
         post(client, event("evt_refund_ok", "refund.updated", {**at_stripe, "status": "succeeded"}))
@@ -182,7 +174,7 @@ def test_a_late_event_does_not_undo_a_succeeded_refund(client, committed, pendin
     activity_before = Activity.objects.count()
 
     with committed():
-        response = post(client, event("evt_refund_late", "charge.refund.updated", {**at_stripe, **late}))
+        response = post(client, event("evt_refund_late", "charge.refund.updated", {**at_stripe, "status": "pending"}))
 
     assert response.status_code == 200
     assert WebhookEvent.objects.get(event_id="evt_refund_late").processed_at is not None
@@ -196,6 +188,53 @@ def test_a_late_event_does_not_undo_a_succeeded_refund(client, committed, pendin
     assert Activity.objects.count() == activity_before
     assert verbs(verb__startswith="refund.") == ["refund.requested", "refund.succeeded"]
     assert billing_integrity_violations() == []
+
+
+@pytest.mark.parametrize(
+    ("late", "reason"),
+    [
+        pytest.param({"status": "failed", "failure_reason": "lost_or_stolen_card"}, "lost_or_stolen_card", id="failed"),
+        pytest.param(
+            {"status": "canceled"}, "The gateway reports that this refund failed after it succeeded.", id="canceled"
+        ),
+    ],
+)
+def test_a_refund_reported_failed_after_it_succeeded_gives_the_money_back_to_the_payment(
+    client, committed, pending, mailoutbox, staff, late, reason
+):
+    """Spec 6: the one backward move. The money never reached the card: it is the member's credit again."""
+    invoice, payment, refund, at_stripe = pending
+    with committed():
+        post(client, event("evt_refund_ok", "refund.updated", {**at_stripe, "status": "succeeded"}))
+    assert payment_amounts(payment) == (eur("15.00"), eur("10.00"), eur("0.00"), eur("0.00"))
+    mailoutbox.clear()
+
+    with committed():
+        response = post(client, event("evt_refund_late", "charge.refund.updated", {**at_stripe, **late}))
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get(event_id="evt_refund_late").processed_at is not None
+    refund = reload(refund)
+    assert (refund.status, refund.failure_message) == (RefundStatus.FAILED, reason)
+    assert payment_amounts(payment) == (eur("15.00"), eur("0.00"), eur("0.00"), eur("10.00"))
+    invoice = reload(invoice)
+    assert (invoice.status, invoice.amount_remaining) == (InvoiceStatus.OPEN, eur("10.00"))
+    assert verbs(verb__startswith="refund.") == ["refund.requested", "refund.succeeded", "refund.failed_after_success"]
+    reversed_ = Activity.objects.get(verb="refund.failed_after_success")
+    assert (reversed_.actor_label, reversed_.target, reversed_.amount) == ("Stripe webhook", payment, eur("10.00"))
+    assert (reversed_.status_before, reversed_.status_after) == ("succeeded", "failed")
+    [mail] = mailoutbox
+    assert mail.to == [staff.user.email]
+    assert mail.subject == f"Refund failed after it succeeded: {payment.number} ({payment.member.name})"
+    assert "€10.00" in mail.body and "unallocated" in mail.body
+    assert billing_integrity_violations() == []
+
+    with committed():
+        post(client, event("evt_refund_late_again", "refund.updated", {**at_stripe, **late}))
+
+    assert payment_amounts(payment) == (eur("15.00"), eur("0.00"), eur("0.00"), eur("10.00"))
+    assert Activity.objects.filter(verb="refund.failed_after_success").count() == 1
+    assert len(mailoutbox) == 1
 
 
 def test_a_late_success_does_not_undo_a_failed_refund(client, committed, pending):

@@ -1,0 +1,143 @@
+"""The transactional outbox: work that follows a commit (a Celery task, a mail) never fails the request.
+
+A service calls `outbox_add` inside its transaction: the row commits with the change, or not at all. Right after
+the commit the row is handed to the broker (in eager mode its task runs at once); a broker or mail server that is
+down is recorded on the row and the request goes on. `outbox_relay` (on the beat schedule, and in
+`manage.py reconcile_payments`) hands over again what is not done once its `next_attempt_at` has passed. A task
+started from the outbox runs through `outbox_task_run`, which claims the row, skips it when it is done already, and
+marks it done when the task ran to the end: so the relay may hand a row over twice, and its work is still done
+once (a mail is sent once).
+"""
+
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from celery import current_app
+from celery.exceptions import Retry
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from payments.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+MAIL_TASK = "payments.tasks.mail_send_task"
+# How long a worker may run one row's task before the relay may hand it to another.
+CLAIM_LEASE = datetime.timedelta(minutes=10)
+RETRY_DELAY_MAX = datetime.timedelta(hours=1)
+
+
+def outbox_add(*, task: str, **arguments: Any) -> OutboxMessage:
+    """Write the task (by its Celery name, with JSON keyword arguments) in the current transaction; it is handed
+    to the broker after the commit."""
+    if not transaction.get_connection().in_atomic_block:
+        raise AssertionError("outbox_add belongs inside the transaction of the change that asks for the work.")
+    message = OutboxMessage.objects.create(
+        task=task, arguments=arguments, next_attempt_at=timezone.now() + _retry_delay(1)
+    )
+    transaction.on_commit(lambda: outbox_hand_over(message_id=message.pk))
+    return message
+
+
+def outbox_mail_add(*, notification: str, **arguments: Any) -> OutboxMessage:
+    """A mail of `payments.notifications.NOTIFICATIONS`, sent by a task after the commit."""
+    return outbox_add(task=MAIL_TASK, notification=notification, **arguments)
+
+
+def _retry_delay(attempts: int) -> datetime.timedelta:
+    """The wait before the relay hands a row over again: BILLING_OUTBOX_RETRY_SECONDS, doubling with each
+    hand-over, at most an hour."""
+    seconds = settings.BILLING_OUTBOX_RETRY_SECONDS * 2 ** max(attempts - 1, 0)
+    return min(datetime.timedelta(seconds=seconds), RETRY_DELAY_MAX)
+
+
+def outbox_hand_over(*, message_id: int) -> bool:
+    """Give the row's task to the broker (in eager mode: run it). Never raises: a failure is recorded on the row,
+    and `outbox_relay` tries again after the row's `next_attempt_at`. Returns whether the broker took it."""
+    message = OutboxMessage.objects.filter(pk=message_id, done_at__isnull=True).first()
+    if message is None:
+        return False
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        attempts=F("attempts") + 1, next_attempt_at=now + _retry_delay(message.attempts + 1)
+    )
+    try:
+        import payments.tasks  # noqa: F401 (registers the tasks the rows name, in a process that is not a worker)
+
+        task = current_app.tasks[message.task]
+        task.apply_async(kwargs={**message.arguments, "outbox_id": message.pk}, retry=False)
+    except Exception as error:  # noqa: BLE001 - the broker, the mail server or the task failed: kept for the relay
+        logger.warning(
+            "Outbox %s (%s) not done: %s; payments.outbox.outbox_relay will hand it over again.",
+            message.pk,
+            message.task,
+            error,
+        )
+        OutboxMessage.objects.filter(pk=message.pk).update(last_error=_describe(error))
+        return False
+    OutboxMessage.objects.filter(pk=message.pk, sent_at__isnull=True).update(sent_at=now)
+    return True
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
+def outbox_task_run(outbox_id: int | None, work: Callable[[], Any]) -> Any:
+    """Run a task's work for its outbox row: once. The row is claimed first (a row already done, or claimed by
+    another worker, is skipped), marked done when the work returns, and released with the error when it raises.
+    Without a row (a task started by hand or by a sweep) the work just runs."""
+    if outbox_id is None:
+        return work()
+    now = timezone.now()
+    claimed = (
+        OutboxMessage.objects.filter(pk=outbox_id, done_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + CLAIM_LEASE)
+    )
+    if not claimed:
+        return "already done or running"
+    try:
+        result = work()
+    except Retry:
+        # Celery runs the task again with the same row: release it for that run.
+        OutboxMessage.objects.filter(pk=outbox_id).update(claimed_until=None)
+        raise
+    except Exception as error:
+        logger.warning("Outbox %s failed: %s; payments.outbox.outbox_relay will hand it over again.", outbox_id, error)
+        OutboxMessage.objects.filter(pk=outbox_id).update(claimed_until=None, last_error=_describe(error))
+        raise
+    OutboxMessage.objects.filter(pk=outbox_id).update(done_at=timezone.now(), claimed_until=None, last_error="")
+    return result
+
+
+@dataclass
+class RelaySummary:
+    due: int = 0
+    handed_over: int = 0
+    failed: int = 0
+
+
+def outbox_waiting(*, now: datetime.datetime):
+    """Rows not done whose next hand-over is due and that no worker is running."""
+    return OutboxMessage.objects.filter(done_at__isnull=True, next_attempt_at__lte=now).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+
+
+def outbox_relay(*, now: datetime.datetime | None = None) -> RelaySummary:
+    """Hand over again every row whose work is not done and whose next attempt is due, oldest first."""
+    now = now or timezone.now()
+    summary = RelaySummary()
+    for message_id in outbox_waiting(now=now).order_by("pk").values_list("pk", flat=True):
+        summary.due += 1
+        if outbox_hand_over(message_id=message_id):
+            summary.handed_over += 1
+        else:
+            summary.failed += 1
+    return summary
