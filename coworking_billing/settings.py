@@ -110,6 +110,11 @@ AXES_USERNAME_CALLABLE = "payments.portal.auth.axes_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "payments.portal.auth.lockout_response"
 AXES_VERBOSE = False
+# Failures are counted per client address, not per address of the reverse proxy in front (see "Deployment" in the
+# README): each of the BILLING_TRUSTED_PROXIES proxies appends the address it received the request from to
+# X-Forwarded-For. 1 with DEBUG off (the documented nginx), 0 with DEBUG on (REMOTE_ADDR, no proxy).
+BILLING_TRUSTED_PROXIES = int(os.environ.get("BILLING_TRUSTED_PROXIES", "0" if DEBUG else "1"))
+AXES_CLIENT_IP_CALLABLE = "payments.portal.auth.axes_client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -134,21 +139,25 @@ if not DEBUG:
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     }
 
-# Behind a TLS-terminating proxy (see "Deployment" in the README). The defaults suit plain HTTP on 127.0.0.1.
-# SECURE_PROXY_SSL_HEADER: "header,value", e.g. "HTTP_X_FORWARDED_PROTO,https" when the proxy sets that header
-# (and strips it from what clients send); unset, requests are secure only when they reach Django over HTTPS.
-_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", "")
+# Behind a TLS-terminating proxy (see "Deployment" in the README). With DEBUG off, HTTPS is required by default:
+# the proxy says a request came over HTTPS with X-Forwarded-Proto, plain HTTP is redirected, cookies are sent over
+# HTTPS only, and HSTS tells browsers to use nothing else. Each can be turned off (or changed) in the environment,
+# e.g. for a proxy that redirects to HTTPS itself. With DEBUG on (`make run`, the tests) all are off.
+# SECURE_PROXY_SSL_HEADER: "header,value" the proxy sets on HTTPS requests (and strips from what clients send);
+# set it empty when requests reach Django over HTTPS directly.
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "HTTP_X_FORWARDED_PROTO,https")
 if _proxy_ssl_header:
     if len(_proxy_ssl_header) != 2:
         raise RuntimeError('SECURE_PROXY_SSL_HEADER must be "header,value", e.g. "HTTP_X_FORWARDED_PROTO,https".')
     SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@coworking.example")
@@ -176,6 +185,13 @@ BILLING_SPACE_NAME = os.environ.get("BILLING_SPACE_NAME", "Coworking space")
 # A form submitted twice shows the first submission's outcome; how long (seconds) the second waits for the first to
 # finish writing it before showing "This form was already submitted." instead.
 BILLING_INTENT_OUTCOME_WAIT = float(os.environ.get("BILLING_INTENT_OUTCOME_WAIT", "5"))
+# Dates money was received: not in the future (in TIME_ZONE), not before this date (YYYY-MM-DD).
+try:
+    BILLING_EARLIEST_RECEIVED_DATE = datetime.date.fromisoformat(
+        os.environ.get("BILLING_EARLIEST_RECEIVED_DATE", "2000-01-01")
+    )
+except ValueError:
+    raise RuntimeError("BILLING_EARLIEST_RECEIVED_DATE must be a date written YYYY-MM-DD, e.g. 2000-01-01.") from None
 
 # django-money's currency choices: fixed, so that migrations do not depend on the environment.
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY", "KRW", "BHD")
@@ -190,7 +206,7 @@ LOGGING = {
     "loggers": {"axes": {"level": os.environ.get("AXES_LOG_LEVEL", "WARNING")}},
 }
 
-# Payment gateway: Stripe when a secret key is set, else the embedded sandbox.
+# Payment gateway: Stripe when a secret key is set, else the embedded sandbox (with DEBUG on, or chosen by name).
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
@@ -198,7 +214,11 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "20"))
 # Stripe.js, loaded by the portal's card forms only when the gateway is Stripe (the only external script).
 STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
-PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "stripe" if STRIPE_SECRET_KEY else "sandbox")
+# With DEBUG off the sandbox runs only when chosen here by name (`billing.E001` otherwise, see payments/checks.py):
+# a production site without a Stripe key must not take test cards for real invoices.
+PAYMENT_GATEWAY_CHOSEN = os.environ.get("PAYMENT_GATEWAY", "").strip().lower()
+PAYMENT_GATEWAY = PAYMENT_GATEWAY_CHOSEN or ("stripe" if STRIPE_SECRET_KEY else "sandbox")
+PAYMENT_SANDBOX_ALLOWED = DEBUG or PAYMENT_GATEWAY_CHOSEN == "sandbox"
 SANDBOX_LATENCY_SECONDS = float(os.environ.get("SANDBOX_LATENCY_SECONDS", "0"))
 
 # Card payments: automatic retries counted in days from the last failure; reconciliation of unknown outcomes.

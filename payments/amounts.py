@@ -1,7 +1,8 @@
 """Recompute the cached amounts of invoices and payments from their rows.
 
 Only services call these, inside their transaction, after locking the rows. The status of an invoice follows
-its amounts here and nowhere else: open -> paid when nothing remains, paid -> open when something does again.
+its amounts here and nowhere else: open -> paid when nothing remains (which ends the automatic retries of its
+failed card payments), paid -> open when something does again.
 """
 
 from django.db.models import Sum
@@ -21,6 +22,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
+from payments.retry_schedule import invoice_retries_cancel
 
 
 class AmountsOutOfBalance(RuntimeError):
@@ -73,6 +75,8 @@ def invoice_refresh_amounts(invoice: Invoice, *, actor: Actor) -> Invoice:
             status_before=status_before,
             status_after=invoice.status,
         )
+        if invoice.status == InvoiceStatus.PAID:
+            invoice_retries_cancel(invoice=invoice, actor=actor)
     return invoice
 
 

@@ -2,6 +2,7 @@
 
 import datetime
 
+from django.conf import settings
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -50,5 +51,11 @@ def received_on_check(received_on: datetime.date | None) -> datetime.date:
     if not isinstance(received_on, datetime.date):
         raise BillingError("The date received must be a date.")
     if received_on > today:
-        raise BillingError(f"The date received ({received_on:%Y-%m-%d}) cannot be in the future.")
+        raise BillingError(f"The date received ({received_on.isoformat()}) cannot be in the future.")
+    earliest = settings.BILLING_EARLIEST_RECEIVED_DATE
+    if received_on < earliest:
+        raise BillingError(
+            f"The date received ({received_on.isoformat()}) is before {earliest.isoformat()}, the earliest date this "
+            "space accepts; check the year."
+        )
     return received_on

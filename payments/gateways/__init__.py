@@ -1,6 +1,8 @@
-"""The payment gateway, chosen by settings: Stripe when STRIPE_SECRET_KEY is set, else the embedded sandbox."""
+"""The payment gateway, chosen by settings: Stripe when STRIPE_SECRET_KEY is set, else the embedded sandbox (with
+DEBUG on, or when PAYMENT_GATEWAY=sandbox chooses it by name)."""
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from payments.gateways.base import Gateway
 
@@ -14,6 +16,12 @@ def gateway_get() -> Gateway:
         from payments.gateways.stripe import StripeGateway
 
         return StripeGateway()
+    if not settings.PAYMENT_SANDBOX_ALLOWED:
+        # `billing.E001` stops manage.py; this stops the processes that run no system check (gunicorn, Celery).
+        raise ImproperlyConfigured(
+            "DEBUG is off and no Stripe key is set: set STRIPE_SECRET_KEY, or PAYMENT_GATEWAY=sandbox to run the "
+            "sandbox on purpose."
+        )
     from payments.gateways.sandbox import SandboxGateway
 
     return SandboxGateway(latency_seconds=settings.SANDBOX_LATENCY_SECONDS)

@@ -1,5 +1,6 @@
 """How members log in to the portal: by their login's email (any case) and password, rate limited by django-axes."""
 
+import ipaddress
 import math
 
 from django.conf import settings
@@ -56,3 +57,24 @@ def lockout_response(request: HttpRequest, original_response=None, credentials: 
         },
         status=429,
     )
+
+
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """The address django-axes counts failed logins under: the client's, not the reverse proxy's.
+
+    Each of the BILLING_TRUSTED_PROXIES proxies in front appends the address it received the request from to
+    X-Forwarded-For (nginx's `$proxy_add_x_forwarded_for`), so the client is the entry that many places from the
+    right; whatever stands left of it came from the client and is not trusted. With no proxy (development, the
+    tests), or a header too short to hold that entry or holding no address there: REMOTE_ADDR.
+    """
+    remote_address = request.META.get("REMOTE_ADDR")
+    proxies = settings.BILLING_TRUSTED_PROXIES
+    if proxies <= 0:
+        return remote_address
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) < proxies:
+        return remote_address
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return remote_address

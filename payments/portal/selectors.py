@@ -21,7 +21,7 @@ from payments.models import (
     PaymentTarget,
     Refund,
 )
-from payments.selectors import PAYABLE_INVOICE_STATUSES
+from payments.selectors import PAYABLE_INVOICE_STATUSES, invoice_card_payments_unsettled
 
 # Payments a member gets a receipt for: money received (and kept for the record when voided).
 RECEIPT_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.VOID)
@@ -82,6 +82,15 @@ def invoices_reserved(invoices: list[Invoice]) -> dict[int, Money]:
     )
     totals = {row["invoice_id"]: row["total"] for row in rows}
     return {invoice.pk: money_from_db(totals.get(invoice.pk), invoice.currency) for invoice in invoices}
+
+
+def invoice_card_payments_in_progress(*, invoice: Invoice) -> QuerySet[Payment]:
+    """The card payments the member still waits on for the invoice (at the gateway, or failed and retried):
+    only on an open invoice. A paid, void or uncollectible invoice has none in progress for the member; its failed
+    payments' retries were canceled when it got there."""
+    if invoice.status != InvoiceStatus.OPEN:
+        return Payment.objects.none()
+    return invoice_card_payments_unsettled(invoice=invoice)
 
 
 @dataclass(frozen=True)

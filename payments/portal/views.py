@@ -28,6 +28,7 @@ from payments.portal.selectors import (
     RECEIPT_STATUSES,
     InvoiceAmounts,
     invoice_amounts,
+    invoice_card_payments_in_progress,
     invoice_get_for_member,
     invoice_refunds,
     invoices_amounts,
@@ -42,7 +43,6 @@ from payments.portal.selectors import (
 )
 from payments.selectors import (
     invoice_allocations,
-    invoice_card_payments_unsettled,
     invoice_credit_notes,
     member_active_payment_methods,
     member_payments_with_credit,
@@ -189,7 +189,7 @@ def _invoice_context(request: HttpRequest, pk: int) -> dict:
         "amounts": invoice_amounts(invoice),
         "lines": invoice.lines.all(),
         "allocations": invoice_allocations(invoice=invoice),
-        "unsettled_payments": invoice_card_payments_unsettled(invoice=invoice),
+        "unsettled_payments": invoice_card_payments_in_progress(invoice=invoice),
         "credit_notes": invoice_credit_notes(invoice=invoice),
         "refunds": invoice_refunds(invoice=invoice),
         "member": request.member,

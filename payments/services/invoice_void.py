@@ -10,6 +10,7 @@ from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice, InvoiceStatus, MoneyBalanceEntry
 from payments.amounts import invoice_credited, invoice_refresh_amounts, invoice_reserved
 from payments.models import Allocation
+from payments.retry_schedule import invoice_retries_cancel
 
 
 def _check_nothing_in_flight(invoice: Invoice, *, what: str) -> None:
@@ -74,6 +75,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
             status_before=status_before,
             status_after=invoice.status,
         )
+        invoice_retries_cancel(invoice=invoice, actor=actor)
     return invoice
 
 
@@ -102,4 +104,5 @@ def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
             status_before=InvoiceStatus.OPEN,
             status_after=invoice.status,
         )
+        invoice_retries_cancel(invoice=invoice, actor=actor)
     return invoice

@@ -66,7 +66,9 @@ def payment_retries_run(*, now: datetime.datetime | None = None, progress=None) 
 
 def _retry_postpone(*, payment: Payment, now: datetime.datetime) -> None:
     """Another card payment for the invoice is at the gateway: look again once it has answered."""
-    Payment.objects.filter(pk=payment.pk, status=PaymentStatus.FAILED).update(next_retry_at=now + RETRY_POSTPONEMENT)
+    Payment.objects.filter(pk=payment.pk, status=PaymentStatus.FAILED, next_retry_at__isnull=False).update(
+        next_retry_at=now + RETRY_POSTPONEMENT
+    )
 
 
 def _retries_stop(*, payment: Payment, reason: str) -> None:

@@ -442,3 +442,29 @@ def test_unallocate_needs_the_permission(clerk_client):
     assert unallocate_url(allocation) not in page_content(client, change_url(invoice))
     assert client.post(unallocate_url(allocation)).status_code == 403
     assert books_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        (
+            "0001-01-01",
+            "The date received (0001-01-01) is before 2000-01-01, the earliest date this space accepts; "
+            "check the year.",
+        ),
+        (
+            "1999-12-31",
+            "The date received (1999-12-31) is before 2000-01-01, the earliest date this space accepts; "
+            "check the year.",
+        ),
+    ],
+)
+def test_create_payment_refuses_a_date_received_before_the_earliest_date(staff_client, typed, message):
+    invoice = open_invoice(amounts=["100.00"])
+    before = books_snapshot()
+
+    response = staff_client.post(create_payment_url(invoice), payment_data("10.00", received_on=typed))
+
+    assert response.status_code == 200
+    assert messages_of(response) == [message]
+    assert books_snapshot() == before

@@ -1,3 +1,5 @@
+import datetime
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -465,3 +467,19 @@ def test_standalone_payment_finds_the_member_by_name(staff_client):
 
     assert [result["id"] for result in response.json()["results"]] == [str(member.pk)]
     assert f'<option value="{member.pk}" selected>Grace Hopper</option>' in page
+
+
+def test_standalone_payment_refuses_the_year_1_and_the_future(staff_client):
+    member = MemberFactory()
+    tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+    before = books_snapshot()
+
+    year_1 = staff_client.post(STANDALONE, standalone_data(member, "75.00", received_on="0001-01-01"))
+    future = staff_client.post(STANDALONE, standalone_data(member, "75.00", received_on=tomorrow.isoformat()))
+
+    assert (year_1.status_code, future.status_code) == (200, 200)
+    assert messages_of(year_1) == [
+        "The date received (0001-01-01) is before 2000-01-01, the earliest date this space accepts; check the year."
+    ]
+    assert messages_of(future) == [f"The date received ({tomorrow.isoformat()}) cannot be in the future."]
+    assert books_snapshot() == before

@@ -55,7 +55,7 @@ def test_charging_the_full_amount_pays_the_invoice(staff, committed, today):
         payment = payment_create_card(invoice=invoice, actor=staff)
 
     payment = reload(payment)
-    assert payment.number == f"PAY-{today.year}-00001"
+    assert payment.number.startswith(f"PAY-{today.year}-")
     assert (payment.method, payment.payment_method, payment.created_by) == ("card", card, staff.user)
     assert payment.status == PaymentStatus.SUCCEEDED
     assert payment.amount == eur("120.00")

@@ -8,17 +8,29 @@ from django.core.management import CommandError, call_command
 from djmoney.money import Money
 
 from billing.models import Activity, InvoiceStatus
+from billing.services.money_balance_adjust import money_balance_adjust
 from coworking_billing.celery import app as celery_app
 from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResult
 from payments.gateways.sandbox import SandboxGateway
 from payments.gateways.sandbox_models import SandboxCard, SandboxCharge
 from payments.integrity import billing_integrity_violations
-from payments.models import AttemptStatus, PaymentAttempt, PaymentStatus
+from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
 from payments.services.attempt_execute import _attempt_claim, attempt_record_outcome
+from payments.services.credit_note import credit_note_issue
+from payments.services.invoice_money_balance import invoice_apply_money_balance
 from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
-from payments.services.payment_card import payment_create_card, payment_retry
+from payments.services.payment_apply import payment_apply
+from payments.services.payment_card import invoices_pay_with_card, payment_create_card, payment_retry
 from payments.services.payment_retries import payment_retries_run
-from tests.factories import MemberFactory, external_payment, member_actor, open_invoice, reload, saved_card
+from tests.factories import (
+    MemberFactory,
+    external_payment,
+    member_actor,
+    open_invoice,
+    reload,
+    saved_card,
+    standalone_payment,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -169,32 +181,111 @@ def test_an_external_payment_meanwhile_lowers_the_next_retry_to_what_remains(sta
     assert billing_integrity_violations() == []
 
 
-@pytest.mark.parametrize("how", ["paid in full", "void", "uncollectible"])
-def test_an_invoice_that_no_longer_needs_the_money_cancels_the_schedule(staff, committed, clock, how):
+def _pay_in_full_with_another_card(invoice, staff, committed):
+    card = saved_card(invoice.member, "4242424242424242")
+    with committed():
+        payment_create_card(invoice=invoice, actor=staff, payment_method=card)
+
+
+def _apply_a_standalone_payment(invoice, staff, committed):
+    payment = standalone_payment(member=invoice.member, amount="100.00", actor=staff)
+    payment_apply(invoice=invoice, applications=[(payment, Money("100.00", "EUR"))], actor=staff)
+
+
+def _apply_money_balance(invoice, staff, committed):
+    money_balance_adjust(
+        member=invoice.member, amount=Money("100.00", "EUR"), is_credit=True, note="Goodwill", actor=staff
+    )
+    invoice_apply_money_balance(invoice=invoice, actor=staff)
+
+
+ENDINGS = {
+    # How the invoice stops needing the money: (what is done, the invoice's status after it).
+    "an external payment": (lambda invoice, staff, committed: external_payment(invoice=invoice, actor=staff), "paid"),
+    "an applied payment": (_apply_a_standalone_payment, "paid"),
+    "money balance": (_apply_money_balance, "paid"),
+    "a credit note": (
+        lambda invoice, staff, committed: credit_note_issue(
+            invoice=invoice, actor=staff, reason="other", amount=Money("100.00", "EUR")
+        ),
+        "paid",
+    ),
+    "another card payment": (_pay_in_full_with_another_card, "paid"),
+    "void": (lambda invoice, staff, committed: invoice_void(invoice=invoice, actor=staff), "void"),
+    "uncollectible": (
+        lambda invoice, staff, committed: invoice_mark_uncollectible(invoice=invoice, actor=staff),
+        "uncollectible",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", ENDINGS)
+def test_an_invoice_that_no_longer_needs_the_money_cancels_the_schedule_at_once(staff, committed, clock, how):
+    """Spec 6: a fully paid, void or uncollectible invoice cancels the schedule, in the transaction that got it
+    there; the payment stays failed, with no next retry, and an activity says why. The retry job then does
+    nothing for it."""
     invoice, payment = failed_card_payment(staff, committed)
     clock(days=1)
-    if how == "paid in full":
-        external_payment(invoice=invoice)
-    elif how == "void":
-        invoice_void(invoice=invoice, actor=staff)
-    else:
-        invoice_mark_uncollectible(invoice=invoice, actor=staff)
-    now = clock(days=3)
+    end, status = ENDINGS[how]
 
-    with committed():
-        summary = payment_retries_run(now=now)
+    end(invoice, staff, committed)
 
-    assert (summary.due, summary.retried, summary.canceled) == (1, 0, 1)
-    payment = reload(payment)
-    assert (payment.status, payment.next_retry_at) == (PaymentStatus.CANCELED, None)
-    assert PaymentAttempt.objects.count() == 1
     invoice = reload(invoice)
-    canceled = Activity.objects.get(verb="payment.canceled")
-    assert (canceled.actor_kind, canceled.message) == (
-        "system",
-        f"{invoice.number} is {invoice.get_status_display().lower()}",
+    assert invoice.status == status
+    payment = reload(payment)
+    assert (payment.status, payment.next_retry_at, payment.automatic_retries) == (PaymentStatus.FAILED, None, 0)
+    canceled = Activity.objects.get(verb="payment.retries_canceled")
+    assert (canceled.target_id, canceled.invoice, canceled.amount) == (payment.pk, invoice, Money("100.00", "EUR"))
+    # The actor of what paid the invoice: staff, or the system recording the other card payment's success.
+    assert canceled.actor_label == ("card payments" if how == "another card payment" else staff.label)
+    assert (
+        canceled.message
+        == f"{invoice.number} is {invoice.get_status_display().lower()}: the automatic retries of {payment.number} are canceled."
     )
+    assert canceled.data == {"reason": f"invoice_{status}", "next_retry_was_at": (T0 + days(3)).isoformat()}
+    attempts = PaymentAttempt.objects.filter(payment=payment).count()
+    assert attempts == 1
+
+    for later in (3, 8, 15):
+        with committed():
+            summary = payment_retries_run(now=clock(days=later))
+        assert (summary.due, summary.retried, summary.canceled, summary.refused) == (0, 0, 0, 0)
+    assert PaymentAttempt.objects.filter(payment=payment).count() == attempts
+    assert reload(payment).status == PaymentStatus.FAILED
+    assert Activity.objects.filter(verb="payment.retries_canceled").count() == 1
     assert billing_integrity_violations() == []
+
+
+def test_a_payment_of_several_invoices_keeps_retrying_while_one_of_them_is_open(staff, committed, clock):
+    member = MemberFactory()
+    saved_card(member, DECLINES)
+    first, second = (open_invoice(member=member, amounts=[amount]) for amount in ("40.00", "60.00"))
+    with committed():
+        payment = invoices_pay_with_card(member=member, invoices=[first, second], actor=staff)
+    assert reload(payment).next_retry_at == T0 + days(3)
+    clock(days=1)
+
+    external_payment(invoice=first)
+
+    assert reload(payment).next_retry_at == T0 + days(3)
+    assert not Activity.objects.filter(verb="payment.retries_canceled").exists()
+
+    invoice_void(invoice=second, actor=staff)
+
+    assert reload(payment).next_retry_at is None
+    canceled = Activity.objects.get(verb="payment.retries_canceled")
+    assert (canceled.invoice, canceled.data["reason"]) == (reload(second), "invoice_void")
+    assert billing_integrity_violations() == []
+
+
+def test_a_payment_without_a_schedule_gets_no_activity_when_its_invoice_is_paid(staff, committed):
+    invoice, payment = failed_card_payment(staff, committed)
+    Payment.objects.filter(pk=payment.pk).update(next_retry_at=None)  # as after its last retry
+
+    external_payment(invoice=invoice)
+
+    assert reload(payment).status == PaymentStatus.FAILED
+    assert not Activity.objects.filter(verb="payment.retries_canceled").exists()
 
 
 def test_a_manual_retry_that_fails_restarts_the_schedule_from_that_failure(staff, committed, clock):
@@ -311,8 +402,10 @@ def test_a_due_retry_without_any_saved_card_stops_the_retries_and_tells_the_memb
 
 def test_run_payment_retries_prints_its_summary(staff, committed, clock):
     failed_card_payment(staff, committed)
-    invoice, _ = failed_card_payment(staff, committed)
+    invoice, payment = failed_card_payment(staff, committed)
     external_payment(invoice=invoice)
+    # A schedule left from before paying an invoice ended its retries: the job cancels the payment when it is due.
+    Payment.objects.filter(pk=payment.pk).update(next_retry_at=T0 + days(3))
     clock(days=3)
     out = io.StringIO()
 

@@ -61,7 +61,7 @@ def test_a_deleted_allocation_is_listed_and_fails(db):
     assert any(line.startswith(f"{invoice.number}: amount_paid is 100.") for line in lines)
     assert any(re.fullmatch(rf"{invoice.number}: status paid but 100(\.0+)? remains\.", line) for line in lines)
     assert any(line.startswith(f"{payment.number}: amount_allocated is 100.") for line in lines)
-    assert f"{allocation.number[:8]}: the sequence is at 1, 0 used." in lines
+    assert not any(allocation.number[:8] in line for line in lines)  # allocation numbers may have gaps
     assert error == f"{len(lines)} violations found (1 invoices, 1 payments checked)."
 
 

@@ -201,6 +201,54 @@ def test_the_admin_login_is_rate_limited_too(client, staff_user, settings):
     assert logged_in_user_id(client) is None
 
 
+def _behind_the_proxy(client_address: str, *, sent_by_the_client: str = "") -> dict:
+    """What the documented nginx passes on: the request comes from the proxy (127.0.0.1), which appends the
+    client's address to whatever X-Forwarded-For the client sent."""
+    forwarded = f"{sent_by_the_client}, {client_address}" if sent_by_the_client else client_address
+    return {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": forwarded}
+
+
+def test_behind_the_proxy_two_clients_are_locked_out_separately(client, member, settings):
+    settings.BILLING_TRUSTED_PROXIES = 1
+    first, second = _behind_the_proxy("203.0.113.5"), _behind_the_proxy("198.51.100.7")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        login(client, member.email, "wrong-password", **first)
+
+    assert login(client, member.email, MEMBER_PASSWORD, **first).status_code == 429
+    assert login(client, member.email, MEMBER_PASSWORD, **second).status_code == 302
+    attempt = AccessAttempt.objects.get()
+    assert (attempt.username, attempt.ip_address) == (member.email, "203.0.113.5")
+
+
+def test_behind_the_proxy_an_address_the_client_forwards_itself_is_not_trusted(client, member, settings):
+    """A locked-out client that sends its own X-Forwarded-For (a made-up address) is still known by the address
+    the proxy appended."""
+    settings.BILLING_TRUSTED_PROXIES = 1
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        login(client, member.email, "wrong-password", **_behind_the_proxy("203.0.113.5"))
+
+    spoofed = _behind_the_proxy("203.0.113.5", sent_by_the_client="198.51.100.7")
+    assert login(client, member.email, MEMBER_PASSWORD, **spoofed).status_code == 429
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["203.0.113.5"]
+
+
+def test_behind_two_proxies_the_client_is_the_address_the_first_one_appended(client, member, settings):
+    settings.BILLING_TRUSTED_PROXIES = 2
+    through_the_balancer = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "192.0.2.1, 203.0.113.5, 10.0.0.2"}
+
+    login(client, member.email, "wrong-password", **through_the_balancer)
+
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["203.0.113.5"]
+
+
+def test_without_a_proxy_a_forwarded_address_is_ignored(client, member, settings):
+    settings.BILLING_TRUSTED_PROXIES = 0
+
+    login(client, member.email, "wrong-password", REMOTE_ADDR="192.0.2.9", HTTP_X_FORWARDED_FOR="203.0.113.5")
+
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["192.0.2.9"]
+
+
 # Password reset ------------------------------------------------------------------------------------------------------
 
 

@@ -214,3 +214,39 @@ def test_quantities_and_rates_are_shown_plainly(member_client, member):
     assert '<td data-label="Quantity" class="num">10</td>' in html
     assert "5.5 %" in html
     assert "1E+1" not in html
+
+
+def _invoice_with_a_failed_card_payment(member):
+    invoice = open_invoice(member=member, amounts=["100.00"])
+    payment = card_payment(invoice=invoice, amount="100.00", status="failed")
+    return invoice, payment
+
+
+def test_an_open_invoice_shows_its_failed_card_payment(member_client, member):
+    invoice, payment = _invoice_with_a_failed_card_payment(member)
+
+    html = page(member_client.get(reverse("portal:invoice_detail", args=[invoice.pk])))
+
+    assert "Card payments in progress" in html
+    assert payment.number in html
+
+
+@pytest.mark.parametrize("end", ["paid", "void", "uncollectible"])
+def test_an_invoice_that_is_paid_void_or_uncollectible_shows_no_card_payment_in_progress(
+    member_client, member, staff, end
+):
+    invoice, payment = _invoice_with_a_failed_card_payment(member)
+    processing = card_payment(invoice=open_invoice(member=member), amount="5.00")  # another invoice's
+    if end == "paid":
+        external_payment(invoice=invoice)
+    elif end == "void":
+        invoice_void(invoice=invoice, actor=staff)
+    else:
+        invoice_mark_uncollectible(invoice=invoice, actor=staff)
+
+    html = page(member_client.get(reverse("portal:invoice_detail", args=[invoice.pk])))
+
+    assert "Card payments in progress" not in html
+    assert payment.number not in html
+    assert processing.number not in html
+    assert ">Failed<" not in html

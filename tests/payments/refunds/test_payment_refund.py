@@ -243,10 +243,11 @@ def test_a_reopened_invoice_does_not_restart_automatic_retries(staff, committed)
     assert declined.status == PaymentStatus.FAILED
     first_retry_at = declined.next_retry_at
     assert first_retry_at is not None
-    cash = external_payment(invoice=invoice, amount="100.00")
+    cash = external_payment(invoice=invoice, amount="100.00")  # paying the invoice ends the retries
+    assert reload(declined).next_retry_at is None
     with committed():
         stopped = payment_retries_run(now=first_retry_at + datetime.timedelta(minutes=1))
-    assert (stopped.due, stopped.canceled) == (1, 1)
+    assert (stopped.due, stopped.retried) == (0, 0)
     attempts_before = PaymentAttempt.objects.count()
 
     refund(cash, "100.00", actor=staff, handling=REOPEN)
@@ -254,7 +255,7 @@ def test_a_reopened_invoice_does_not_restart_automatic_retries(staff, committed)
     invoice = reload(invoice)
     assert (invoice.status, invoice.amount_remaining) == (InvoiceStatus.OPEN, eur("100.00"))
     declined = reload(declined)
-    assert (declined.status, declined.next_retry_at) == (PaymentStatus.CANCELED, None)
+    assert (declined.status, declined.next_retry_at) == (PaymentStatus.FAILED, None)
     with committed():
         later = payment_retries_run(now=timezone.now() + datetime.timedelta(days=30))
     assert (later.due, later.retried) == (0, 0)

@@ -71,10 +71,10 @@ def test_an_uncollectible_invoice_can_be_voided(db, staff):
 
 def test_an_invoice_with_allocations_cannot_be_voided(db, staff, today):
     invoice = open_invoice(amounts=["100.00"])
-    external_payment(invoice=invoice, amount="40.00")
+    payment = external_payment(invoice=invoice, amount="40.00")
 
     with refused(
-        f"INV-{today.year}-00001 has €40.00 from PAY-{today.year}-00001 allocated; refund or unallocate it first, "
+        f"INV-{today.year}-00001 has €40.00 from {payment.number} allocated; refund or unallocate it first, "
         "or issue a credit note"
     ):
         invoice_void(invoice=invoice, actor=staff)
@@ -82,11 +82,11 @@ def test_an_invoice_with_allocations_cannot_be_voided(db, staff, today):
 
 def test_a_paid_invoice_with_allocations_names_every_payment(db, staff, today):
     invoice = open_invoice(amounts=["100.00"])
-    external_payment(invoice=invoice, amount="40.00")
-    external_payment(invoice=invoice, amount="60.00")
+    first = external_payment(invoice=invoice, amount="40.00")
+    second = external_payment(invoice=invoice, amount="60.00")
     assert reload(invoice).status == InvoiceStatus.PAID
 
-    with refused(f"€40.00 from PAY-{today.year}-00001, €60.00 from PAY-{today.year}-00002 allocated"):
+    with refused(f"€40.00 from {first.number}, €60.00 from {second.number} allocated"):
         invoice_void(invoice=invoice, actor=staff)
 
 

@@ -29,7 +29,7 @@ def test_applying_part_of_a_payment_allocates_it(db, staff, today):
     [allocation] = payment_apply(invoice=invoice, applications=[(payment, eur("60.00"))], actor=staff)
 
     allocation = reload(allocation)
-    assert allocation.number == f"ALC-{today.year}-00001"
+    assert allocation.number.startswith(f"ALC-{today.year}-")
     assert (allocation.payment, allocation.invoice) == (payment, invoice)
     assert allocation.amount == allocation.original_amount == eur("60.00")
     assert allocation.status == Allocation.Status.ACTIVE
@@ -57,10 +57,8 @@ def test_several_payments_each_get_their_own_allocation(db, staff, today):
         invoice=invoice, applications=[(second, eur("70.00")), (first, eur("30.00"))], actor=staff
     )
 
-    assert [(a.number, a.payment, a.amount) for a in allocations] == [
-        (f"ALC-{today.year}-00001", second, eur("70.00")),
-        (f"ALC-{today.year}-00002", first, eur("30.00")),
-    ]
+    assert [(a.payment, a.amount) for a in allocations] == [(second, eur("70.00")), (first, eur("30.00"))]
+    assert allocations[0].number < allocations[1].number
     assert reload(first).amount_unallocated == eur("0.00")
     assert reload(second).amount_unallocated == eur("30.00")
     invoice = reload(invoice)
@@ -134,7 +132,7 @@ def test_more_than_a_payment_s_unallocated_money_is_refused(db, staff, today):
     short = standalone_payment(member=member, amount="30.00")
     invoice = open_invoice(member=member, amounts=["100.00"])
 
-    with refused(f"€30.01 is more than the unallocated money of PAY-{today.year}-00002 \\(€30.00\\)") as excinfo:
+    with refused(f"€30.01 is more than the unallocated money of {short.number} \\(€30.00\\)") as excinfo:
         payment_apply(invoice=invoice, applications=[(enough, eur("50.00")), (short, eur("30.01"))], actor=staff)
 
     assert "more than the unallocated money" in excinfo.value.message
@@ -145,7 +143,7 @@ def test_a_fully_allocated_payment_cannot_be_applied(db, staff, today):
     payment = external_payment(invoice=open_invoice(member=member, amounts=["100.00"]))
     invoice = open_invoice(member=member, amounts=["100.00"])
 
-    with refused(f"€1.00 is more than the unallocated money of PAY-{today.year}-00001 \\(€0.00\\)"):
+    with refused(f"€1.00 is more than the unallocated money of {payment.number} \\(€0.00\\)"):
         payment_apply(invoice=invoice, applications=[(payment, eur("1.00"))], actor=staff)
 
 
@@ -163,7 +161,7 @@ def test_another_member_s_payment_is_refused(db, staff, today):
     invoice = open_invoice(member=MemberFactory())
     payment = standalone_payment(member=MemberFactory(), amount="100.00")
 
-    with refused(f"PAY-{today.year}-00001 belongs to another member than INV-{today.year}-00001"):
+    with refused(f"{payment.number} belongs to another member than INV-{today.year}-00001"):
         payment_apply(invoice=invoice, applications=[(payment, eur("10.00"))], actor=staff)
 
 
@@ -172,7 +170,7 @@ def test_a_payment_in_another_currency_is_refused(db, staff, today):
     payment = standalone_payment(member=member, amount="100.00", currency="USD")
     invoice = open_invoice(member=member)
 
-    with refused(f"PAY-{today.year}-00001 is in USD; INV-{today.year}-00001 is in EUR"):
+    with refused(f"{payment.number} is in USD; INV-{today.year}-00001 is in EUR"):
         payment_apply(invoice=invoice, applications=[(payment, eur("10.00"))], actor=staff)
     with refused("This amount is in USD, but it must be in EUR"):
         payment_apply(invoice=invoice, applications=[(payment, Money("10.00", "USD"))], actor=staff)
@@ -184,7 +182,7 @@ def test_a_void_payment_is_refused(db, staff, today):
     payment_void(payment=payment, actor=staff)
     invoice = open_invoice(member=member)
 
-    with refused(f"PAY-{today.year}-00001 is void; only received money can be applied"):
+    with refused(f"{payment.number} is void; only received money can be applied"):
         payment_apply(invoice=invoice, applications=[(payment, eur("10.00"))], actor=staff)
 
 
@@ -192,7 +190,7 @@ def test_a_card_payment_still_at_the_gateway_is_refused(db, staff, today):
     invoice = open_invoice()
     payment = card_payment(invoice=invoice, amount="50.00")
 
-    with refused(f"PAY-{today.year}-00001 is processing; only received money can be applied"):
+    with refused(f"{payment.number} is processing; only received money can be applied"):
         payment_apply(invoice=invoice, applications=[(payment, eur("10.00"))], actor=staff)
 
 
@@ -312,7 +310,7 @@ def test_unallocated_money_can_be_applied_again_with_a_new_number(db, staff, tod
 
     [second] = payment_apply(invoice=invoice, applications=[(payment, eur("100.00"))], actor=staff)
 
-    assert second.number == f"ALC-{today.year}-00002"
+    assert second.number > first.number
     assert reload(invoice).status == InvoiceStatus.PAID
     assert billing_integrity_violations() == []
 
@@ -324,7 +322,7 @@ def test_unallocating_twice_is_refused(db, staff, today):
     [allocation] = payment_apply(invoice=invoice, applications=[(payment, eur("100.00"))], actor=staff)
     allocation_remove(allocation=allocation, actor=staff)
 
-    with refused(f"Allocation ALC-{today.year}-00001 was already removed"):
+    with refused(f"Allocation {allocation.number} was already removed"):
         allocation_remove(allocation=allocation, actor=staff)
 
 

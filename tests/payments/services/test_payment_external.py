@@ -33,7 +33,7 @@ def test_a_payment_of_the_full_amount_pays_the_invoice(db, staff, today):
     )
 
     payment = reload(payment)
-    assert payment.number == f"PAY-{today.year}-00001"
+    assert payment.number.startswith(f"PAY-{today.year}-")
     assert payment.member == invoice.member
     assert payment.invoice == invoice
     assert payment.status == PaymentStatus.SUCCEEDED
@@ -48,7 +48,7 @@ def test_a_payment_of_the_full_amount_pays_the_invoice(db, staff, today):
     assert payment.amount_allocated == Money("100.00", "EUR")
     assert payment.amount_unallocated == Money("0.00", "EUR")
     allocation = Allocation.objects.get()
-    assert allocation.number == f"ALC-{today.year}-00001"
+    assert allocation.number.startswith(f"ALC-{today.year}-")
     assert (allocation.payment, allocation.invoice) == (payment, invoice)
     assert allocation.amount == allocation.original_amount == Money("100.00", "EUR")
     assert allocation.created_by == staff.user
@@ -85,16 +85,16 @@ def test_a_partial_payment_leaves_the_invoice_open(db, staff):
 def test_two_partial_payments_pay_the_invoice(db, staff, today):
     invoice = open_invoice(amounts=["100.00"])
 
-    payment_create_external(invoice=invoice, actor=staff, kind="cash", amount=Money("40.00", "EUR"))
-    payment_create_external(invoice=invoice, actor=staff, kind="bank_transfer", amount=Money("60.00", "EUR"))
+    first = payment_create_external(invoice=invoice, actor=staff, kind="cash", amount=Money("40.00", "EUR"))
+    second = payment_create_external(invoice=invoice, actor=staff, kind="bank_transfer", amount=Money("60.00", "EUR"))
 
     invoice = reload(invoice)
     assert invoice.status == InvoiceStatus.PAID
     assert invoice.amount_paid == Money("100.00", "EUR")
-    assert list(Allocation.objects.order_by("pk").values_list("number", flat=True)) == [
-        f"ALC-{today.year}-00001",
-        f"ALC-{today.year}-00002",
-    ]
+    allocations = list(Allocation.objects.order_by("pk"))
+    assert [allocation.payment for allocation in allocations] == [first, second]
+    assert allocations[0].number.startswith(f"ALC-{today.year}-")
+    assert allocations[0].number < allocations[1].number
     assert billing_integrity_violations() == []
 
 
@@ -263,7 +263,7 @@ def test_a_standalone_payment_stays_unallocated(db, staff, today):
     )
 
     payment = reload(payment)
-    assert payment.number == f"PAY-{today.year}-00001"
+    assert payment.number.startswith(f"PAY-{today.year}-")
     assert payment.invoice is None
     assert payment.member == member
     assert payment.status == PaymentStatus.SUCCEEDED
@@ -332,3 +332,57 @@ def test_a_member_cannot_record_a_standalone_payment(db):
         payment_create_standalone(member=member, actor=actor, amount=Money("10.00", "EUR"), kind="cash")
 
     assert not Payment.objects.exists()
+
+
+# Plausible dates received (spec 11): not in the future in the space's time zone, not before the earliest date.
+
+
+@pytest.mark.parametrize(
+    ("received_on", "message"),
+    [
+        (
+            datetime.date(1, 1, 1),
+            "The date received \\(0001-01-01\\) is before 2000-01-01, the earliest date this space accepts; check the "
+            "year.",
+        ),
+        (datetime.date(1999, 12, 31), "The date received \\(1999-12-31\\) is before 2000-01-01"),
+    ],
+)
+def test_a_date_received_before_the_earliest_date_is_refused(db, staff, received_on, message):
+    invoice = open_invoice()
+    member = MemberFactory()
+
+    with refused(message):
+        payment_create_external(invoice=invoice, actor=staff, kind="cash", received_on=received_on)
+    with refused(message):
+        payment_create_standalone(
+            member=member, actor=staff, amount=Money("10.00", "EUR"), kind="cash", received_on=received_on
+        )
+
+
+def test_the_earliest_date_received_is_accepted_and_can_be_changed(db, staff, settings):
+    invoice = open_invoice(amounts=["100.00"])
+
+    payment = payment_create_external(
+        invoice=invoice, actor=staff, kind="cash", amount=Money("10.00", "EUR"), received_on=datetime.date(2000, 1, 1)
+    )
+    assert reload(payment).received_on == datetime.date(2000, 1, 1)
+
+    settings.BILLING_EARLIEST_RECEIVED_DATE = datetime.date(2020, 1, 1)
+    with refused("The date received \\(2019-12-31\\) is before 2020-01-01"):
+        payment_create_external(invoice=invoice, actor=staff, kind="cash", received_on=datetime.date(2019, 12, 31))
+
+
+def test_the_future_begins_tomorrow_in_the_space_s_time_zone(db, staff, settings, time_machine):
+    """At 20:00 UTC on 1 March it is already 2 March in Auckland: 2 March is today there, 3 March the future."""
+    settings.TIME_ZONE = "Pacific/Auckland"
+    time_machine.move_to(datetime.datetime(2026, 3, 1, 20, 0, tzinfo=datetime.UTC), tick=False)
+    invoice = open_invoice(amounts=["100.00"])
+
+    payment = payment_create_external(
+        invoice=invoice, actor=staff, kind="cash", amount=Money("10.00", "EUR"), received_on=datetime.date(2026, 3, 2)
+    )
+
+    assert reload(payment).received_on == datetime.date(2026, 3, 2)
+    with refused("The date received \\(2026-03-03\\) cannot be in the future"):
+        payment_create_external(invoice=invoice, actor=staff, kind="cash", received_on=datetime.date(2026, 3, 3))
