@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from billing.activity import Actor
 from billing.errors import BillingError
 from billing.models import InvoiceStatus, ShownStatus
-from billing.money import money_from_db, money_sum, zero
+from billing.money import amount_as_typed, money_from_db, money_sum, zero
 from billing.selectors import member_balance_entries, member_money_balances
 from payments.documents import invoice_pdf, invoice_pdf_filename, payment_has_receipt, pdf_response, receipt_pdf
 from payments.models import IN_FLIGHT_STATUSES, PaymentMethodKind, PaymentStatus
@@ -206,7 +206,7 @@ def invoice_pay(request: HttpRequest, pk: int) -> HttpResponse:
             if payment is not None:
                 return redirect("portal:payment_status", pk=payment.pk)
     else:
-        form = PayForm(initial={"amount": amounts.available.amount}, **form_kwargs)
+        form = PayForm(initial={"amount": amount_as_typed(amounts.available)}, **form_kwargs)
     return render(request, "portal/invoice_pay.html", {**context, "form": form})
 
 
