@@ -387,7 +387,10 @@ def test_credit_note_refuses_a_bad_amount(staff_client, amount, error):
         ("-1", "“-1” has a sign (amounts are typed without + or -): type the amount like 1,234.56 or 12.50."),
         ("abc", "“abc” is not an amount of money: type the amount like 1,234.56 or 12.50."),
         ("10.005", "“10.005” has 3 decimals, but EUR amounts have 2 at most: type the amount like 1,234.56 or 12.50."),
-        ("1234567890123", "“1234567890123” is too large (at most 12 digits before the decimals): type the amount like 1,234.56 or 12.50."),
+        (
+            "1234567890123",
+            "“1234567890123” is too large (at most 12 digits before the decimals): type the amount like 1,234.56 or 12.50.",
+        ),
         ("1,00", "“1,00” is ambiguous: type the amount like 1,234.56 or 12.50."),
     ],
 )
@@ -490,7 +493,10 @@ def test_preview_endpoint_per_line(staff_client):
     [
         ({"amount": "100.01"}, "€100.01 is more than what is left to credit on {invoice} (€100.00 of €100.00)."),
         ({"amount": "abc"}, "“abc” is not an amount of money: type the amount like 1,234.56 or 12.50."),
-        ({"amount": "-1"}, "“-1” has a sign (amounts are typed without + or -): type the amount like 1,234.56 or 12.50."),
+        (
+            {"amount": "-1"},
+            "“-1” has a sign (amounts are typed without + or -): type the amount like 1,234.56 or 12.50.",
+        ),
         ({"amount": "0"}, "The amount must be greater than zero, not 0."),
         ({}, "Enter the amount of the credit note, or an amount per line."),
         ({"amount": "5", "line": "5"}, "Enter the amount of the credit note, or an amount per line, not both."),

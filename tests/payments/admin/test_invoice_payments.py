@@ -1,7 +1,6 @@
 """The invoice page's payment buttons: Create payment, Apply existing payment, Apply money balance, Unallocate."""
 
 import datetime
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -138,7 +137,9 @@ def test_create_payment_refuses_a_fraction_of_yen(staff_client):
 
     response = staff_client.post(create_payment_url(invoice), payment_data("10.5"))
 
-    assert response.context["form"].errors["amount"] == ["“10.5” has decimals, but JPY has no minor unit: type the amount like 1,234 or 12."]
+    assert response.context["form"].errors["amount"] == [
+        "“10.5” has decimals, but JPY has no minor unit: type the amount like 1,234 or 12."
+    ]
     assert books_snapshot() == before
 
 
