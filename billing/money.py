@@ -171,6 +171,8 @@ def _amount_problem(typed: str) -> str:
         return "has digits other than 0 to 9"
     if any(character in "+-\u2212" for character in typed):
         return "has a sign (amounts are typed without + or -)"
+    if re.search("[0-9]", typed) and set(typed) <= set("0123456789.,'\u2019") | SPACE_CHARS:
+        return "has its separators in the wrong places"
     return "is not an amount of money"
 
 
@@ -203,9 +205,10 @@ def amount_read(text: str, currency: str | Currency, *, allow_zero: bool = False
     spelled = "".join(group_symbol if character in spaces else character for character in typed)
     try:
         amount = parse_decimal(spelled, locale, strict=True)
-    except NumberFormatError as error:
-        ambiguous = len(getattr(error, "suggestions", None) or ()) > 1
-        raise refused("is ambiguous" if ambiguous else "has its group separators in the wrong places") from None
+    except NumberFormatError:
+        # Misplaced group separators alone (`12,50` in en, `12.50` in de) may be another locale's decimals.
+        ambiguous = decimal_symbol not in spelled
+        raise refused("is ambiguous" if ambiguous else "has its separators in the wrong places") from None
     places, decimals = currency_decimal_places(code), -amount.as_tuple().exponent
     if amount != amount.quantize(minor_unit(code), rounding=ROUND_DOWN):
         if places == 0:

@@ -51,9 +51,6 @@ def _render(template: str, context: dict) -> bytes:
             **{name: str(path) for name, path in FONTS.items()},
         },
     )
-    # Amounts in fr and other locales group digits with a narrow no-break space, which Vera has no glyph for;
-    # a no-break space stands in for it.
-    html = html.replace("\u202f", "\xa0")
     output = io.BytesIO()
     status = pisa.CreatePDF(src=html, dest=output, encoding="utf-8", link_callback=_link_callback)
     if status.err:
