@@ -25,6 +25,8 @@ from moneyed import Money as AnyMoney
 from billing.errors import CurrencyMismatch, InvalidAmount
 
 MAX_INTEGER_DIGITS = 12
+# The longest text read as an amount: 12 digits, their group separators and a few decimals fit with room to spare.
+MAX_TYPED_LENGTH = 40
 # Storage: 12 integer digits and 3 decimals, enough for every ISO currency's minor unit.
 MAX_DIGITS = 15
 DECIMAL_PLACES = 3
@@ -183,8 +185,9 @@ def amount_read(text: str, currency: str | Currency, *, allow_zero: bool = False
     Babel's strict parsing checks the group separators (`1.000,50` in de, `1 000,50` in fr with an ordinary, a
     no-break or a narrow no-break space, `1,000.50` in en); before it, anything but ASCII digits and the locale's
     separators is refused (exponents, underscores, signs, other digits, NaN, letters), since Python's Decimal
-    would read them. `12,50` in en is refused as ambiguous. Only the outer whitespace is ignored; nothing is
-    deleted to make the text parse. Zero only when allowed (a line's unit amount).
+    would read them. `12,50` in en is refused as ambiguous. Decimals past the currency's minor unit are refused
+    unless they are zeros (`12.500` is 12.50 EUR, `12.505` is refused). Only the outer whitespace is ignored;
+    nothing is deleted to make the text parse. Zero only when allowed (a line's unit amount).
     """
     code = currency_code(currency)
     typed = str(text).strip()
@@ -192,6 +195,8 @@ def amount_read(text: str, currency: str | Currency, *, allow_zero: bool = False
     example = amount_example(code)
     if not typed:
         raise InvalidAmount(f"Enter an amount: type it like {example}.")
+    if len(typed) > MAX_TYPED_LENGTH:
+        raise InvalidAmount(f"This is too long for an amount: type it like {example}.")
 
     def refused(problem: str) -> InvalidAmount:
         return InvalidAmount(f"“{typed}” {problem}: type the amount like {example}.")

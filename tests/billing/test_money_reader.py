@@ -184,6 +184,15 @@ def test_an_empty_amount_is_refused_with_how_to_type_it(locale, text):
     assert refused.value.message == f"Enter an amount: type it like {EXAMPLES[locale, 'EUR']}."
 
 
+@pytest.mark.parametrize("locale", ["en", "fr", "de"])
+def test_text_longer_than_any_amount_is_refused_without_repeating_it(locale):
+    with override_settings(BILLING_LOCALE=locale), pytest.raises(InvalidAmount) as refused:
+        money_parse("1" * 41, "EUR")
+
+    assert refused.value.message == f"This is too long for an amount: type it like {EXAMPLES[locale, 'EUR']}."
+    assert money_parse("0" * 36 + "1.00", "EUR") == Money("1.00", "EUR")  # 40 characters
+
+
 @pytest.mark.parametrize(("locale", "text"), [("en", "0"), ("en", "0.00"), ("fr", "0,00"), ("de", "0,00")])
 def test_zero_only_where_allowed(locale, text):
     with override_settings(BILLING_LOCALE=locale):
