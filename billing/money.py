@@ -1,9 +1,23 @@
-"""Every rounding, scale check and minor-unit conversion of the project lives here."""
+"""Every rounding, scale check and minor-unit conversion of the project lives here, and the one reader of amounts
+typed by people, in the space's locale (`BILLING_LOCALE`)."""
 
+import re
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
-from babel.numbers import get_currency_precision
+from babel import Locale, UnknownLocaleError
+from babel.numbers import (
+    SPACE_CHARS,
+    NumberFormatError,
+    format_currency,
+    get_currency_precision,
+    get_decimal_symbol,
+    get_group_symbol,
+    parse_decimal,
+)
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from djmoney.money import Money
 from moneyed import Currency, get_currency
 from moneyed import Money as AnyMoney
@@ -11,6 +25,8 @@ from moneyed import Money as AnyMoney
 from billing.errors import CurrencyMismatch, InvalidAmount
 
 MAX_INTEGER_DIGITS = 12
+# The longest text read as an amount: 12 digits, their group separators and a few decimals fit with room to spare.
+MAX_TYPED_LENGTH = 40
 # Storage: 12 integer digits and 3 decimals, enough for every ISO currency's minor unit.
 MAX_DIGITS = 15
 DECIMAL_PLACES = 3
@@ -106,16 +122,119 @@ def money_check_entered(value: Money, *, currency: str | None = None, allow_zero
     return Money(amount.quantize(minor_unit(value.currency)), value.currency.code)
 
 
-def money_parse(text: str | Decimal | int, currency: str, *, allow_zero: bool = False) -> Money:
-    """Parse a person's input ("12.50") into a validated Money of the given currency (zero only when allowed,
-    as for a line's unit amount)."""
+@lru_cache(maxsize=16)
+def _locale(name: str) -> Locale:
     try:
-        amount = Decimal(str(text).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise InvalidAmount(f"“{text}” is not an amount of money.") from None
-    if not amount.is_finite():
-        raise InvalidAmount(f"“{text}” is not an amount of money.")
-    return money_check_entered(Money(amount, currency), allow_zero=allow_zero)
+        return Locale.parse(name.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"BILLING_LOCALE “{name}” is not a locale: use a CLDR locale identifier such as en, fr, de or fr_CH."
+        ) from None
+
+
+def money_locale() -> Locale:
+    """The space's locale (`BILLING_LOCALE`): how people type amounts and how amounts are shown to them."""
+    return _locale(settings.BILLING_LOCALE)
+
+
+def money_format(value: Money) -> str:
+    """An amount with its currency as people read it in the space's locale: €1,234.50 (en), 1 234,50 € (fr),
+    1.234,50 € (de). `str(money)` gives the same (see `BillingConfig.ready`)."""
+    return format_currency(value.amount, currency_code(value.currency), locale=money_locale())
+
+
+def amount_as_typed(value: Money) -> str:
+    """An amount as a person would type it in the space's locale, without its currency or group separators, so
+    that a form pre-filled with it reads it back unchanged: 1234.50 (en), 1234,50 (fr, de), 1000 (JPY)."""
+    locale = money_locale()
+    return locale.decimal_formats[None].apply(
+        value.amount, locale, currency=currency_code(value.currency), currency_digits=True, group_separator=False
+    )
+
+
+def amount_example(currency: str | Currency) -> str:
+    """How to type an amount of the currency in the space's locale: “1,234.56 or 12.50” (en, EUR),
+    “1.234,56 or 12,50” (de), “1,234 or 12” (en, JPY)."""
+    locale, code = money_locale(), currency_code(currency)
+    pattern = locale.decimal_formats[None]
+    large, small = (Decimal(text).quantize(minor_unit(code), rounding=ROUND_DOWN) for text in ("1234.5678", "12.5"))
+    return " or ".join(pattern.apply(value, locale, currency=code, currency_digits=True) for value in (large, small))
+
+
+def _amount_shape(decimal_symbol: str, group_symbols: set[str]) -> re.Pattern:
+    """ASCII digits, optionally in groups, optionally followed by the decimal symbol and digits."""
+    group = "[" + "".join(re.escape(symbol) for symbol in sorted(group_symbols)) + "]"
+    return re.compile(rf"[0-9]+(?:{group}[0-9]+)*(?:{re.escape(decimal_symbol)}[0-9]+)?")
+
+
+def _amount_problem(typed: str) -> str:
+    """Why text that is not shaped like an amount was refused, as specifically as can be told."""
+    if any(character.isdigit() and not character.isascii() for character in typed):
+        return "has digits other than 0 to 9"
+    if any(character in "+-\u2212" for character in typed):
+        return "has a sign (amounts are typed without + or -)"
+    if re.search("[0-9]", typed) and set(typed) <= set("0123456789.,'\u2019") | SPACE_CHARS:
+        return "has its separators in the wrong places"
+    return "is not an amount of money"
+
+
+def amount_read(text: str, currency: str | Currency, *, allow_zero: bool = False) -> Money:
+    """Read an amount as a person typed it, in the space's locale, or refuse it with an example of the expected
+    form.
+
+    Babel's strict parsing checks the group separators (`1.000,50` in de, `1 000,50` in fr with an ordinary, a
+    no-break or a narrow no-break space, `1,000.50` in en); before it, anything but ASCII digits and the locale's
+    separators is refused (exponents, underscores, signs, other digits, NaN, letters), since Python's Decimal
+    would read them. `12,50` in en is refused as ambiguous. Decimals past the currency's minor unit are refused
+    unless they are zeros (`12.500` is 12.50 EUR, `12.505` is refused). Only the outer whitespace is ignored;
+    nothing is deleted to make the text parse. Zero only when allowed (a line's unit amount).
+    """
+    code = currency_code(currency)
+    typed = str(text).strip()
+    locale = money_locale()
+    example = amount_example(code)
+    if not typed:
+        raise InvalidAmount(f"Enter an amount: type it like {example}.")
+    if len(typed) > MAX_TYPED_LENGTH:
+        raise InvalidAmount(f"This is too long for an amount: type it like {example}.")
+
+    def refused(problem: str) -> InvalidAmount:
+        return InvalidAmount(f"“{typed}” {problem}: type the amount like {example}.")
+
+    decimal_symbol, group_symbol = get_decimal_symbol(locale), get_group_symbol(locale)
+    # Where the group separator is a kind of space, people type any of the three (the keyboard gives an
+    # ordinary space); each stands for the locale's own, which Babel's strict check expects.
+    spaces = SPACE_CHARS if group_symbol in SPACE_CHARS else set()
+    if not _amount_shape(decimal_symbol, {group_symbol, *spaces}).fullmatch(typed):
+        raise refused(_amount_problem(typed))
+    spelled = "".join(group_symbol if character in spaces else character for character in typed)
+    try:
+        amount = parse_decimal(spelled, locale, strict=True)
+    except NumberFormatError:
+        # Misplaced group separators alone (`12,50` in en, `12.50` in de) may be another locale's decimals.
+        ambiguous = decimal_symbol not in spelled
+        raise refused("is ambiguous" if ambiguous else "has its separators in the wrong places") from None
+    places, decimals = currency_decimal_places(code), -amount.as_tuple().exponent
+    if amount != amount.quantize(minor_unit(code), rounding=ROUND_DOWN):
+        if places == 0:
+            raise refused(f"has decimals, but {code} has no minor unit")
+        raise refused(f"has {decimals} decimals, but {code} amounts have {places} at most")
+    if amount.adjusted() >= MAX_INTEGER_DIGITS:
+        raise refused(f"is too large (at most {MAX_INTEGER_DIGITS} digits before the decimals)")
+    if amount == 0 and not allow_zero:
+        raise InvalidAmount(f"The amount must be greater than zero, not {typed}.")
+    return Money(amount.quantize(minor_unit(code)), code)
+
+
+def money_parse(text: str | Decimal | int | AnyMoney, currency: str, *, allow_zero: bool = False) -> Money:
+    """An amount of `currency`, validated (zero only when allowed, as for a line's unit amount): text typed by a
+    person is read with `amount_read` in the space's locale; a Decimal, int or Money given by code is checked
+    with `money_check_entered`."""
+    if isinstance(text, str):
+        return amount_read(text, currency, allow_zero=allow_zero)
+    if isinstance(text, AnyMoney):
+        return money_check_entered(text, currency=currency_code(currency), allow_zero=allow_zero)
+    return money_check_entered(Money(Decimal(text), currency), allow_zero=allow_zero)
 
 
 def currency_check(code: str) -> str:

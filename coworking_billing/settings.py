@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from babel import Locale, UnknownLocaleError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -192,6 +193,15 @@ try:
     )
 except ValueError:
     raise RuntimeError("BILLING_EARLIEST_RECEIVED_DATE must be a date written YYYY-MM-DD, e.g. 2000-01-01.") from None
+# The space's locale: how amounts are typed (`12,50` is 12.50 in fr and de) and shown (`12,50 €`). A Babel (CLDR)
+# locale identifier: en, fr, de, or with a territory (fr_CH, de_AT).
+BILLING_LOCALE = (os.environ.get("BILLING_LOCALE") or "en").strip()
+try:
+    Locale.parse(BILLING_LOCALE.replace("-", "_"))
+except (UnknownLocaleError, ValueError, TypeError):
+    raise RuntimeError(
+        f"BILLING_LOCALE “{BILLING_LOCALE}” is not a locale: use a CLDR locale identifier such as en, fr, de or fr_CH."
+    ) from None
 
 # django-money's currency choices: fixed, so that migrations do not depend on the environment.
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY", "KRW", "BHD")

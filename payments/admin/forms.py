@@ -13,7 +13,7 @@ from djmoney.money import Money
 
 from billing.errors import BillingError
 from billing.models import CreditNoteReason, Invoice, InvoiceLine
-from billing.money import minor_unit, money_parse
+from billing.money import amount_as_typed, money_parse
 from billing.services.invoice_draft import MAX_QUANTITY, LineInput
 from members.models import Member
 from payments.gateways.sandbox import TEST_CARDS
@@ -29,9 +29,10 @@ def amount_parse(text: str, currency: str, *, allow_zero: bool = False) -> Money
         raise ValidationError(error.message, code="invalid_amount") from None
 
 
-def amount_initial(value: Money) -> Decimal:
-    """An amount as a person would type it: 60.00 for EUR, 1000 for JPY."""
-    return value.amount.quantize(minor_unit(value.currency))
+def amount_initial(value: Money) -> str:
+    """An amount as a person would type it in the space's locale: 60.00 (en) or 60,00 (fr, de) for EUR, 1000 for
+    JPY."""
+    return amount_as_typed(value)
 
 
 def quantity_initial(quantity: Decimal) -> Decimal:
@@ -59,6 +60,9 @@ class MoneyAmountField(forms.CharField):
         self.allow_zero = allow_zero
 
     def clean(self, value):
+        if self.required and (value is None or not str(value).strip()):
+            # Like any other refused amount, an empty one is answered with how to type it.
+            amount_parse("", self.currency or settings.BILLING_DEFAULT_CURRENCY)
         text = super().clean(value)
         if text in self.empty_values or self.currency is None:
             return text or None

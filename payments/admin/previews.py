@@ -10,7 +10,7 @@ from djmoney.money import Money
 
 from billing.errors import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
-from billing.money import minor_unit, money_parse, money_sum, zero
+from billing.money import amount_as_typed, minor_unit, money_parse, money_sum, zero
 from payments.models import Payment
 from payments.services.credit_note import (
     CreditNotePreview,
@@ -204,7 +204,8 @@ class CreditNotePagePreview:
                 for allocation, take in preview.from_payments
             ],
             "from_balance": money_json(preview.from_balance or zero(self.invoice.currency)),
-            "split": {name: money_json(value) for name, value in self.suggested_split.items()},
+            # The split fills the page's fields: as a person would type it, in the space's locale.
+            "split": {name: amount_as_typed(value) for name, value in self.suggested_split.items()},
         }
 
 

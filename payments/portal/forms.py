@@ -184,7 +184,8 @@ class PayForm(CardChoiceForm):
     amount shown on the page, sent back so that the member pays exactly what they saw (the service refuses any
     other amount)."""
 
-    amount = forms.CharField(label="Amount", max_length=32)
+    # Not required: an empty amount is refused by the reader, with an example of how to type one.
+    amount = forms.CharField(label="Amount", max_length=32, required=False, strip=False)
 
     def __init__(self, *args, currency: str, partial: bool, **kwargs):
         super().__init__(*args, **kwargs)
@@ -198,11 +199,8 @@ class PayForm(CardChoiceForm):
         self.order_fields(["amount", "card"])
 
     def clean_amount(self):
-        text = self.cleaned_data["amount"].strip()
-        if "," in text:
-            raise forms.ValidationError("Write the amount with a point for the decimals, for example 12.50.")
         try:
-            return money_parse(text, self.currency)
+            return money_parse(self.cleaned_data["amount"], self.currency)
         except BillingError as error:
             raise forms.ValidationError(error.message) from None
 

@@ -18,7 +18,7 @@ from billing.activity import Actor
 from billing.errors import BillingError
 from billing.intents import IntentRepeated, intent_check_unused
 from billing.models import InvoiceStatus, ShownStatus
-from billing.money import money_from_db, money_sum, zero
+from billing.money import amount_as_typed, money_from_db, money_sum, zero
 from billing.selectors import member_balance_entries, member_money_balances
 from payments.documents import invoice_pdf, invoice_pdf_filename, payment_has_receipt, pdf_response, receipt_pdf
 from payments.form_intents import INTENT_OUT_OF_DATE, intent_from_post, intent_redirect, intent_repeat_response
@@ -253,7 +253,7 @@ def invoice_pay(request: HttpRequest, pk: int) -> HttpResponse:
             if payment is not None:
                 return intent_redirect(request, reverse("portal:payment_status", args=[payment.pk]))
     else:
-        form = PayForm(initial={"amount": amounts.available.amount}, **form_kwargs)
+        form = PayForm(initial={"amount": amount_as_typed(amounts.available)}, **form_kwargs)
     return render(request, "portal/invoice_pay.html", {**context, "form": form})
 
 

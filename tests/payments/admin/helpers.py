@@ -4,14 +4,19 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-# Amounts a person may type that every money form refuses, with the error it shows (EUR).
+# How the refusals of an amount (EUR, BILLING_LOCALE=en) say to type it.
+TYPE_IT = "type the amount like 1,234.56 or 12.50."
+
+# Amounts a person may type that every money form refuses, with the error it shows (EUR, BILLING_LOCALE=en).
 BAD_AMOUNTS = [
     ("0", "The amount must be greater than zero, not 0."),
-    ("-5", "The amount must be greater than zero, not -5."),
-    ("10.005", "EUR amounts have 2 decimals at most: 10.005 cannot be paid exactly."),
-    ("abc", "“abc” is not an amount of money."),
-    ("1234567890123", "The amount 1234567890123 is too large: at most 12 digits before the point."),
-    ("", "This field is required."),
+    ("-5", f"“-5” has a sign (amounts are typed without + or -): {TYPE_IT}"),
+    ("10.005", f"“10.005” has 3 decimals, but EUR amounts have 2 at most: {TYPE_IT}"),
+    ("abc", f"“abc” is not an amount of money: {TYPE_IT}"),
+    ("1234567890123", f"“1234567890123” is too large (at most 12 digits before the decimals): {TYPE_IT}"),
+    ("", "Enter an amount: type it like 1,234.56 or 12.50."),
+    ("12,50", f"“12,50” is ambiguous: {TYPE_IT}"),
+    ("1e3", f"“1e3” is not an amount of money: {TYPE_IT}"),
 ]
 
 

@@ -384,10 +384,14 @@ def test_credit_note_refuses_a_bad_amount(staff_client, amount, error):
 @pytest.mark.parametrize(
     ("amount", "error"),
     [
-        ("-1", "The amount cannot be negative (-1)."),
-        ("abc", "“abc” is not an amount of money."),
-        ("10.005", "EUR amounts have 2 decimals at most: 10.005 cannot be paid exactly."),
-        ("1234567890123", "The amount 1234567890123 is too large: at most 12 digits before the point."),
+        ("-1", "“-1” has a sign (amounts are typed without + or -): type the amount like 1,234.56 or 12.50."),
+        ("abc", "“abc” is not an amount of money: type the amount like 1,234.56 or 12.50."),
+        ("10.005", "“10.005” has 3 decimals, but EUR amounts have 2 at most: type the amount like 1,234.56 or 12.50."),
+        (
+            "1234567890123",
+            "“1234567890123” is too large (at most 12 digits before the decimals): type the amount like 1,234.56 or 12.50.",
+        ),
+        ("1,00", "“1,00” is ambiguous: type the amount like 1,234.56 or 12.50."),
     ],
 )
 def test_credit_note_refuses_a_bad_line_or_split_amount(staff_client, amount, error):
@@ -488,8 +492,12 @@ def test_preview_endpoint_per_line(staff_client):
     ("query", "error"),
     [
         ({"amount": "100.01"}, "€100.01 is more than what is left to credit on {invoice} (€100.00 of €100.00)."),
-        ({"amount": "abc"}, "“abc” is not an amount of money."),
-        ({"amount": "-1"}, "The amount must be greater than zero, not -1."),
+        ({"amount": "abc"}, "“abc” is not an amount of money: type the amount like 1,234.56 or 12.50."),
+        (
+            {"amount": "-1"},
+            "“-1” has a sign (amounts are typed without + or -): type the amount like 1,234.56 or 12.50.",
+        ),
+        ({"amount": "0"}, "The amount must be greater than zero, not 0."),
         ({}, "Enter the amount of the credit note, or an amount per line."),
         ({"amount": "5", "line": "5"}, "Enter the amount of the credit note, or an amount per line, not both."),
         ({"line": "100.01"}, "“Line 1” has €100.00 left to credit, not €100.01."),

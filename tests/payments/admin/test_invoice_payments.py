@@ -1,7 +1,6 @@
 """The invoice page's payment buttons: Create payment, Apply existing payment, Apply money balance, Unallocate."""
 
 import datetime
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -70,7 +69,7 @@ def test_create_payment_defaults_to_the_remaining_amount(staff_client):
 
     response = staff_client.get(create_payment_url(invoice))
 
-    assert response.context["form"]["amount"].value() == Decimal("60.00")
+    assert response.context["form"]["amount"].value() == "60.00"
     assert 'value="60.00"' in response.content.decode()
 
 
@@ -138,7 +137,9 @@ def test_create_payment_refuses_a_fraction_of_yen(staff_client):
 
     response = staff_client.post(create_payment_url(invoice), payment_data("10.5"))
 
-    assert response.context["form"].errors["amount"] == ["JPY has no minor unit: enter a whole amount, not 10.5."]
+    assert response.context["form"].errors["amount"] == [
+        "“10.5” has decimals, but JPY has no minor unit: type the amount like 1,234 or 12."
+    ]
     assert books_snapshot() == before
 
 
@@ -316,7 +317,7 @@ def test_apply_money_balance_defaults_to_what_fits(staff_client):
     response = staff_client.get(apply_balance_url(invoice))
 
     assert apply_balance_url(invoice) in page_content(staff_client, change_url(invoice))
-    assert response.context["form"]["amount"].value() == Decimal("100.00")
+    assert response.context["form"]["amount"].value() == "100.00"
 
 
 def test_apply_money_balance(staff_client):

@@ -195,7 +195,9 @@ def test_adjust_refuses_a_fraction_of_yen(staff_client):
 
     response = staff_client.post(adjust_url(member), adjust_data("10.5", currency="JPY"))
 
-    assert response.context["form"].errors["amount"] == ["JPY has no minor unit: enter a whole amount, not 10.5."]
+    assert response.context["form"].errors["amount"] == [
+        "“10.5” has decimals, but JPY has no minor unit: type the amount like 1,234 or 12."
+    ]
     assert books_snapshot() == before
 
 

@@ -430,7 +430,9 @@ def test_standalone_payment_refuses_a_fraction_of_yen(staff_client):
 
     response = staff_client.post(STANDALONE, standalone_data(member, "10.5", currency="JPY"))
 
-    assert response.context["form"].errors["amount"] == ["JPY has no minor unit: enter a whole amount, not 10.5."]
+    assert response.context["form"].errors["amount"] == [
+        "“10.5” has decimals, but JPY has no minor unit: type the amount like 1,234 or 12."
+    ]
     assert books_snapshot() == before
 
 

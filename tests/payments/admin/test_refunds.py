@@ -135,7 +135,7 @@ def test_refund_page_starts_with_what_is_left_to_refund_and_asks_what_happens_to
     response = staff_client.get(refund_url(payment))
 
     content = response.content.decode()
-    assert response.context["form"]["amount"].value() == eur("130.00").amount
+    assert response.context["form"]["amount"].value() == "130.00"
     preview = response.context["preview"]
     assert (preview.amount, preview.refundable, preview.from_unallocated) == (
         eur("130.00"),
@@ -238,9 +238,11 @@ def test_preview_endpoint_of_unallocated_money_only(staff_client):
 @pytest.mark.parametrize(
     ("amount", "error"),
     [
-        ("abc", "“abc” is not an amount of money."),
+        ("abc", "“abc” is not an amount of money: type the amount like 1,234.56 or 12.50."),
         ("0", "The amount must be greater than zero, not 0."),
-        ("10.005", "EUR amounts have 2 decimals at most: 10.005 cannot be paid exactly."),
+        ("10.005", "“10.005” has 3 decimals, but EUR amounts have 2 at most: type the amount like 1,234.56 or 12.50."),
+        ("20,00", "“20,00” is ambiguous: type the amount like 1,234.56 or 12.50."),
+        ("1e3", "“1e3” is not an amount of money: type the amount like 1,234.56 or 12.50."),
         ("", "Enter the amount to refund."),
         ("150.01", "€150.01 is more than what is left to refund on {payment} (€150.00, counting refunds in progress)."),
     ],
