@@ -1,5 +1,11 @@
-"""Forms of the billing admin. They only parse and validate what a person typed; the services decide."""
+"""Forms of the billing admin. They only parse and validate what a person typed; the services decide.
 
+Every field answers any input with a form error, never a server error: ids that are no database integer, special
+decimals (NaN, infinity), exponents and dates outside the years a space bills in are refused here.
+"""
+
+import datetime
+import re
 from decimal import Decimal
 
 from django import forms
@@ -79,15 +85,82 @@ class CurrencyAmountMixin:
         return cleaned_data
 
 
+# The largest id the database stores (a signed 64-bit integer, as BigAutoField).
+MAX_OBJECT_ID = 2**63 - 1
+OBJECT_ID = re.compile(r"[0-9]{1,19}")
+
+
+def object_id_parse(value) -> int | None:
+    """An object id as a request carries it ("42"), or None when it cannot be one: not plain ASCII digits, zero,
+    or beyond the database's integers (what a person cannot pick, but a crafted request can send)."""
+    text = str(value).strip() if value is not None else ""
+    if not OBJECT_ID.fullmatch(text):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_OBJECT_ID else None
+
+
+class ObjectChoiceField(forms.ModelChoiceField):
+    """A ModelChoiceField that refuses a value which cannot be an id before asking the database."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not isinstance(value, self.queryset.model):
+            if object_id_parse(value) is None:
+                raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class ObjectAutocompleteSelect(AutocompleteSelect):
+    """The admin's autocomplete, which shows the selected object again when a form is redisplayed: only a value
+    that can be an id is looked up (Django's filters the table by whatever was sent, and "abc" breaks the page)."""
+
+    def optgroups(self, name, value, attr=None):
+        return super().optgroups(name, [item for item in value if object_id_parse(item) is not None], attr)
+
+
 def member_field(model) -> forms.ModelChoiceField:
     """A member, searched by name or email (the admin's autocomplete for `model.member`)."""
-    return forms.ModelChoiceField(
-        queryset=Member.objects.all(), widget=AutocompleteSelect(model._meta.get_field("member"), admin.site)
+    return ObjectChoiceField(
+        queryset=Member.objects.all(), widget=ObjectAutocompleteSelect(model._meta.get_field("member"), admin.site)
     )
 
 
+# The days a date typed in the admin may be: a space bills in this century. Far dates (year 1, year 9999) are typing
+# mistakes, and the day after 9999-12-31 cannot be computed.
+DATE_EARLIEST = datetime.date(2000, 1, 1)
+DATE_LATEST = datetime.date(2099, 12, 31)
+
+
+class BoundedDateField(forms.DateField):
+    """A date from DATE_EARLIEST to DATE_LATEST."""
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not DATE_EARLIEST <= value <= DATE_LATEST:
+            raise ValidationError(
+                "Enter a date from %(earliest)s to %(latest)s.",
+                code="date_out_of_range",
+                params={"earliest": DATE_EARLIEST.isoformat(), "latest": DATE_LATEST.isoformat()},
+            )
+
+
 def date_field(**kwargs) -> forms.DateField:
-    return forms.DateField(widget=AdminDateWidget, **kwargs)
+    return BoundedDateField(widget=AdminDateWidget, **kwargs)
+
+
+PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+class PlainDecimalField(forms.DecimalField):
+    """A number written with ASCII digits and an optional decimal point ("2", "2.5", "19.6"): special values (NaN,
+    sNaN, Infinity), exponents ("1e3") and other scripts' digits are refused, not read."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not isinstance(value, Decimal | int) and not PLAIN_DECIMAL.fullmatch(str(value).strip()):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(str(value).strip())
 
 
 class ConfirmForm(forms.Form):
@@ -128,11 +201,11 @@ class InvoiceDraftCreateForm(InvoiceDraftForm):
 
 class InvoiceLineForm(forms.Form):
     description = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 40}))
-    quantity = forms.DecimalField(
+    quantity = PlainDecimalField(
         initial=1, min_value=Decimal("0.001"), max_value=MAX_QUANTITY, max_digits=12, decimal_places=3
     )
     unit_amount = MoneyAmountField(allow_zero=True)
-    tax_rate = forms.DecimalField(
+    tax_rate = PlainDecimalField(
         label="Tax rate (%)", initial=0, min_value=0, max_value=100, max_digits=5, decimal_places=2
     )
 
@@ -248,7 +321,7 @@ class ApplyPaymentsForm(forms.Form):
 class PaymentApplyForm(forms.Form):
     """Apply a payment's unallocated money to one of the member's invoices."""
 
-    invoice = forms.ModelChoiceField(queryset=Invoice.objects.none(), empty_label=None)
+    invoice = ObjectChoiceField(queryset=Invoice.objects.none(), empty_label=None)
     amount = MoneyAmountField()
 
     def __init__(self, *args, invoices, currency: str, **kwargs):
@@ -421,7 +494,7 @@ class CreditNoteForm(forms.Form):
 class CardChoiceForm(forms.Form):
     """One of the member's saved cards (the view passes them, and which one starts selected)."""
 
-    payment_method = forms.ModelChoiceField(
+    payment_method = ObjectChoiceField(
         label="Card",
         queryset=PaymentMethod.objects.none(),
         empty_label=None,
