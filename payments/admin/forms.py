@@ -104,9 +104,12 @@ class ObjectChoiceField(forms.ModelChoiceField):
     """A ModelChoiceField that refuses a value which cannot be an id before asking the database."""
 
     def to_python(self, value):
-        if value not in self.empty_values and not isinstance(value, self.queryset.model):
-            if object_id_parse(value) is None:
-                raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        if (
+            value not in self.empty_values
+            and not isinstance(value, self.queryset.model)
+            and object_id_parse(value) is None
+        ):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
         return super().to_python(value)
 
 
