@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminDateWidget, AdminRadioSelect, AutocompleteSelect
 from django.core.exceptions import ValidationError
+from django.forms import formsets
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
@@ -226,13 +227,29 @@ class InvoiceLineForm(forms.Form):
 
 
 class BaseInvoiceLineFormSet(forms.BaseFormSet):
+    def clean(self):
+        """Negative form counts are no page's doing (Django reads them as no lines at all)."""
+        super().clean()
+        counts = self.management_form.cleaned_data
+        if counts.get(formsets.TOTAL_FORM_COUNT, 0) < 0 or counts.get(formsets.INITIAL_FORM_COUNT, 0) < 0:
+            raise ValidationError("The lines were sent incomplete: reload the page and enter them again.")
+
     def line_inputs(self) -> list[LineInput]:
         """The lines to keep: filled in and not marked for deletion (untouched extra rows are skipped)."""
         return [form.line_input() for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
 
 
+# At most 200 lines; a page claiming more forms is refused with no more than 200 built (Django builds up to 1,000
+# more by default).
+MAX_INVOICE_LINES = 200
 InvoiceLineFormSet = forms.formset_factory(
-    InvoiceLineForm, formset=BaseInvoiceLineFormSet, extra=3, can_delete=True, max_num=200, validate_max=True
+    InvoiceLineForm,
+    formset=BaseInvoiceLineFormSet,
+    extra=3,
+    can_delete=True,
+    max_num=MAX_INVOICE_LINES,
+    validate_max=True,
+    absolute_max=MAX_INVOICE_LINES,
 )
 
 
