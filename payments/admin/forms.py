@@ -167,6 +167,25 @@ class PlainDecimalField(forms.DecimalField):
         return super().to_python(str(value).strip())
 
 
+class MemberAdminForm(forms.ModelForm):
+    """The member page's form: the default currency is one the space bills in (BILLING_CURRENCIES), or the one the
+    member has already."""
+
+    class Meta:
+        model = Member
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "default_currency" in self.fields:
+            current = self.instance.default_currency if self.instance.pk else ""
+            self.fields["default_currency"] = forms.ChoiceField(
+                label=self.fields["default_currency"].label,
+                choices=currency_choices(current),
+                initial=current or settings.BILLING_DEFAULT_CURRENCY,
+            )
+
+
 class ConfirmForm(forms.Form):
     """Nothing to fill in: submitting the form is the confirmation."""
 

@@ -788,6 +788,26 @@ def member_cases(world: World) -> list[FormCase]:
     this_year = timezone.localdate().year
     return [
         FormCase(
+            "member details",
+            admin_url("members_member_change", member.pk),
+            valid={
+                "name": "Léa Martin-Durand",
+                "kind": "person",
+                "email": member.email,
+                "billing_address": "",
+                "default_currency": "EUR",
+                "user": str(member.user_id),
+            },
+            bad={
+                "name": [*TEXT_REQUIRED, *long_text(200)],
+                "kind": CHOICES_SHORT,
+                "email": ["abc", "a@", "x" * 250 + "@example.com", "lea@example.com\x00"],
+                "billing_address": NUL[:1],
+                "default_currency": [*CHOICES_SHORT, "ZZZ", "XXX", "eu"],
+                "user": IDS_SHORT[1:],
+            },
+        ),
+        FormCase(
             "adjust money balance",
             admin_url("members_member_adjust_balance", member.pk),
             valid={"direction": "credit", "amount": "5.00", "currency": "EUR", "note": "Goodwill"},
@@ -878,6 +898,7 @@ ADMIN_FORMS = [
     "cancel",
     "refund",
     "unallocate (button)",
+    "member details",
     "adjust money balance",
     "add a card",
     "remove a card",
