@@ -173,7 +173,7 @@ class MemberAdminForm(forms.ModelForm):
 
     class Meta:
         model = Member
-        fields = "__all__"
+        fields = ["name", "kind", "email", "billing_address", "default_currency", "user"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -926,6 +926,38 @@ def test_stripe_card_id_in_the_admin(staff_client, world, settings):
     outcome.check()
 
 
+def test_admin_lists_and_the_member_autocomplete(staff_client, world):
+    """Django's own list pages and the member autocomplete that the forms above use, with bad search terms and
+    filters (a NUL character in a query is what PostgreSQL refuses)."""
+    outcome = Outcome()
+    autocomplete = {"app_label": "billing", "model_name": "invoice", "field_name": "member"}
+    texts = ["\x00", "a\x00b", "x" * 5000, *SQL_HTML[:3], "%", "_", "\\"]
+    get_run(
+        staff_client,
+        "member autocomplete",
+        reverse("admin:autocomplete"),
+        [{**autocomplete, "term": text} for text in texts]
+        + [{**autocomplete, "term": "Léa", "page": page} for page in ["abc", "-1", HUGE_IDS[0], "\x00"]],
+        outcome,
+        allowed=(200, 403, 404),
+    )
+    lists = {
+        "billing_invoice": ["member__id__exact", "shown_status", "due_date__gte", "currency"],
+        "payments_payment": ["member__id", "status", "needs_review", "received_on__gte"],
+        "billing_moneybalanceentry": ["member__id__exact", "created_at__year"],
+        "billing_activity": ["created_at__year", "verb"],
+        "billing_creditnote": ["created_at__month", "reason"],
+        "members_member": ["kind", "default_currency"],
+    }
+    for name, filters in lists.items():
+        params = [{"q": text} for text in texts]
+        params += [{name: value} for name in filters for value in ["abc", "\x00", HUGE_IDS[0], "0001-01-01", "-1"]]
+        params += [{"o": value} for value in ["abc", "99", "-1.2", "\x00"]]
+        params += [{"p": value} for value in ["abc", HUGE_IDS[0], "-1"]]
+        get_run(staff_client, name, reverse(f"admin:{name}_changelist"), params, outcome, allowed=(200, 302))
+    outcome.check()
+
+
 # The admin's reports --------------------------------------------------------------------------------------------------
 
 

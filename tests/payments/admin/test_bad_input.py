@@ -180,3 +180,26 @@ def test_a_members_default_currency_is_one_the_space_bills_in(staff_client, curr
     }
     member.refresh_from_db()
     assert member.default_currency == "EUR"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"status": "\x00"}, {"member__id": "a\x00"}, {"created_at__year": "99999999999999999999"}, {"q\x00": "x"}],
+)
+def test_a_list_filter_the_database_cannot_take_sends_the_list_again_flagged(staff_client, query):
+    url = reverse("admin:payments_payment_changelist")
+
+    response = staff_client.get(url, query)
+
+    assert (response.status_code, response["Location"]) == (302, f"{url}?e=1")
+
+
+def test_the_member_autocomplete_finds_nothing_for_a_nul_character(staff_client):
+    MemberFactory(name="Léa Martin")
+    query = {"app_label": "billing", "model_name": "invoice", "field_name": "member"}
+
+    found = staff_client.get(reverse("admin:autocomplete"), {**query, "term": "Léa"}).json()
+    nothing = staff_client.get(reverse("admin:autocomplete"), {**query, "term": "L\x00"}).json()
+
+    assert [result["text"] for result in found["results"]] == ["Léa Martin"]
+    assert nothing == {"results": [], "pagination": {"more": False}}
