@@ -34,7 +34,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlsafe_base64_encode
 from djmoney.money import Money
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 
 from billing.models import CreditNoteReason
 from billing.services.money_balance_adjust import money_balance_adjust
@@ -1163,6 +1167,21 @@ def test_portal_status_json(member_client, world):
     outcome.check()
 
 
+def test_portal_password_reset_links_that_are_no_links(world):
+    client = Client()
+    outcome = Outcome()
+    for uid in ["abc", "MA", urlsafe_base64_encode(b"99999999999999999999"), urlsafe_base64_encode(b"\x00"), "-" * 300]:
+        for token in ["set-password", "abc-def", "x" * 300]:
+            url = reverse("portal:password_reset_confirm", args=[uid, token])
+            outcome.request(f"GET {url[:80]}", lambda url=url: client.get(url), allowed=(200, 302))
+            outcome.request(
+                f"POST {url[:80]}",
+                lambda url=url: client.post(url, {"new_password1": "x\x00", "new_password2": "x\x00"}),
+                allowed=(200, 302),
+            )
+    outcome.check()
+
+
 def test_portal_login_and_password_reset(world, mailoutbox):
     from axes.utils import reset
 
@@ -1341,6 +1360,44 @@ def test_webhook_signatures_that_do_not_verify(client, world, webhook_secret):
             allowed=(400,),
         )
     outcome.check()
+    assert not WebhookEvent.objects.exists()
+
+
+@settings_hypothesis(
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+            lambda children: (
+                st.lists(children, max_size=4)
+                | st.dictionaries(st.text(max_size=8).filter(lambda key: key not in ("id", "type", "data")), children)
+            ),
+            max_leaves=12,
+        ).map(lambda value: json.dumps(value).encode()),
+    )
+)
+def test_webhook_random_signed_bodies(client, world, webhook_secret, body):
+    """Random bytes and random JSON that is no event object (no id, type and data), signed: 400, nothing stored."""
+    before = row_counts()
+
+    response = webhook_post(client, body, stripe_signature(body))
+
+    assert response.status_code == 400
+    assert row_counts() == before
+
+
+def test_a_webhook_body_beyond_what_django_reads_is_refused(client, world, webhook_secret):
+    payload = b'{"id": "evt_1", "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+
+    response = webhook_post(client, payload, stripe_signature(payload))
+
+    assert response.status_code == 400
     assert not WebhookEvent.objects.exists()
 
 
