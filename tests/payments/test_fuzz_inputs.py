@@ -1346,7 +1346,7 @@ def test_webhook_signatures_that_do_not_verify(client, world, webhook_secret):
         stripe_signature(payload + b" "),
         stripe_signature(payload, timestamp=now - 301),
         stripe_signature(payload, timestamp=now - 86400),
-        stripe_signature(payload, timestamp=now + 301),
+        stripe_signature(payload, timestamp=now + 360),
         stripe_signature(payload, timestamp=now + 86400 * 365),
         stripe_signature(payload, timestamp=0),
         stripe_signature(payload, timestamp=-1),
@@ -1405,7 +1405,7 @@ def test_a_valid_signed_event_is_stored_once(client, world, webhook_secret):
     """The valid body of the cases above is accepted: what they change alone is what is refused."""
     payload = encoded(event_body())
     now = int(time.time())
-    for timestamp in (now - 299, now + 299):
+    for timestamp in (now - 240, now + 240):  # within the 300 s tolerance, with a margin for a slow run
         response = webhook_post(client, payload, stripe_signature(payload, timestamp=timestamp))
         assert response.status_code == 200
     stored = WebhookEvent.objects.get()
