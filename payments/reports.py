@@ -295,6 +295,29 @@ def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[C
 
 # CSV -----------------------------------------------------------------------------------------------------------
 
+# What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list), or hide where it starts.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value):
+    """A cell that a spreadsheet shows as it is: text starting like a formula ("=HYPERLINK(...)", "+1+1", "-2",
+    "@SUM(A1)", a tab or a line break, also after spaces) gets a leading single quote, as OWASP advises; numbers
+    (amounts, negative ones too) stay numbers."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_TRIGGERS):
+        return f"'{value}"
+    return value
+
+
+class CsvWriter:
+    """The CSV writer of every export: text cells quoted and neutralised with `csv_cell`, numbers written plain."""
+
+    def __init__(self, output: TextIO):
+        self._writer = csv.writer(output, quoting=csv.QUOTE_NONNUMERIC)
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([csv_cell(value) for value in row])
+
+
 PAYMENTS_CSV_HEADER = (
     "Number",
     "Date",
@@ -313,7 +336,7 @@ def payments_csv_write(
     output: TextIO, rows: Iterator[PaymentReportRow], totals: list[PaymentReportTotal], *, progress=None
 ) -> int:
     """The header, one line per payment, then one "Total" line per currency. Returns the number of payments."""
-    writer = csv.writer(output)
+    writer = CsvWriter(output)
     writer.writerow(PAYMENTS_CSV_HEADER)
     count = 0
     for row in rows:
@@ -356,7 +379,7 @@ AGING_CSV_HEADER = ("Member", "Currency", *(label for _, label, *_ in AGING_BUCK
 
 
 def aging_csv_write(output: TextIO, rows: list[AgingRow], totals: list[AgingRow]) -> None:
-    writer = csv.writer(output)
+    writer = CsvWriter(output)
     writer.writerow(AGING_CSV_HEADER)
     for row in [*rows, *totals]:
         writer.writerow([row.member, row.currency, *row.bucket_values, row.total])
@@ -366,7 +389,7 @@ CREDIT_CSV_HEADER = ("Member", "Currency", "Unallocated payments", "Money balanc
 
 
 def member_credit_csv_write(output: TextIO, rows: list[CreditRow], totals: list[CreditTotal]) -> None:
-    writer = csv.writer(output)
+    writer = CsvWriter(output)
     writer.writerow(CREDIT_CSV_HEADER)
     for row in rows:
         writer.writerow([row.member, row.currency, row.unallocated, row.money_balance, row.total])

@@ -10,10 +10,11 @@ from payments.services.webhook import webhook_event_store
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    """Verify, store once, answer at once; the event is processed in a task."""
+    """Verify, store once, answer at once; the event is processed in a task. Anything that is not a signed, recent
+    Stripe event object answers 400 and stores nothing."""
     try:
         event = webhook_event_verify(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
-    except InvalidWebhook:
-        return HttpResponseBadRequest("Invalid signature.")
+    except InvalidWebhook as error:
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     _, created = webhook_event_store(gateway="stripe", event=event)
     return HttpResponse("stored" if created else "duplicate", status=200)

@@ -1,6 +1,7 @@
 """What every billing admin page shares: custom URLs, permission checks, calling one service and turning its
 refusal into a message, and rendering a page in the admin's look."""
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -57,6 +59,22 @@ class ObjectAction:
     danger: bool = False
 
 
+DATE_PART = re.compile(r"[0-9]{1,4}")
+
+
+def changelist_query_valid(query) -> bool:
+    """Whether a list page's filters can be asked of the database. Django's list answers a bad filter by sending
+    the page again with `?e=1`, but not a NUL character (PostgreSQL refuses it) or a year beyond any date (an
+    overflow), which it lets through to a server error."""
+    for name, values in query.lists():
+        for value in values:
+            if "\x00" in name or "\x00" in value:
+                return False
+            if name.endswith(("__year", "__month", "__day")) and not DATE_PART.fullmatch(value):
+                return False
+    return True
+
+
 class BillingAdminMixin:
     """Custom admin views that parse input with a form, call one service as the staff user, show the service's
     refusal as an error message, and redirect on success.
@@ -79,6 +97,18 @@ class BillingAdminMixin:
         if post_only:
             view = require_POST(view)
         return path(route, self.admin_site.admin_view(view), name=self.url_name(name))
+
+    def changelist_view(self, request, extra_context=None):
+        if not changelist_query_valid(request.GET):
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A search with a NUL character finds nothing: PostgreSQL refuses NUL in a query. The changelist's search
+        form refuses it already; the autocomplete of the member fields does not."""
+        if "\x00" in search_term:
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
 
     def object_get(self, request: HttpRequest, object_id: str):
         obj = self.get_object(request, unquote(object_id))

@@ -1,5 +1,11 @@
-"""Forms of the billing admin. They only parse and validate what a person typed; the services decide."""
+"""Forms of the billing admin. They only parse and validate what a person typed; the services decide.
 
+Every field answers any input with a form error, never a server error: ids that are no database integer, special
+decimals (NaN, infinity), exponents and dates outside the years a space bills in are refused here.
+"""
+
+import datetime
+import re
 from decimal import Decimal
 
 from django import forms
@@ -7,6 +13,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminDateWidget, AdminRadioSelect, AutocompleteSelect
 from django.core.exceptions import ValidationError
+from django.forms import formsets
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
@@ -83,15 +90,104 @@ class CurrencyAmountMixin:
         return cleaned_data
 
 
+# The largest id the database stores (a signed 64-bit integer, as BigAutoField).
+MAX_OBJECT_ID = 2**63 - 1
+OBJECT_ID = re.compile(r"[0-9]{1,19}")
+
+
+def object_id_parse(value) -> int | None:
+    """An object id as a request carries it ("42"), or None when it cannot be one: not plain ASCII digits, zero,
+    or beyond the database's integers (what a person cannot pick, but a crafted request can send)."""
+    text = str(value).strip() if value is not None else ""
+    if not OBJECT_ID.fullmatch(text):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_OBJECT_ID else None
+
+
+class ObjectChoiceField(forms.ModelChoiceField):
+    """A ModelChoiceField that refuses a value which cannot be an id before asking the database."""
+
+    def to_python(self, value):
+        if (
+            value not in self.empty_values
+            and not isinstance(value, self.queryset.model)
+            and object_id_parse(value) is None
+        ):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class ObjectAutocompleteSelect(AutocompleteSelect):
+    """The admin's autocomplete, which shows the selected object again when a form is redisplayed: only a value
+    that can be an id is looked up (Django's filters the table by whatever was sent, and "abc" breaks the page)."""
+
+    def optgroups(self, name, value, attr=None):
+        return super().optgroups(name, [item for item in value if object_id_parse(item) is not None], attr)
+
+
 def member_field(model) -> forms.ModelChoiceField:
     """A member, searched by name or email (the admin's autocomplete for `model.member`)."""
-    return forms.ModelChoiceField(
-        queryset=Member.objects.all(), widget=AutocompleteSelect(model._meta.get_field("member"), admin.site)
+    return ObjectChoiceField(
+        queryset=Member.objects.all(), widget=ObjectAutocompleteSelect(model._meta.get_field("member"), admin.site)
     )
 
 
+# The days a date typed in the admin may be: a space bills in this century. Far dates (year 1, year 9999) are typing
+# mistakes, and the day after 9999-12-31 cannot be computed.
+DATE_EARLIEST = datetime.date(2000, 1, 1)
+DATE_LATEST = datetime.date(2099, 12, 31)
+
+
+class BoundedDateField(forms.DateField):
+    """A date from DATE_EARLIEST to DATE_LATEST."""
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not DATE_EARLIEST <= value <= DATE_LATEST:
+            raise ValidationError(
+                "Enter a date from %(earliest)s to %(latest)s.",
+                code="date_out_of_range",
+                params={"earliest": DATE_EARLIEST.isoformat(), "latest": DATE_LATEST.isoformat()},
+            )
+
+
 def date_field(**kwargs) -> forms.DateField:
-    return forms.DateField(widget=AdminDateWidget, **kwargs)
+    return BoundedDateField(widget=AdminDateWidget, **kwargs)
+
+
+PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+class PlainDecimalField(forms.DecimalField):
+    """A number written with ASCII digits and an optional decimal point ("2", "2.5", "19.6"): special values (NaN,
+    sNaN, Infinity), exponents ("1e3") and other scripts' digits are refused, not read."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not isinstance(value, Decimal | int) and not PLAIN_DECIMAL.fullmatch(str(value).strip()):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(str(value).strip())
+
+
+class MemberAdminForm(forms.ModelForm):
+    """The member page's form: the default currency is one the space bills in (BILLING_CURRENCIES), or the one the
+    member has already."""
+
+    class Meta:
+        model = Member
+        fields = ["name", "kind", "email", "billing_address", "default_currency", "user"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "default_currency" in self.fields:
+            current = self.instance.default_currency if self.instance.pk else ""
+            self.fields["default_currency"] = forms.ChoiceField(
+                label=self.fields["default_currency"].label,
+                choices=currency_choices(current),
+                initial=current or settings.BILLING_DEFAULT_CURRENCY,
+            )
 
 
 class ConfirmForm(forms.Form):
@@ -132,11 +228,11 @@ class InvoiceDraftCreateForm(InvoiceDraftForm):
 
 class InvoiceLineForm(forms.Form):
     description = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 40}))
-    quantity = forms.DecimalField(
+    quantity = PlainDecimalField(
         initial=1, min_value=Decimal("0.001"), max_value=MAX_QUANTITY, max_digits=12, decimal_places=3
     )
     unit_amount = MoneyAmountField(allow_zero=True)
-    tax_rate = forms.DecimalField(
+    tax_rate = PlainDecimalField(
         label="Tax rate (%)", initial=0, min_value=0, max_value=100, max_digits=5, decimal_places=2
     )
 
@@ -154,13 +250,29 @@ class InvoiceLineForm(forms.Form):
 
 
 class BaseInvoiceLineFormSet(forms.BaseFormSet):
+    def clean(self):
+        """Negative form counts are no page's doing (Django reads them as no lines at all)."""
+        super().clean()
+        counts = self.management_form.cleaned_data
+        if counts.get(formsets.TOTAL_FORM_COUNT, 0) < 0 or counts.get(formsets.INITIAL_FORM_COUNT, 0) < 0:
+            raise ValidationError("The lines were sent incomplete: reload the page and enter them again.")
+
     def line_inputs(self) -> list[LineInput]:
         """The lines to keep: filled in and not marked for deletion (untouched extra rows are skipped)."""
         return [form.line_input() for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
 
 
+# At most 200 lines; a page claiming more forms is refused with no more than 200 built (Django builds up to 1,000
+# more by default).
+MAX_INVOICE_LINES = 200
 InvoiceLineFormSet = forms.formset_factory(
-    InvoiceLineForm, formset=BaseInvoiceLineFormSet, extra=3, can_delete=True, max_num=200, validate_max=True
+    InvoiceLineForm,
+    formset=BaseInvoiceLineFormSet,
+    extra=3,
+    can_delete=True,
+    max_num=MAX_INVOICE_LINES,
+    validate_max=True,
+    absolute_max=MAX_INVOICE_LINES,
 )
 
 
@@ -252,7 +364,7 @@ class ApplyPaymentsForm(forms.Form):
 class PaymentApplyForm(forms.Form):
     """Apply a payment's unallocated money to one of the member's invoices."""
 
-    invoice = forms.ModelChoiceField(queryset=Invoice.objects.none(), empty_label=None)
+    invoice = ObjectChoiceField(queryset=Invoice.objects.none(), empty_label=None)
     amount = MoneyAmountField()
 
     def __init__(self, *args, invoices, currency: str, **kwargs):
@@ -425,7 +537,7 @@ class CreditNoteForm(forms.Form):
 class CardChoiceForm(forms.Form):
     """One of the member's saved cards (the view passes them, and which one starts selected)."""
 
-    payment_method = forms.ModelChoiceField(
+    payment_method = ObjectChoiceField(
         label="Card",
         queryset=PaymentMethod.objects.none(),
         empty_label=None,

@@ -19,7 +19,7 @@ from payments.admin.base import (
     RECORD_EXTERNAL_PAYMENT,
     BillingAdminMixin,
 )
-from payments.admin.forms import CardAddForm, ConfirmForm, MoneyBalanceAdjustForm
+from payments.admin.forms import CardAddForm, ConfirmForm, MemberAdminForm, MoneyBalanceAdjustForm
 from payments.admin.invoices import status_badge
 from payments.admin.payments import payment_shown_status
 from payments.models import IN_FLIGHT_STATUSES, Payment, PaymentMethod
@@ -48,6 +48,7 @@ class MemberCredit:
 
 @admin.register(Member)
 class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
+    form = MemberAdminForm
     list_display = ("name", "kind", "email", "default_currency")
     list_filter = ("kind", "default_currency")
     search_fields = ("name", "email")

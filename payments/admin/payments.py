@@ -38,6 +38,7 @@ from payments.admin.forms import (
     RefundForm,
     StandalonePaymentForm,
     amount_initial,
+    object_id_parse,
     preview_initial,
 )
 from payments.admin.previews import refund_preview, refund_preview_html
@@ -319,9 +320,8 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
     # Buttons
 
     def record_standalone_view(self, request):
-        member = None
-        if member_id := request.GET.get("member"):
-            member = Member.objects.filter(pk=member_id).first() if member_id.isdigit() else None
+        member_id = object_id_parse(request.GET.get("member"))
+        member = Member.objects.filter(pk=member_id).first() if member_id else None
         form = StandalonePaymentForm(
             self.form_data(request),
             initial={

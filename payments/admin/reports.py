@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from payments.admin.base import VIEW_BILLING_REPORTS
+from payments.admin.forms import BoundedDateField
 from payments.models import PaymentStatus
 from payments.reports import (
     AGING_BUCKETS,
@@ -46,8 +47,8 @@ def currency_choices() -> list[tuple[str, str]]:
 
 
 class PaymentReportForm(forms.Form):
-    date_from = forms.DateField(label="From", required=False, widget=DATE_INPUT)
-    date_to = forms.DateField(label="To", required=False, widget=DATE_INPUT)
+    date_from = BoundedDateField(label="From", required=False, widget=DATE_INPUT)
+    date_to = BoundedDateField(label="To", required=False, widget=DATE_INPUT)
     method = forms.ChoiceField(label="Method", required=False, choices=[("", "All methods"), *PAYMENT_METHOD_CHOICES])
     status = forms.ChoiceField(label="Status", required=False, choices=[("", "All statuses"), *PaymentStatus.choices])
     currency = forms.ChoiceField(label="Currency", required=False, choices=currency_choices)
@@ -71,7 +72,7 @@ class PaymentReportForm(forms.Form):
 
 
 class AgingReportForm(forms.Form):
-    as_of = forms.DateField(label="As of", required=False, widget=DATE_INPUT, help_text="Today when empty.")
+    as_of = BoundedDateField(label="As of", required=False, widget=DATE_INPUT, help_text="Today when empty.")
     currency = forms.ChoiceField(label="Currency", required=False, choices=currency_choices)
 
 

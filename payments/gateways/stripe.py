@@ -1,6 +1,10 @@
 """Stripe, through the official SDK. The only module that imports `stripe`; it answers with the dataclasses of
 `payments.gateways.base` and turns Stripe's errors into ours."""
 
+import json
+import math
+import time
+
 import stripe
 from django.conf import settings
 
@@ -205,12 +209,94 @@ def refund_result_from_refund(refund: dict) -> RefundResult:
     return RefundResult(outcome, refund.get("id", ""), refund.get("failure_reason") or "")
 
 
+# Stripe's own tolerance for the signature's timestamp (a replayed event is older; a clock far ahead is no better).
+WEBHOOK_TOLERANCE_SECONDS = stripe.Webhook.DEFAULT_TOLERANCE
+# Stripe's events are a few kilobytes; a body beyond this is not one.
+WEBHOOK_MAX_BYTES = 512 * 1024
+# Stripe's objects nest a few levels deep; a body nested deeper is not an event.
+WEBHOOK_MAX_DEPTH = 32
+# The columns the event is stored in (WebhookEvent.event_id and .type).
+WEBHOOK_EVENT_ID_MAX_LENGTH = 255
+WEBHOOK_EVENT_TYPE_MAX_LENGTH = 100
+
+
 def webhook_event_verify(*, payload: bytes, signature: str) -> GatewayEvent:
-    """Verify a Stripe webhook's signature with STRIPE_WEBHOOK_SECRET; raise InvalidWebhook otherwise."""
-    if not settings.STRIPE_WEBHOOK_SECRET:
+    """Verify a Stripe webhook: signed with STRIPE_WEBHOOK_SECRET, its timestamp within the tolerance either way,
+    and its body an event object that can be stored as it is. Raise InvalidWebhook otherwise."""
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
         raise InvalidWebhook("No webhook secret is configured.")
+    if len(payload) > WEBHOOK_MAX_BYTES:
+        raise InvalidWebhook(f"The body is larger than {WEBHOOK_MAX_BYTES} bytes: it is not a Stripe event.")
     try:
-        event = stripe.Webhook.construct_event(payload, signature or "", settings.STRIPE_WEBHOOK_SECRET)
-    except (ValueError, stripe.SignatureVerificationError) as error:
+        text = bytes(payload).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidWebhook("The body is not UTF-8 text.") from None
+    try:
+        stripe.WebhookSignature.verify_header(text, signature or "", secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+    except (ValueError, TypeError, stripe.SignatureVerificationError) as error:
         raise InvalidWebhook(str(error) or "The webhook signature does not verify.") from error
-    return GatewayEvent(event_id=event.id, type=event.type, payload=event.to_dict())
+    timestamp = _signature_timestamp(signature)
+    if timestamp > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+        raise InvalidWebhook(
+            f"The signature's timestamp ({timestamp}) is more than {WEBHOOK_TOLERANCE_SECONDS} seconds in the future."
+        )
+    return webhook_event_parse(text)
+
+
+def _signature_timestamp(header: str) -> int:
+    """The `t=` of a Stripe-Signature header that verified (so it has one, and it is a number)."""
+    return int(next(value for key, _, value in (item.partition("=") for item in header.split(",")) if key == "t"))
+
+
+def _json_constant_refuse(name: str):
+    raise ValueError(f"{name} is not a JSON number.")
+
+
+def webhook_event_parse(text: str) -> GatewayEvent:
+    """The event in a verified body: a JSON object with a string `id` and `type` and an object in `data.object`,
+    every string storable (no NUL character, no lone surrogate) and every number finite."""
+    try:
+        data = json.loads(text, parse_constant=_json_constant_refuse)
+    except (ValueError, RecursionError):
+        raise InvalidWebhook("The body is not JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidWebhook(f"The body is a JSON {type(data).__name__}, not an event object.")
+    event_id, event_type, event_data = data.get("id"), data.get("type"), data.get("data")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= WEBHOOK_EVENT_ID_MAX_LENGTH:
+        raise InvalidWebhook(f"The event has no id (a string of 1 to {WEBHOOK_EVENT_ID_MAX_LENGTH} characters).")
+    if not isinstance(event_type, str) or not 0 < len(event_type) <= WEBHOOK_EVENT_TYPE_MAX_LENGTH:
+        raise InvalidWebhook(f"The event has no type (a string of 1 to {WEBHOOK_EVENT_TYPE_MAX_LENGTH} characters).")
+    if not isinstance(event_data, dict) or not isinstance(event_data.get("object"), dict):
+        raise InvalidWebhook("The event has no data.object.")
+    _json_storable_check(data)
+    return GatewayEvent(event_id=event_id, type=event_type, payload=data)
+
+
+def _json_storable_check(data) -> None:
+    """Refuse what the database cannot store in a JSON column: NUL characters and lone surrogates in strings
+    (PostgreSQL's text refuses both), infinite numbers; and nesting deeper than any Stripe object."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > WEBHOOK_MAX_DEPTH:
+            raise InvalidWebhook(f"The event is nested more than {WEBHOOK_MAX_DEPTH} levels deep.")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _json_string_check(key)
+                pending.append((item, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            _json_string_check(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidWebhook("The event holds a number too large to store.")
+
+
+def _json_string_check(text: str) -> None:
+    if "\x00" in text:
+        raise InvalidWebhook("The event holds a NUL character.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidWebhook("The event holds text that is not valid Unicode.") from None

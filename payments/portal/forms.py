@@ -111,7 +111,7 @@ class NewCardFields(forms.Form):
             self.cleaned_data["card_token"] = f"{number}|{month:02d}|{year}"
 
     def _expiry_clean(self, text: str) -> tuple[int, int] | None:
-        match = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", text)
+        match = re.fullmatch(r"\s*([0-9]{1,2})\s*/\s*([0-9]{2}|[0-9]{4})\s*", text)
         if not text.strip():
             self.add_error("card_expiry", "Enter the expiry date, as MM/YY.")
             return None

@@ -99,6 +99,11 @@ def test_a_signed_payment_intent_succeeded_settles_the_processing_attempt(client
         pytest.param(lambda payload: "t=1,v1=" + "0" * 64, id="forged"),
         pytest.param(lambda payload: signature(payload, secret="whsec_someone_else"), id="other-secret"),
         pytest.param(lambda payload: signature(payload, timestamp=int(time.time()) - 3600), id="an-hour-old"),
+        pytest.param(lambda payload: signature(payload, timestamp=int(time.time()) + 3600), id="an-hour-ahead"),
+        pytest.param(
+            lambda payload: signature(payload, timestamp=int(time.time()) + 360), id="beyond-the-tolerance-ahead"
+        ),
+        pytest.param(lambda payload: "t=abc,v1=" + "0" * 64, id="garbled"),
         pytest.param(lambda payload: signature(payload + " "), id="other-payload"),
         pytest.param(lambda payload: None, id="missing"),
     ],
@@ -125,6 +130,89 @@ def test_without_a_webhook_secret_every_event_is_refused(client, settings, proce
     response = post(client, payload, signature(payload, secret=""))
 
     assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_signature_a_little_ahead_of_our_clock_is_accepted(client, committed, processing):
+    """Clocks differ: a timestamp within the tolerance (5 minutes) ahead is as good as one as far behind."""
+    _, payment, _, intent = processing
+    payload = event("evt_ahead", "payment_intent.succeeded", intent)
+
+    with committed():
+        response = post(client, payload, signature(payload, timestamp=int(time.time()) + 240))
+
+    assert (response.status_code, response.content) == (200, b"stored")
+    assert reload(payment).status == PaymentStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        pytest.param("[]", "The body is a JSON list, not an event object.", id="a-list"),
+        pytest.param('"evt_1"', "The body is a JSON str, not an event object.", id="a-string"),
+        pytest.param("42", "The body is a JSON int, not an event object.", id="a-number"),
+        pytest.param("{", "The body is not JSON.", id="not-json"),
+        pytest.param(
+            '{"type": "payment_intent.succeeded", "data": {"object": {}}}',
+            "The event has no id (a string of 1 to 255 characters).",
+            id="no-id",
+        ),
+        pytest.param(
+            '{"id": 12, "type": "payment_intent.succeeded", "data": {"object": {}}}',
+            "The event has no id (a string of 1 to 255 characters).",
+            id="a-numeric-id",
+        ),
+        pytest.param(
+            '{"id": "evt_1", "data": {"object": {}}}',
+            "The event has no type (a string of 1 to 100 characters).",
+            id="no-type",
+        ),
+        pytest.param(
+            '{"id": "evt_1", "type": "payment_intent.succeeded", "data": {}}',
+            "The event has no data.object.",
+            id="no-data-object",
+        ),
+        pytest.param(
+            '{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": "pi_1"}}',
+            "The event has no data.object.",
+            id="data-object-not-an-object",
+        ),
+        pytest.param(
+            '{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_\\u0000"}}}',
+            "The event holds a NUL character.",
+            id="a-nul-character",
+        ),
+        pytest.param(
+            '{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {"amount": NaN}}}',
+            "The body is not JSON.",
+            id="nan",
+        ),
+    ],
+)
+def test_a_signed_body_that_is_not_an_event_object_gets_400_and_nothing_is_stored(
+    client, settings, committed, payload, error
+):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+
+    with committed() as callbacks:
+        response = post(client, payload)
+
+    assert (response.status_code, response.content.decode()) == (400, error)
+    assert callbacks == []
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_signed_body_that_is_not_utf8_gets_400(client, settings):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    payload = b'{"id": "evt_\xff"}'
+    timestamp = int(time.time())
+    digest = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+
+    response = client.post(
+        URL, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=f"t={timestamp},v1={digest}"
+    )
+
+    assert (response.status_code, response.content) == (400, b"The body is not UTF-8 text.")
     assert not WebhookEvent.objects.exists()
 
 
