@@ -214,13 +214,14 @@ def amount_read(text: str, currency: str | Currency, *, allow_zero: bool = False
         # Misplaced group separators alone (`12,50` in en, `12.50` in de) may be another locale's decimals.
         ambiguous = decimal_symbol not in spelled
         raise refused("is ambiguous" if ambiguous else "has its separators in the wrong places") from None
+    # The size first: quantizing a number past the decimal context's precision raises.
+    if amount.adjusted() >= MAX_INTEGER_DIGITS:
+        raise refused(f"is too large (at most {MAX_INTEGER_DIGITS} digits before the decimals)")
     places, decimals = currency_decimal_places(code), -amount.as_tuple().exponent
     if amount != amount.quantize(minor_unit(code), rounding=ROUND_DOWN):
         if places == 0:
             raise refused(f"has decimals, but {code} has no minor unit")
         raise refused(f"has {decimals} decimals, but {code} amounts have {places} at most")
-    if amount.adjusted() >= MAX_INTEGER_DIGITS:
-        raise refused(f"is too large (at most {MAX_INTEGER_DIGITS} digits before the decimals)")
     if amount == 0 and not allow_zero:
         raise InvalidAmount(f"The amount must be greater than zero, not {typed}.")
     return Money(amount.quantize(minor_unit(code)), code)

@@ -121,6 +121,9 @@ REFUSED = [
     ("en", "€12.50", "EUR", not_an_amount("€12.50")),
     ("en", "12.505", "EUR", "“12.505” has 3 decimals, but EUR amounts have 2 at most"),
     ("en", "1234567890123", "EUR", "“1234567890123” is too large (at most 12 digits before the decimals)"),
+    # Past the decimal context's 28 digits of precision: refused for its size, not a crash in quantize.
+    ("en", "9" * 40, "EUR", f"“{'9' * 40}” is too large (at most 12 digits before the decimals)"),
+    ("de", "9" * 30 + ",5", "EUR", f"“{'9' * 30},5” is too large (at most 12 digits before the decimals)"),
     (
         "en",
         "1,234,567,890,123.00",

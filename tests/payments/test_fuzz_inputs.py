@@ -55,6 +55,7 @@ from tests.factories import (
     standalone_payment,
 )
 from tests.payments.portal.conftest import MEMBER_PASSWORD, portal_member
+from tests.support.forms import FormClient
 
 pytestmark = pytest.mark.django_db
 
@@ -75,11 +76,19 @@ UNICODE_ODDITIES = ["\u202e10", "\ufeff10", "1\u200b0", "١٢٫٥", "🙂", "Ω�
 SPECIAL_NUMBERS = ["NaN", "nan", "sNaN", "-NaN", "Infinity", "-Infinity", "inf", "1e999", "-1e999", "1e-999"]
 HUGE_IDS = ["99999999999999999999", "9223372036854775808", "-9223372036854775809"]
 
-# Amounts that every amount reader refuses, in any locale: the checks of a positive amount with the currency's
-# decimals, and nothing a locale could read as a number.
+# Amounts the reader refuses in the space's locale (en in these tests): the checks of a positive amount with the
+# currency's decimals, nothing Python's Decimal alone would read (exponents, underscores, other digits, signs), and
+# `12,50`, ambiguous in en.
 AMOUNTS_NOT_ZERO = [
     "abc",
     *SPECIAL_NUMBERS,
+    "1e3",
+    "1E3",
+    "1_000",
+    "１２",
+    "12,50",
+    "1.000,00",
+    "+5",
     "-5",
     "-0.01",
     "10.005",
@@ -1005,8 +1014,8 @@ def test_reports_filters_and_csv(staff_client, world):
 
 
 @pytest.fixture
-def member_client(world) -> Client:
-    client = Client()
+def member_client(world) -> FormClient:
+    client = FormClient()
     client.force_login(world.member.user)
     return client
 
