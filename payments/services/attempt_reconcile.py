@@ -9,15 +9,14 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.activity import activity_record
 from payments.gateways import gateway_get
 from payments.gateways.base import Gateway, GatewayError
 from payments.models import AttemptStatus, PaymentAttempt
 from payments.services.attempt_execute import SYSTEM, attempt_execute
+from payments.services.needs_review import needs_review_flag
 
 logger = logging.getLogger(__name__)
 
@@ -64,21 +63,16 @@ def attempts_reconcile(
 
 
 def _flag_if_overdue(attempt: PaymentAttempt, *, now: datetime.datetime) -> bool:
-    started = attempt.sent_at or attempt.created_at
-    if attempt.needs_review or started > now - datetime.timedelta(hours=settings.BILLING_NEEDS_REVIEW_AFTER_HOURS):
+    if attempt.needs_review:
         return False
-    with transaction.atomic(durable=True):
-        flagged = PaymentAttempt.objects.filter(pk=attempt.pk, needs_review=False).update(needs_review=True)
-        if flagged:
-            payment = attempt.payment
-            activity_record(
-                actor=SYSTEM,
-                verb="payment.needs_review",
-                member=payment.member,
-                invoice=payment.invoice,
-                target=payment,
-                amount=attempt.amount,
-                message="The gateway's answer for this charge is still unknown; check it in the gateway's dashboard.",
-                data={"attempt": str(attempt.uid), "gateway_payment_id": attempt.gateway_payment_id},
-            )
-    return bool(flagged)
+    return needs_review_flag(
+        rows=PaymentAttempt.objects.filter(pk=attempt.pk),
+        started_at=attempt.sent_at or attempt.created_at,
+        now=now,
+        payment=attempt.payment,
+        actor=SYSTEM,
+        verb="payment.needs_review",
+        amount=attempt.amount,
+        message="The gateway's answer for this charge is still unknown; check it in the gateway's dashboard.",
+        data={"attempt": str(attempt.uid), "gateway_payment_id": attempt.gateway_payment_id},
+    )

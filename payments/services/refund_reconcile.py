@@ -10,14 +10,13 @@ import datetime
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from billing.activity import activity_record
 from payments.gateways import gateway_get
 from payments.gateways.base import Gateway, GatewayError
 from payments.models import Refund, RefundStatus
 from payments.services.attempt_reconcile import ReconcileSummary
+from payments.services.needs_review import needs_review_flag
 from payments.services.refund import SYSTEM, refund_execute, refund_record_outcome
 
 logger = logging.getLogger(__name__)
@@ -61,22 +60,16 @@ def _refund_settle(refund_id: int, gateway: Gateway) -> Refund:
 
 
 def _flag_if_overdue(refund: Refund, *, now: datetime.datetime) -> bool:
-    started = refund.sent_at or refund.created_at
-    if refund.needs_review or started > now - datetime.timedelta(hours=settings.BILLING_NEEDS_REVIEW_AFTER_HOURS):
+    if refund.needs_review:
         return False
-    with transaction.atomic(durable=True):
-        flagged = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING, needs_review=False).update(
-            needs_review=True
-        )
-        if flagged:
-            payment = refund.payment
-            activity_record(
-                actor=SYSTEM,
-                verb="refund.needs_review",
-                member=payment.member,
-                target=payment,
-                amount=refund.amount,
-                message="The gateway's answer for this refund is still unknown; check it in the gateway's dashboard.",
-                data={"refund": str(refund.uid), "gateway_refund_id": refund.gateway_refund_id},
-            )
-    return bool(flagged)
+    return needs_review_flag(
+        rows=Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING),
+        started_at=refund.sent_at or refund.created_at,
+        now=now,
+        payment=refund.payment,
+        actor=SYSTEM,
+        verb="refund.needs_review",
+        amount=refund.amount,
+        message="The gateway's answer for this refund is still unknown; check it in the gateway's dashboard.",
+        data={"refund": str(refund.uid), "gateway_refund_id": refund.gateway_refund_id},
+    )
