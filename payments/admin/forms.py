@@ -304,7 +304,9 @@ class ExternalPaymentForm(forms.Form):
     reference = forms.CharField(
         required=False, max_length=200, help_text="Check number, transfer id or receipt number."
     )
-    received_on = date_field(label="Date received", initial=timezone.localdate)
+    # Bounded by the service's rule (`received_on_check`: not in the future, not before
+    # BILLING_EARLIEST_RECEIVED_DATE), which says which bound a date broke.
+    received_on = forms.DateField(label="Date received", initial=timezone.localdate, widget=AdminDateWidget)
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 
     def __init__(self, *args, currency: str | None = None, **kwargs):

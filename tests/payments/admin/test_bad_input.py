@@ -8,7 +8,7 @@ from django.utils import timezone
 from payments.admin.forms import object_id_parse
 from payments.models import Payment
 from tests.factories import MemberFactory, books_snapshot, draft_invoice, open_invoice
-from tests.payments.admin.helpers import draft_form_data, line
+from tests.payments.admin.helpers import draft_form_data, line, messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -100,19 +100,32 @@ def test_special_decimals_and_exponents_in_quantity_and_tax_rate_are_form_errors
     assert books_snapshot() == before
 
 
+OUT_OF_RANGE = "Enter a date from 2000-01-01 to 2099-12-31."
+
+
+def before_earliest(value: str) -> str:
+    return f"The date received ({value}) is before 2000-01-01, the earliest date this space accepts; check the year."
+
+
+def in_the_future(value: str) -> str:
+    return f"The date received ({value}) cannot be in the future."
+
+
 @pytest.mark.parametrize(
-    ("value", "error"),
+    ("value", "error", "received_refusal"),
     [
-        ("0001-01-01", "Enter a date from 2000-01-01 to 2099-12-31."),
-        ("9999-12-31", "Enter a date from 2000-01-01 to 2099-12-31."),
-        ("1999-12-31", "Enter a date from 2000-01-01 to 2099-12-31."),
-        ("2100-01-01", "Enter a date from 2000-01-01 to 2099-12-31."),
-        ("2026-02-30", "Enter a valid date."),
-        ("99999-01-01", "Enter a valid date."),
-        ("2026-01-01\x00", "Enter a valid date."),
+        ("0001-01-01", OUT_OF_RANGE, before_earliest("0001-01-01")),
+        ("9999-12-31", OUT_OF_RANGE, in_the_future("9999-12-31")),
+        ("1999-12-31", OUT_OF_RANGE, before_earliest("1999-12-31")),
+        ("2100-01-01", OUT_OF_RANGE, in_the_future("2100-01-01")),
+        ("2026-02-30", "Enter a valid date.", None),
+        ("99999-01-01", "Enter a valid date.", None),
+        ("2026-01-01\x00", "Enter a valid date.", None),
     ],
 )
-def test_dates_far_out_are_form_errors(staff_client, value, error):
+def test_dates_far_out_are_form_errors(staff_client, value, error, received_refusal):
+    """Dates out of range are form errors; a date received is bounded by the payment rule instead, whose message
+    says which bound it broke (BILLING_EARLIEST_RECEIVED_DATE, today)."""
     member = MemberFactory()
     invoice = open_invoice(member=member, amounts=["100.00"])
     before = books_snapshot()
@@ -127,7 +140,10 @@ def test_dates_far_out_are_form_errors(staff_client, value, error):
     aging = staff_client.get(reverse("admin:billing_report_aging"), {"as_of": value})
 
     assert drafted.context["form"].errors == {"issue_date": [error], "due_date": [error]}
-    assert received.context["form"].errors == {"received_on": [error]}
+    if received_refusal is None:
+        assert received.context["form"].errors == {"received_on": [error]}
+    else:
+        assert (received.status_code, messages_of(received)) == (200, [received_refusal])
     assert (aging.status_code, aging.context["form"].errors) == (200, {"as_of": [error]})
     assert books_snapshot() == before
 
