@@ -2,20 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
 HOST ?= 127.0.0.1
 PORT ?= 8000
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet
 
-.PHONY: run test install migrate seed lint format clean
+.PHONY: run test install install-test migrate seed lint format lock clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	touch $(STAMP)
 
-install: $(STAMP)
+# The runtime: the locked versions of the [project] dependencies, then the project itself.
+$(RUNTIME_STAMP): requirements/runtime.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/runtime.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# The test tools on top (pytest, hypothesis, ruff, playwright, localstripe, ...), at their locked versions.
+$(TEST_STAMP): requirements/test.txt $(RUNTIME_STAMP)
+	$(BIN)/pip install --quiet -r requirements/test.txt
+	touch $@
+
+install: $(RUNTIME_STAMP)
+
+install-test: $(TEST_STAMP)
 
 migrate: install
 	@mkdir -p var
@@ -27,19 +40,26 @@ seed: migrate
 run: seed
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: install
+test: install-test
 	@mkdir -p var
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Resolve the lock files anew from pyproject.toml's ranges (after changing a dependency); commit both.
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(LOCK) -o requirements/runtime.txt
+	$(LOCK) --extra test -c requirements/runtime.txt -o requirements/test.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
