@@ -30,7 +30,6 @@ from payments.models import Allocation, Payment, PaymentAttempt, PaymentMethod, 
 from payments.services.payment_apply import payment_apply
 from payments.services.payment_card import payment_create_card
 from payments.services.payment_external import payment_create_external
-from tests.conftest import FormClient
 from tests.factories import (
     SYSTEM,
     MemberFactory,
@@ -44,6 +43,7 @@ from tests.factories import (
     standalone_payment,
 )
 from tests.payments.portal.conftest import portal_member
+from tests.support.forms import FormClient
 from tests.support.races import POSTGRES_ONLY, race
 
 VISA = "4242424242424242"
