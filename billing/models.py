@@ -136,8 +136,16 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
     def get_shown_status_display(self) -> str:
         return ShownStatus(self.shown_status()).label
 
+    # The rules of the transitions, pure predicates on the locked row. "No card payment in flight" needs the
+    # invoice's payment targets, not the row: the services and the admin check it beside the transition.
+    def has_nothing_allocated(self) -> bool:
+        return self.amount_paid.amount == 0
+
+    def has_no_credit_note(self) -> bool:
+        return self.amount_credited.amount == 0
+
     # Transitions only move the state; the services do the rest.
-    @transition(field=status, source=InvoiceStatus.DRAFT, target=InvoiceStatus.OPEN)
+    @transition(field=status, source=InvoiceStatus.DRAFT, target=InvoiceStatus.OPEN, permission="billing.issue_invoice")
     def issue(self):
         pass
 
@@ -149,11 +157,22 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
     def reopen(self):
         pass
 
-    @transition(field=status, source=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE], target=InvoiceStatus.VOID)
+    @transition(
+        field=status,
+        source=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE],
+        target=InvoiceStatus.VOID,
+        conditions=[has_nothing_allocated, has_no_credit_note],
+        permission="billing.void_invoice",
+    )
     def void(self):
         pass
 
-    @transition(field=status, source=InvoiceStatus.OPEN, target=InvoiceStatus.UNCOLLECTIBLE)
+    @transition(
+        field=status,
+        source=InvoiceStatus.OPEN,
+        target=InvoiceStatus.UNCOLLECTIBLE,
+        permission="billing.mark_uncollectible_invoice",
+    )
     def mark_uncollectible(self):
         pass
 

@@ -37,7 +37,7 @@ def allocation_reduce(*, allocation: Allocation, amount: Money, actor: Actor, re
     its payment. Returns the amount taken."""
     allocation.amount -= amount
     if allocation.amount.amount == 0:
-        allocation.status = Allocation.Status.REMOVED
+        allocation.remove()
         allocation.removed_at = timezone.now()
         allocation.removed_reason = reason
     allocation.save(update_fields=["amount", "amount_currency", "status", "removed_at", "removed_reason"])

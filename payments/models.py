@@ -162,7 +162,18 @@ class Payment(ConcurrentTransitionMixin, models.Model):
             return f"External ({self.get_external_kind_display().lower()})"
         return self.get_method_display()
 
-    @transition(field=status, source=PaymentStatus.SUCCEEDED, target=PaymentStatus.VOID)
+    # The rules of the transitions, pure predicates on the locked row.
+    def has_no_refund(self) -> bool:
+        return self.amount_refunded.amount == 0 and self.amount_refund_pending.amount == 0
+
+    # Transitions only move the state; the services do the rest.
+    @transition(
+        field=status,
+        source=PaymentStatus.SUCCEEDED,
+        target=PaymentStatus.VOID,
+        conditions=[lambda payment: payment.is_external, has_no_refund],
+        permission="payments.void_payment",
+    )
     def void(self):
         pass
 
@@ -178,7 +189,12 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     def fail(self):
         pass
 
-    @transition(field=status, source=[PaymentStatus.PENDING, PaymentStatus.FAILED], target=PaymentStatus.CANCELED)
+    @transition(
+        field=status,
+        source=[PaymentStatus.PENDING, PaymentStatus.FAILED],
+        target=PaymentStatus.CANCELED,
+        permission="payments.charge_payment",
+    )
     def cancel(self):
         pass
 
@@ -203,7 +219,7 @@ class PaymentTarget(models.Model):
         return f"{self.amount} of {self.payment_id} for {self.invoice_id}"
 
 
-class Allocation(models.Model):
+class Allocation(ConcurrentTransitionMixin, models.Model):
     """A piece of a payment applied to one invoice.
 
     `amount` is what is applied now; it shrinks when a refund reopens the invoice and drops to zero when the
@@ -219,7 +235,7 @@ class Allocation(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
     amount = money_field()
     original_amount = money_field()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.ACTIVE, protected=True)
     actor_label = models.CharField(max_length=150, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -244,6 +260,11 @@ class Allocation(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    # Transitions only move the state; the services do the rest.
+    @transition(field=status, source=Status.ACTIVE, target=Status.REMOVED)
+    def remove(self):
+        pass
+
 
 class AttemptStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -253,7 +274,7 @@ class AttemptStatus(models.TextChoices):
     CANCELED = "canceled", "Canceled"
 
 
-class PaymentAttempt(models.Model):
+class PaymentAttempt(ConcurrentTransitionMixin, models.Model):
     """One try at the gateway for a card payment.
 
     The attempt is committed, with its idempotency key, before the gateway is called; every call for this attempt
@@ -270,7 +291,7 @@ class PaymentAttempt(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts")
     payment_method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="attempts")
     amount = money_field()
-    status = models.CharField(max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.QUEUED)
+    status = FSMField(max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.QUEUED, protected=True)
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     gateway = models.CharField(max_length=16)
     gateway_payment_id = models.CharField(max_length=255, blank=True)
@@ -315,6 +336,23 @@ class PaymentAttempt(models.Model):
     @property
     def in_flight(self) -> bool:
         return self.status in (AttemptStatus.QUEUED, AttemptStatus.PROCESSING)
+
+    # Transitions only move the state; the services do the rest.
+    @transition(field=status, source=AttemptStatus.QUEUED, target=AttemptStatus.PROCESSING)
+    def claim(self):
+        pass
+
+    @transition(field=status, source=[AttemptStatus.QUEUED, AttemptStatus.PROCESSING], target=AttemptStatus.SUCCEEDED)
+    def succeed(self):
+        pass
+
+    @transition(field=status, source=[AttemptStatus.QUEUED, AttemptStatus.PROCESSING], target=AttemptStatus.FAILED)
+    def fail(self):
+        pass
+
+    @transition(field=status, source=AttemptStatus.QUEUED, target=AttemptStatus.CANCELED)
+    def cancel(self):
+        pass
 
 
 class WebhookEvent(models.Model):
@@ -385,7 +423,7 @@ class RefundStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Refund(models.Model):
+class Refund(ConcurrentTransitionMixin, models.Model):
     """Money returned from one payment.
 
     A card payment's refund goes back to the card through the gateway (pending until it answers); an external
@@ -425,7 +463,7 @@ class Refund(models.Model):
         related_name="refunds",
         help_text="The credit note whose refund part this refund settles.",
     )
-    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    status = FSMField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING, protected=True)
     gateway = models.CharField(max_length=16, blank=True)
     gateway_refund_id = models.CharField(max_length=255, blank=True)
     failure_message = models.TextField(blank=True)
@@ -460,6 +498,19 @@ class Refund(models.Model):
     @property
     def idempotency_key(self) -> str:
         return f"refund-{self.uid}"
+
+    # Transitions only move the state; the services do the rest.
+    @transition(field=status, source=RefundStatus.PENDING, target=RefundStatus.SUCCEEDED)
+    def succeed(self):
+        pass
+
+    @transition(field=status, source=RefundStatus.PENDING, target=RefundStatus.FAILED)
+    def fail(self):
+        pass
+
+    @transition(field=status, source=RefundStatus.SUCCEEDED, target=RefundStatus.FAILED)
+    def fail_after_success(self):
+        """The one move back (SPEC section 6): the gateway reports failed a refund it had reported succeeded."""
 
 
 class RefundAllocation(models.Model):

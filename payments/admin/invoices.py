@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django_fsm import can_proceed
+from django_fsm import has_transition_perm
 
 from billing.errors import BillingError
 from billing.models import CreditNote, Invoice, InvoiceStatus, ShownStatus
@@ -213,7 +213,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             return member_active_payment_methods(member=invoice.member).exists()
 
         if invoice.is_draft:
-            if can_proceed(invoice.issue) and user.has_perm(ISSUE_INVOICE):
+            if has_transition_perm(invoice.issue, user):
                 actions.append(ObjectAction("Issue", self.url_for("issue", invoice.pk), post=True))
                 if user.has_perm(CHARGE_PAYMENT) and member_has_card():
                     actions.append(ObjectAction("Issue and charge", self.url_for("issue_and_charge", invoice.pk)))
@@ -236,17 +236,11 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
         if invoice_accepts_credit_note(invoice) and user.has_perm(ISSUE_CREDIT_NOTE):
             actions.append(ObjectAction("Issue credit note", self.url_for("credit_note", invoice.pk)))
         nothing_in_flight = reserved.amount == 0
-        if can_proceed(invoice.mark_uncollectible) and nothing_in_flight and user.has_perm(MARK_UNCOLLECTIBLE):
+        if nothing_in_flight and has_transition_perm(invoice.mark_uncollectible, user):
             actions.append(
                 ObjectAction("Mark uncollectible", self.url_for("mark_uncollectible", invoice.pk), post=True)
             )
-        if (
-            can_proceed(invoice.void)
-            and invoice.amount_paid.amount == 0
-            and invoice.amount_credited.amount == 0
-            and nothing_in_flight
-            and user.has_perm(VOID_INVOICE)
-        ):
+        if nothing_in_flight and has_transition_perm(invoice.void, user):
             actions.append(ObjectAction("Void invoice", self.url_for("void", invoice.pk), danger=True))
         return actions
 

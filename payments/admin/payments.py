@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django_fsm import can_proceed
+from django_fsm import can_proceed, has_transition_perm
 from djmoney.money import Money
 
 from billing.models import InvoiceStatus
@@ -274,13 +274,7 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             actions.append(ObjectAction("Apply to invoice", self.url_for("apply", payment.pk)))
         if payment_can_refund(payment) and user.has_perm(REFUND_PAYMENT):
             actions.append(ObjectAction("Refund", self.url_for("refund", payment.pk)))
-        if (
-            payment.is_external
-            and can_proceed(payment.void)
-            and payment.amount_refunded.amount == 0
-            and payment.amount_refund_pending.amount == 0
-            and user.has_perm(VOID_PAYMENT)
-        ):
+        if has_transition_perm(payment.void, user):
             actions.append(ObjectAction("Void payment", self.url_for("void", payment.pk), danger=True))
         return actions
 

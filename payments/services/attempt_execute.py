@@ -63,11 +63,11 @@ def _attempt_claim(attempt_id: int) -> tuple[PaymentAttempt, bool]:
             payment.start_processing()
             payment.save(update_fields=["status"])
         elif payment.status != PaymentStatus.PROCESSING:
-            attempt.status = AttemptStatus.CANCELED
+            attempt.cancel()
             attempt.finished_at = now
             attempt.save(update_fields=["status", "finished_at"])
             return attempt, False
-        attempt.status = AttemptStatus.PROCESSING
+        attempt.claim()
         attempt.sent_at = now
         attempt.claimed_until = now + attempt_claim_lease()
         attempt.save(update_fields=["status", "sent_at", "claimed_until"])
@@ -128,7 +128,7 @@ def _record_success(*, member, invoices, payment: Payment, attempt: PaymentAttem
     """The charge succeeded: allocate it to its invoices in order, each up to what the invoice still needs; the
     rest (an invoice paid by other means meanwhile) stays unallocated as the member's credit."""
     now = timezone.now()
-    attempt.status = AttemptStatus.SUCCEEDED
+    attempt.succeed()
     attempt.gateway_charge_id = result.gateway_charge_id
     attempt.finished_at = now
     attempt.needs_review = False
@@ -179,7 +179,7 @@ def _record_failure(*, member, invoices, payment: Payment, attempt: PaymentAttem
     code = result.decline_code or (
         "authentication_required" if result.outcome == ChargeOutcome.AUTHENTICATION_REQUIRED else "card_declined"
     )
-    attempt.status = AttemptStatus.FAILED
+    attempt.fail()
     attempt.decline_code = code
     attempt.failure_message = result.message
     attempt.finished_at = now

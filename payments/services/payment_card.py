@@ -327,9 +327,10 @@ def _payment_cancel_locked(*, payment: Payment, actor: Actor, reason: str) -> No
     payment.cancel()
     payment.next_retry_at = None
     payment.save()
-    PaymentAttempt.objects.filter(payment=payment, status=AttemptStatus.QUEUED).update(
-        status=AttemptStatus.CANCELED, finished_at=timezone.now()
-    )
+    for attempt in PaymentAttempt.objects.select_for_update().filter(payment=payment, status=AttemptStatus.QUEUED):
+        attempt.cancel()
+        attempt.finished_at = timezone.now()
+        attempt.save(update_fields=["status", "finished_at"])
     activity_record(
         actor=actor,
         verb="payment.canceled",

@@ -25,7 +25,7 @@ def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment
             raise InvalidState(f"{payment} is already void.")
         if payment.status != PaymentStatus.SUCCEEDED:
             raise InvalidState(f"{payment} is {payment.get_status_display().lower()} and cannot be voided.")
-        if payment.amount_refunded.amount or payment.amount_refund_pending.amount:
+        if not payment.has_no_refund():
             raise InvalidState(f"{payment} has refunds; a refunded payment cannot be voided.")
         reason = (reason or "").strip() or "Voided by staff"
         for allocation in (

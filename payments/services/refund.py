@@ -287,9 +287,9 @@ def refund_record_outcome(*, refund_id: int, result: RefundResult, actor: Actor 
         refund.finished_at = timezone.now()
         refund.needs_review = False
         if result.outcome == RefundOutcome.SUCCEEDED:
-            refund.status = RefundStatus.SUCCEEDED
+            refund.succeed()
         else:
-            refund.status = RefundStatus.FAILED
+            refund.fail()
             refund.failure_message = result.message or "The gateway refused the refund."
             _refund_failure_settle_credit_notes(refund)
         refund.save()
@@ -311,7 +311,7 @@ def refund_record_outcome(*, refund_id: int, result: RefundResult, actor: Actor 
 def _refund_fail_after_success(*, refund: Refund, payment: Payment, member, result: RefundResult, actor: Actor):
     """The money never reached the card: it goes back on the payment, unallocated (the member's credit), the
     credit notes the refund settled are settled by that credit instead, and the administrators are mailed."""
-    refund.status = RefundStatus.FAILED
+    refund.fail_after_success()
     refund.failure_message = result.message or "The gateway reports that this refund failed after it succeeded."
     refund.finished_at = timezone.now()
     _refund_failure_settle_credit_notes(refund)

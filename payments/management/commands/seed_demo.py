@@ -667,8 +667,7 @@ class Command(BaseCommand):
     def _refund_settle(refund: Refund) -> None:
         """Send a card refund to the gateway now, so the demo shows its outcome even when the queued task waits for
         a worker (as `_charge_settle` does for charges; the gateway is sent the refund's own idempotency key)."""
-        refund.refresh_from_db()
-        if refund.status == RefundStatus.PENDING:
+        if Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).exists():
             refund_execute(refund_id=refund.pk)
 
     # Generated members (--members) -----------------------------------------------------------------------
