@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
+from django.urls import reverse
 from django_fsm import can_proceed, has_transition_perm
 from djmoney.money import Money
 
@@ -23,6 +24,7 @@ from billing.models import (
 )
 from billing.selectors import member_money_balance
 from billing.services.money_balance_adjust import money_balance_adjust
+from payments.documents import credit_note_pdf, invoice_pdf
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, Refund
 from payments.services.credit_note import credit_note_issue
@@ -40,7 +42,9 @@ from tests.factories import (
     reload,
     standalone_payment,
 )
+from tests.payments.portal.conftest import portal_member
 from tests.payments.refunds.helpers import REFUND_MODELS
+from tests.payments.test_documents import pdf_text
 from tests.support.races import POSTGRES_ONLY, race
 
 pytestmark = pytest.mark.django_db
@@ -365,3 +369,22 @@ def test_two_voids_racing_void_once(staff_user):
     assert invoice_amounts(invoice) == (InvoiceStatus.PAID, eur("0.00"), eur("0.00"), eur("100.00"), eur("0.00"))
     assert payment_amounts(payment) == (eur("100.00"), eur("0.00"), eur("0.00"))
     assert billing_integrity_violations() == []
+
+
+# Documents and the portal ----------------------------------------------------------------------------------------
+
+
+def test_a_void_credit_note_is_marked_void_on_its_pdf_the_invoice_pdf_and_the_portal(staff, client):
+    member = portal_member()
+    invoice = open_invoice(member=member, amounts=["100.00"])
+    credit_note = issue(invoice, "30.00", actor=staff)
+    number = reload(credit_note).number
+    assert "VOID" not in pdf_text(credit_note_pdf(reload(credit_note)))
+
+    credit_note_void(credit_note=credit_note, actor=staff)
+
+    assert f"Credit note {number} — VOID" in pdf_text(credit_note_pdf(reload(credit_note)))
+    assert f"{number} (VOID)" in pdf_text(invoice_pdf(reload(invoice)))
+    client.force_login(member.user)
+    html = client.get(reverse("portal:invoice_detail", args=[invoice.pk])).content.decode()
+    assert f'<strong>{number}</strong> <span class="muted small">VOID</span>' in html
