@@ -211,12 +211,46 @@ class CreditNoteReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class CreditNote(models.Model):
+class CreditNoteStatus(models.TextChoices):
+    ISSUED = "issued", "Issued"
+    VOID = "void", "Void"
+
+
+def credit_note_sent_nothing_back(credit_note: "CreditNote") -> bool:
+    """Nothing it settled has left the system: no refund or out-of-band part, and no refund settles it."""
+    return (
+        credit_note.refund_amount.amount == 0
+        and credit_note.out_of_band_amount.amount == 0
+        and not credit_note.refunds.exists()
+        and not credit_note.allocation_takes.filter(refund__isnull=False).exists()
+    )
+
+
+def credit_note_credit_unused(credit_note: "CreditNote") -> bool:
+    """Its member-credit part is still the member's: unallocated on the payments it was released to, and the money
+    balance it returned is still in the member's balance."""
+    from billing.selectors import credit_note_credit_parts, member_money_balance
+
+    from_payments, from_balance = credit_note_credit_parts(credit_note=credit_note)
+    for payment, amount in from_payments.items():
+        if payment.status != "succeeded" or payment.amount_unallocated < amount:
+            return False
+    if from_balance.amount > 0:
+        balance = member_money_balance(member=credit_note.invoice.member, currency=credit_note.currency)
+        if balance < from_balance:
+            return False
+    return True
+
+
+class CreditNote(ConcurrentTransitionMixin, models.Model):
     """A document that reduces what an issued invoice asks for.
 
     `pre_payment_amount` reduces what was still owed; the rest (the post-payment amount) was already paid and is
     settled by `refund_amount` (refunded from the invoice's payments), `credit_amount` (kept as the member's credit)
     and `out_of_band_amount` (returned outside the system). The four add up to `amount`.
+
+    Issued, then possibly void (final): a void credit note no longer counts in what its invoice was credited, and
+    is kept for audit.
     """
 
     number = models.CharField(max_length=32, unique=True)
@@ -234,6 +268,12 @@ class CreditNote(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    status = FSMField(default=CreditNoteStatus.ISSUED, choices=CreditNoteStatus.choices, protected=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -261,7 +301,7 @@ class CreditNote(models.Model):
                 name="credit_note_parts_add_up",
             ),
         ]
-        permissions = [("issue_credit_note", "Can issue credit notes")]
+        permissions = [("issue_credit_note", "Can issue credit notes"), ("void_credit_note", "Can void credit notes")]
 
     def __str__(self) -> str:
         return self.number
@@ -269,6 +309,20 @@ class CreditNote(models.Model):
     @property
     def post_payment_amount(self):
         return self.amount - self.pre_payment_amount
+
+    @property
+    def is_void(self) -> bool:
+        return self.status == CreditNoteStatus.VOID
+
+    @transition(
+        field=status,
+        source=CreditNoteStatus.ISSUED,
+        target=CreditNoteStatus.VOID,
+        conditions=[credit_note_sent_nothing_back, credit_note_credit_unused],
+        permission="billing.void_credit_note",
+    )
+    def void(self):
+        pass
 
 
 class CreditNoteLine(models.Model):

@@ -10,9 +10,10 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
-from billing.models import CreditNote, Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceStatus
 from billing.money import money_from_db
 from billing.selectors import invoice_balance_applied
+from billing.selectors import invoice_credited as issued_credit_notes_total
 from payments.models import (
     IN_FLIGHT_STATUSES,
     Allocation,
@@ -35,8 +36,8 @@ def invoice_paid(invoice: Invoice) -> Money:
 
 
 def invoice_credited(invoice: Invoice) -> Money:
-    total = CreditNote.objects.filter(invoice=invoice).aggregate(s=Sum("amount"))["s"]
-    return money_from_db(total, invoice.currency)
+    """Its issued credit notes; a void one no longer counts."""
+    return issued_credit_notes_total(invoice=invoice)
 
 
 def invoice_reserved(invoice: Invoice) -> Money:

@@ -15,6 +15,7 @@ from django.db.models import Count, F, Sum
 from billing.models import (
     Activity,
     CreditNote,
+    CreditNoteStatus,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
@@ -53,7 +54,7 @@ def _sums(queryset, key: str, value: str = "amount") -> dict:
 def _invoice_violations() -> Iterator[str]:
     paid = _sums(Allocation.objects.filter(status=Allocation.Status.ACTIVE), "invoice_id")
     balance = _sums(MoneyBalanceEntry.objects.filter(invoice__isnull=False), "invoice_id")
-    credited = _sums(CreditNote.objects.all(), "invoice_id")
+    credited = _sums(CreditNote.objects.filter(status=CreditNoteStatus.ISSUED), "invoice_id")
     line_amounts = _sums(InvoiceLine.objects.all(), "invoice_id")
     line_taxes = _sums(InvoiceLine.objects.all(), "invoice_id", "tax")
     money_columns = (

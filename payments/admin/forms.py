@@ -386,6 +386,14 @@ class PaymentVoidForm(forms.Form):
     )
 
 
+class CreditNoteVoidForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="For example: issued on the wrong invoice, or for the wrong amount.",
+    )
+
+
 # Refunds and credit notes
 
 PREVIEW_JS = "payments/preview.js"

@@ -22,6 +22,7 @@ from billing.models import (
     CreditNote,
     CreditNoteLine,
     CreditNoteReason,
+    CreditNoteStatus,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
@@ -54,7 +55,7 @@ class CreditNotePreview:
 
 
 def invoice_creditable(invoice: Invoice) -> Money:
-    """The cap: what the credit notes of the invoice may still add up to."""
+    """The cap: what the credit notes of the invoice may still add up to (a void one no longer counts)."""
     return invoice.total - invoice.amount_credited
 
 
@@ -62,7 +63,9 @@ def credit_note_line_creditable(invoice: Invoice) -> dict[int, Money]:
     """Per invoice line, what is left to credit: amount + tax less what credit notes already took."""
     credited = {
         row["invoice_line_id"]: row["total"]
-        for row in CreditNoteLine.objects.filter(invoice_line__invoice=invoice)
+        for row in CreditNoteLine.objects.filter(
+            invoice_line__invoice=invoice, credit_note__status=CreditNoteStatus.ISSUED
+        )
         .values("invoice_line_id")
         .annotate(total=Sum("amount"))
         .order_by()

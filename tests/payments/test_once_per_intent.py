@@ -17,6 +17,7 @@ from django.db import connection, connections, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from djmoney.money import Money
 
 from billing.activity import Actor
 from billing.errors import BillingError
@@ -27,6 +28,7 @@ from members.models import Member
 from payments.form_intents import INTENT_ALREADY_SUBMITTED, INTENT_FIELD, INTENT_OUT_OF_DATE
 from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxCustomer, SandboxRefund
 from payments.models import Allocation, Payment, PaymentAttempt, PaymentMethod, PaymentStatus, Refund
+from payments.services.credit_note import credit_note_issue
 from payments.services.payment_apply import payment_apply
 from payments.services.payment_card import payment_create_card
 from payments.services.payment_external import payment_create_external
@@ -239,6 +241,14 @@ def void_payment(world: World) -> Form:
     return Form(admin("payments_payment_void", payment.pk), {"reason": "The check bounced"})
 
 
+def void_credit_note(world: World) -> Form:
+    invoice = external_payment(invoice=open_invoice(amounts=["100.00"]), amount="100.00").invoice
+    credit_note = credit_note_issue(
+        invoice=invoice, actor=SYSTEM, reason="other", amount=Money("40.00", "EUR"), credit_amount=Money("40.00", "EUR")
+    )
+    return Form(admin("billing_creditnote_void", credit_note.pk), {"reason": "Issued on the wrong invoice"})
+
+
 def apply_payment(world: World) -> Form:
     member = MemberFactory()
     payment = standalone_payment(member=member, amount="50.00")
@@ -357,6 +367,7 @@ FORMS = [
     credit_note,
     credit_note_with_refund,
     void_payment,
+    void_credit_note,
     apply_payment,
     apply_existing_payments,
     unallocate,

@@ -192,7 +192,8 @@ def test_a_credit_note_on_a_paid_invoice_split_between_refund_and_credit(page, s
     credit_note = CreditNote.objects.get()
     assert f"{credit_note} issued on {invoice} for €40.00" in success_message(page)
     row = page.locator("#credit-notes tbody tr")
-    assert row.locator("td").all_inner_texts()[2:] == [
+    assert row.locator("td").all_inner_texts()[1] == "Issued"
+    assert row.locator("td").all_inner_texts()[3:] == [
         "€40.00",
         "Order change",
         "€0.00",
