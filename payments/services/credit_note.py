@@ -26,7 +26,6 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
-    MoneyBalanceEntry,
 )
 from billing.money import money_check_entered, money_from_db, money_sum, zero
 from billing.numbering import CREDIT_NOTE, number_next
@@ -34,6 +33,7 @@ from payments.allocations import allocations_take_newest_first
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.lock_objects import payments_lock
 from payments.models import Allocation, Refund, RefundAllocation
+from payments.services.invoice_money_balance import balance_return_locked
 from payments.services.refund import refund_create_locked
 
 
@@ -212,22 +212,12 @@ def credit_note_issue(
             actor=actor,
         )
         if preview.from_balance is not None and preview.from_balance.amount > 0:
-            entry = MoneyBalanceEntry.objects.create(
+            balance_return_locked(
                 member=member,
-                amount=preview.from_balance,
-                kind=MoneyBalanceEntry.Kind.RETURNED,
                 invoice=invoice,
-                note=f"Credited by {credit_note}",
-                actor_label=actor.label,
-                created_by=actor.user,
-            )
-            activity_record(
+                amount=preview.from_balance,
                 actor=actor,
-                verb="balance.returned",
-                member=member,
-                invoice=invoice,
-                target=entry,
-                amount=preview.from_balance,
+                note=f"Credited by {credit_note}",
                 data={"credit_note": credit_note.number},
             )
         status_before = invoice.status

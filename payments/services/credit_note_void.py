@@ -17,13 +17,14 @@ from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
-from billing.models import CreditNote, CreditNoteStatus, MoneyBalanceEntry
+from billing.models import CreditNote, CreditNoteStatus
 from billing.money import money_from_db, money_sum, zero
 from billing.selectors import credit_note_credit_parts, member_money_balance
 from payments.allocations import allocation_create
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.lock_objects import payments_lock
 from payments.models import Allocation, Payment, PaymentStatus, Refund, RefundAllocation
+from payments.services.invoice_money_balance import balance_apply_locked
 
 
 @dataclass(frozen=True)
@@ -169,22 +170,12 @@ def credit_note_void(*, credit_note: CreditNote, actor: Actor, reason: str = "")
             )
             payment_refresh_amounts(payment)
         if plan.from_balance.amount > 0:
-            entry = MoneyBalanceEntry.objects.create(
-                member=member,
-                amount=-plan.from_balance,
-                kind=MoneyBalanceEntry.Kind.APPLIED,
-                invoice=invoice,
-                note=f"{credit_note} voided",
-                actor_label=actor.label,
-                created_by=actor.user,
-            )
-            activity_record(
-                actor=actor,
-                verb="balance.applied",
+            balance_apply_locked(
                 member=member,
                 invoice=invoice,
-                target=entry,
                 amount=plan.from_balance,
+                actor=actor,
+                note=f"{credit_note} voided",
                 data={"credit_note": credit_note.number},
             )
         invoice_refresh_amounts(invoice, actor=actor)

@@ -13,18 +13,42 @@ from payments.amounts import invoice_refresh_amounts
 from payments.rules import amount_check_at_most, invoice_check_accepts_payment
 
 
-def balance_apply_locked(*, member: Member, invoice: Invoice, amount: Money, actor: Actor) -> MoneyBalanceEntry:
+def balance_apply_locked(
+    *, member: Member, invoice: Invoice, amount: Money, actor: Actor, note: str = "", data: dict | None = None
+) -> MoneyBalanceEntry:
     """Apply money balance to the invoice. The caller holds the member and invoice locks and refreshes."""
     entry = MoneyBalanceEntry.objects.create(
         member=member,
         amount=-amount,
         kind=MoneyBalanceEntry.Kind.APPLIED,
         invoice=invoice,
-        note=f"Applied to {invoice}",
+        note=note or f"Applied to {invoice}",
         actor_label=actor.label,
         created_by=actor.user,
     )
-    activity_record(actor=actor, verb="balance.applied", member=member, invoice=invoice, target=entry, amount=amount)
+    activity_record(
+        actor=actor, verb="balance.applied", member=member, invoice=invoice, target=entry, amount=amount, data=data
+    )
+    return entry
+
+
+def balance_return_locked(
+    *, member: Member, invoice: Invoice, amount: Money, actor: Actor, note: str, data: dict | None = None
+) -> MoneyBalanceEntry:
+    """Give money balance applied to the invoice back to the member (the invoice voided, or reduced by a credit
+    note). The caller holds the member and invoice locks and refreshes."""
+    entry = MoneyBalanceEntry.objects.create(
+        member=member,
+        amount=amount,
+        kind=MoneyBalanceEntry.Kind.RETURNED,
+        invoice=invoice,
+        note=note,
+        actor_label=actor.label,
+        created_by=actor.user,
+    )
+    activity_record(
+        actor=actor, verb="balance.returned", member=member, invoice=invoice, target=entry, amount=amount, data=data
+    )
     return entry
 
 

@@ -7,10 +7,11 @@ from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
-from billing.models import Invoice, InvoiceStatus, MoneyBalanceEntry
+from billing.models import Invoice, InvoiceStatus
 from payments.amounts import invoice_credited, invoice_refresh_amounts, invoice_reserved
 from payments.models import Allocation
 from payments.retry_schedule import invoice_retries_cancel
+from payments.services.invoice_money_balance import balance_return_locked
 
 
 def _check_nothing_in_flight(invoice: Invoice, *, what: str) -> None:
@@ -49,17 +50,8 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
             raise InvalidState(f"{invoice} is paid and cannot be voided; issue a credit note to reduce it.")
         returned = invoice.amount_balance_applied
         if returned.amount > 0:
-            entry = MoneyBalanceEntry.objects.create(
-                member=member,
-                amount=returned,
-                kind=MoneyBalanceEntry.Kind.RETURNED,
-                invoice=invoice,
-                note=f"{invoice} voided",
-                actor_label=actor.label,
-                created_by=actor.user,
-            )
-            activity_record(
-                actor=actor, verb="balance.returned", member=member, invoice=invoice, target=entry, amount=returned
+            balance_return_locked(
+                member=member, invoice=invoice, amount=returned, actor=actor, note=f"{invoice} voided"
             )
         status_before = invoice.status
         invoice.void()
