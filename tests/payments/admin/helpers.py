@@ -28,6 +28,26 @@ def payment_url(payment) -> str:
     return reverse("admin:payments_payment_change", args=[payment.pk])
 
 
+def create_payment_url(invoice) -> str:
+    return reverse("admin:billing_invoice_create_payment", args=[invoice.pk])
+
+
+def refund_url(payment) -> str:
+    return reverse("admin:payments_payment_refund", args=[payment.pk])
+
+
+def refund_preview_url(payment) -> str:
+    return reverse("admin:payments_payment_refund_preview", args=[payment.pk])
+
+
+def credit_note_url(invoice) -> str:
+    return reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
+
+
+def credit_note_preview_url(invoice) -> str:
+    return reverse("admin:billing_invoice_credit_note_preview", args=[invoice.pk])
+
+
 def page_content(client, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200

@@ -11,7 +11,14 @@ from payments.gateways.sandbox_models import SandboxRefund
 from payments.models import Payment, PaymentStatus, Refund, RefundAllocation
 from payments.services.payment_card import payment_create_card
 from tests.factories import SYSTEM, books_snapshot, eur, external_payment, open_invoice, reload, saved_card
-from tests.payments.admin.helpers import messages_of
+from tests.payments.admin.helpers import (
+    create_payment_url,
+    credit_note_preview_url,
+    credit_note_url,
+    messages_of,
+    refund_preview_url,
+    refund_url,
+)
 
 NBSP, NNBSP = "\xa0", "\u202f"
 EXTRA_MODELS = (Refund, RefundAllocation, CreditNote, CreditNoteLine, SandboxRefund)
@@ -25,26 +32,6 @@ def french(settings):
 @pytest.fixture
 def german(settings):
     settings.BILLING_LOCALE = "de"
-
-
-def create_payment_url(invoice) -> str:
-    return reverse("admin:billing_invoice_create_payment", args=[invoice.pk])
-
-
-def refund_url(payment) -> str:
-    return reverse("admin:payments_payment_refund", args=[payment.pk])
-
-
-def refund_preview_url(payment) -> str:
-    return reverse("admin:payments_payment_refund_preview", args=[payment.pk])
-
-
-def credit_note_url(invoice) -> str:
-    return reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
-
-
-def credit_note_preview_url(invoice) -> str:
-    return reverse("admin:billing_invoice_credit_note_preview", args=[invoice.pk])
 
 
 def payment_data(amount: str) -> dict:

@@ -27,14 +27,17 @@ from tests.factories import (
     saved_card,
     standalone_payment,
 )
-from tests.payments.admin.helpers import BAD_AMOUNTS, invoice_url, messages_of, page_content, page_queries
+from tests.payments.admin.helpers import (
+    BAD_AMOUNTS,
+    credit_note_url,
+    invoice_url,
+    messages_of,
+    page_content,
+    page_queries,
+)
 
 CREDIT_NOTE_MODELS = (CreditNote, CreditNoteLine, Refund, RefundAllocation, SandboxRefund)
 CREDIT_NOTES = reverse("admin:billing_creditnote_changelist")
-
-
-def credit_note_url(invoice) -> str:
-    return reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
 
 
 def preview_url(invoice) -> str:

@@ -22,15 +22,11 @@ from tests.factories import (
     reload,
     standalone_payment,
 )
-from tests.payments.admin.helpers import BAD_AMOUNTS, messages_of, page_content
+from tests.payments.admin.helpers import BAD_AMOUNTS, create_payment_url, messages_of, page_content
 
 
 def change_url(invoice) -> str:
     return reverse("admin:billing_invoice_change", args=[invoice.pk])
-
-
-def create_payment_url(invoice) -> str:
-    return reverse("admin:billing_invoice_create_payment", args=[invoice.pk])
 
 
 def apply_payment_url(invoice) -> str:

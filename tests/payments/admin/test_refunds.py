@@ -26,14 +26,18 @@ from tests.factories import (
     saved_card,
     standalone_payment,
 )
-from tests.payments.admin.helpers import BAD_AMOUNTS, invoice_url, messages_of, page_content, page_queries, payment_url
+from tests.payments.admin.helpers import (
+    BAD_AMOUNTS,
+    invoice_url,
+    messages_of,
+    page_content,
+    page_queries,
+    payment_url,
+    refund_url,
+)
 
 REFUND_MODELS = (Refund, RefundAllocation, CreditNote, CreditNoteLine, SandboxRefund)
 CHANGELIST = reverse("admin:payments_payment_changelist")
-
-
-def refund_url(payment) -> str:
-    return reverse("admin:payments_payment_refund", args=[payment.pk])
 
 
 def preview_url(payment) -> str:
