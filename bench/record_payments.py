@@ -23,8 +23,8 @@ def invoices_create(count: int, actor):
     from decimal import Decimal
 
     from billing.services.invoice_draft import LineInput, invoice_draft_create
+    from billing.services.invoice_issue import invoice_issue
     from members.models import Member
-    from payments.services.invoice_issue import invoice_issue
 
     invoices = []
     for index in range(count):

@@ -36,7 +36,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "coworking_billing.apps.BillingAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "members",
     "billing",
     "payments",
+    "payments.sandbox",
+    "members.portal",
+    "django_fsm",
 ]
 
 MIDDLEWARE = [
@@ -76,7 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "payments.portal.context.space",
+                "members.portal.context.space",
             ],
         },
     },
@@ -101,21 +104,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # members log in to the portal by email and staff to the admin by username.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "payments.portal.auth.MemberEmailBackend",
+    "members.portal.auth.MemberEmailBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_USERNAME_CALLABLE = "payments.portal.auth.axes_username"
+AXES_USERNAME_CALLABLE = "members.portal.auth.axes_username"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "payments.portal.auth.lockout_response"
+AXES_LOCKOUT_CALLABLE = "members.portal.auth.lockout_response"
 AXES_VERBOSE = False
 # Failures are counted per client address, not per address of the reverse proxy in front (see "Deployment" in the
 # README): each of the BILLING_TRUSTED_PROXIES proxies appends the address it received the request from to
 # X-Forwarded-For. 1 with DEBUG off (the documented nginx), 0 with DEBUG on (REMOTE_ADDR, no proxy).
 BILLING_TRUSTED_PROXIES = int(os.environ.get("BILLING_TRUSTED_PROXIES", "0" if DEBUG else "1"))
-AXES_CLIENT_IP_CALLABLE = "payments.portal.auth.axes_client_ip"
+AXES_CLIENT_IP_CALLABLE = "members.portal.auth.axes_client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -7,6 +7,6 @@ from payments.views import stripe_webhook
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("portal/", include("payments.portal.urls")),
+    path("portal/", include("members.portal.urls")),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
 ]

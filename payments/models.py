@@ -8,12 +8,6 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from billing.models import Invoice, money_field
 from members.models import Member
-from payments.gateways.sandbox_models import (  # noqa: F401 (the sandbox gateway's tables)
-    SandboxCard,
-    SandboxCharge,
-    SandboxCustomer,
-    SandboxRefund,
-)
 
 
 class PaymentStatus(models.TextChoices):

@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
+from members.portal.links import portal_link
 from payments.models import Payment, Refund
-from payments.portal.links import portal_link
 
 
 def billing_admin_emails() -> list[str]:

@@ -4,9 +4,11 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
 from billing.activity import Actor
 from coworking_billing.celery import app as celery_app
+from tests.factories import UserFactory
 from tests.support.forms import FormClient
 
 
@@ -189,3 +191,26 @@ def smtp_down(settings):
         settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
     return bring_back
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """A logged-in superuser."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def clerk_client(client, db):
+    """Log in a staff user (not a superuser) with the given permissions, as "app_label.codename"."""
+
+    def login(*permissions: str):
+        user = UserFactory(is_staff=True)
+        user.save()  # the factory sets the password without saving it; the session checks its hash
+        for permission in permissions:
+            app_label, codename = permission.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        client.force_login(user)
+        return client
+
+    return login

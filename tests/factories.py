@@ -17,9 +17,9 @@ from billing.errors import BillingError
 from billing.models import Activity, Invoice, InvoiceLine, MoneyBalanceEntry, NumberSequence
 from billing.numbering import PAYMENT, number_next
 from billing.services.invoice_draft import LineInput, invoice_draft_create
+from billing.services.invoice_issue import invoice_issue
 from members.models import Member
 from payments.models import Allocation, Payment, PaymentMethod, PaymentTarget
-from payments.services.invoice_issue import invoice_issue
 from payments.services.payment_external import payment_create_external, payment_create_standalone
 from payments.services.payment_method import payment_method_add
 

@@ -1,6 +1,6 @@
-"""The Django admin of the whole billing domain. It lives in `payments`, the app that may import the others,
-because its pages span members, invoices and payments."""
+"""The admin pages of payments: payments (with their attempts, refunds and allocations), the outbox and the webhook
+events. The report pages hang on the admin site itself (`coworking_billing.admin`)."""
 
-from payments.admin import audit, credit_notes, invoices, members, outbox, payments, reports, webhooks
+from payments.admin import outbox, payments, webhooks
 
-__all__ = ["audit", "credit_notes", "invoices", "members", "outbox", "payments", "reports", "webhooks"]
+__all__ = ["outbox", "payments", "webhooks"]

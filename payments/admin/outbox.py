@@ -3,7 +3,7 @@ the last error; the relay hands it over again (`payments.outbox.outbox_relay`)."
 
 from django.contrib import admin
 
-from payments.admin.base import ReadOnlyAdmin
+from billing.admin.base import ReadOnlyAdmin
 from payments.models import OutboxMessage
 
 

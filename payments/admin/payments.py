@@ -16,10 +16,7 @@ from django.utils.safestring import mark_safe
 from django_fsm import can_proceed, has_transition_perm
 from djmoney.money import Money
 
-from billing.models import InvoiceStatus
-from billing.selectors import target_activities
-from members.models import Member
-from payments.admin.base import (
+from billing.admin.base import (
     ALLOCATE_PAYMENT,
     CHARGE_PAYMENT,
     CONFIRM_TEMPLATE,
@@ -30,6 +27,11 @@ from payments.admin.base import (
     ObjectAction,
     ResultMessage,
 )
+from billing.admin.fields import amount_initial, object_id_parse, preview_initial
+from billing.documents import payment_has_receipt, pdf_response, receipt_pdf
+from billing.models import InvoiceStatus
+from billing.selectors import target_activities
+from members.models import Member
 from payments.admin.forms import (
     CardChargeForm,
     PaymentApplyForm,
@@ -37,12 +39,8 @@ from payments.admin.forms import (
     PaymentVoidForm,
     RefundForm,
     StandalonePaymentForm,
-    amount_initial,
-    object_id_parse,
-    preview_initial,
 )
 from payments.admin.previews import refund_preview, refund_preview_html
-from payments.documents import payment_has_receipt, pdf_response, receipt_pdf
 from payments.models import Allocation, Payment, PaymentMethodKind, PaymentStatus, Refund, RefundStatus
 from payments.selectors import (
     member_active_payment_methods,

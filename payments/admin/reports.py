@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -19,8 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from payments.admin.base import VIEW_BILLING_REPORTS
-from payments.admin.forms import BoundedDateField
+from billing.admin.base import VIEW_BILLING_REPORTS
+from billing.admin.fields import BoundedDateField
 from payments.models import PaymentStatus
 from payments.reports import (
     AGING_BUCKETS,
@@ -107,7 +106,7 @@ REPORTS = (
 
 
 class BillingReports:
-    """The report pages, registered on an admin site with `reports_register`."""
+    """The report pages of an admin site (`coworking_billing.admin.BillingAdminSite.get_urls`)."""
 
     def __init__(self, admin_site: AdminSite):
         self.admin_site = admin_site
@@ -218,17 +217,3 @@ class BillingReports:
         return self.render(
             request, "admin/reports/member_credit.html", title="Member credit", form=form, rows=rows, totals=totals
         )
-
-
-def reports_register(site: AdminSite) -> None:
-    """Put the report pages on the admin site, before its own URLs (`/admin/reports/` is no app label)."""
-    reports = BillingReports(site)
-    site_urls = site.get_urls
-
-    def get_urls():
-        return [*reports.get_urls(), *site_urls()]
-
-    site.get_urls = get_urls
-
-
-reports_register(admin.site)

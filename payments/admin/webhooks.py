@@ -6,8 +6,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from billing.admin.base import ReadOnlyAdmin
 from billing.errors import BillingError
-from payments.admin.base import ReadOnlyAdmin
 from payments.models import WebhookEvent
 from payments.services.webhook import webhook_event_reprocess
 

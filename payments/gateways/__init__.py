@@ -22,7 +22,7 @@ def gateway_get() -> Gateway:
             "DEBUG is off and no Stripe key is set: set STRIPE_SECRET_KEY, or PAYMENT_GATEWAY=sandbox to run the "
             "sandbox on purpose."
         )
-    from payments.gateways.sandbox import SandboxGateway
+    from payments.sandbox.gateway import SandboxGateway
 
     return SandboxGateway(latency_seconds=settings.SANDBOX_LATENCY_SECONDS)
 

@@ -19,6 +19,7 @@ from billing.lock_objects import invoice_lock, invoices_lock, member_lock
 from billing.models import Invoice, InvoiceStatus
 from billing.money import money_check_entered, money_from_db, money_sum, zero
 from billing.numbering import PAYMENT, number_next
+from billing.services.invoice_issue import invoice_issue_locked
 from members.models import Member
 from payments.amounts import invoice_reserved
 from payments.gateways import gateway_get
@@ -34,7 +35,6 @@ from payments.models import (
 )
 from payments.outbox import outbox_add
 from payments.rules import amount_check_at_most, invoice_check_accepts_payment
-from payments.services.invoice_issue import invoice_issue_locked
 
 
 def attempt_create_locked(

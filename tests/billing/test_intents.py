@@ -8,8 +8,8 @@ import pytest
 from billing.activity import Actor
 from billing.intents import Intent, IntentRepeated, intent_claim
 from billing.models import FormIntent
-from payments.gateways.sandbox_models import SandboxCard
 from payments.models import Payment, PaymentMethod
+from payments.sandbox.models import SandboxCard
 from payments.services.payment_external import payment_create_external
 from tests.factories import books_snapshot, eur, open_invoice, refused, saved_card
 

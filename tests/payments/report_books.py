@@ -11,11 +11,11 @@ from djmoney.money import Money
 from billing.activity import Actor
 from billing.models import Invoice
 from billing.services.invoice_draft import LineInput, invoice_draft_create
+from billing.services.invoice_issue import invoice_issue
+from billing.services.invoice_void import invoice_mark_uncollectible
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.models import Payment, Refund
-from payments.services.invoice_issue import invoice_issue
-from payments.services.invoice_void import invoice_mark_uncollectible
 from payments.services.payment_external import payment_create_external, payment_create_standalone
 from payments.services.refund import payment_refund
 

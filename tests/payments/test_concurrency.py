@@ -21,12 +21,12 @@ from djmoney.money import Money
 from billing.errors import BillingError
 from billing.models import Activity, Invoice, InvoiceStatus, MoneyBalanceEntry
 from billing.selectors import member_money_balance
+from billing.services.invoice_issue import invoice_issue
+from billing.services.invoice_money_balance import invoice_apply_money_balance
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from billing.services.money_balance_adjust import money_balance_adjust
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, Payment, PaymentStatus
-from payments.services.invoice_issue import invoice_issue
-from payments.services.invoice_money_balance import invoice_apply_money_balance
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_external import payment_create_external, payment_create_standalone
 from payments.services.payment_void import payment_void

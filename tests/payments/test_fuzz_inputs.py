@@ -54,7 +54,7 @@ from tests.factories import (
     saved_card,
     standalone_payment,
 )
-from tests.payments.portal.conftest import MEMBER_PASSWORD, portal_member
+from tests.members.portal.conftest import MEMBER_PASSWORD, portal_member
 from tests.support.forms import FormClient
 
 pytestmark = pytest.mark.django_db

@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from billing.models import Activity, Invoice, InvoiceLine, InvoiceStatus, MoneyBalanceEntry, NumberSequence
 from billing.numbering import ALLOCATION, PAYMENT, number_next
+from billing.services.invoice_money_balance import invoice_apply_money_balance
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, Payment
-from payments.services.invoice_money_balance import invoice_apply_money_balance
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_void import payment_void
 from tests.factories import (

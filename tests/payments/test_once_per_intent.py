@@ -21,14 +21,14 @@ from djmoney.money import Money
 
 from billing.activity import Actor
 from billing.errors import BillingError
+from billing.form_intents import INTENT_ALREADY_SUBMITTED, INTENT_FIELD, INTENT_OUT_OF_DATE
 from billing.intents import Intent, IntentRepeated
 from billing.models import Activity, CreditNote, FormIntent, Invoice, InvoiceStatus, MoneyBalanceEntry
+from billing.services.credit_note_issue import credit_note_issue
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
-from payments.form_intents import INTENT_ALREADY_SUBMITTED, INTENT_FIELD, INTENT_OUT_OF_DATE
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxCustomer, SandboxRefund
 from payments.models import Allocation, Payment, PaymentAttempt, PaymentMethod, PaymentStatus, Refund
-from payments.services.credit_note import credit_note_issue
+from payments.sandbox.models import SandboxCard, SandboxCharge, SandboxCustomer, SandboxRefund
 from payments.services.payment_apply import payment_apply
 from payments.services.payment_card import payment_create_card
 from payments.services.payment_external import payment_create_external
@@ -44,7 +44,7 @@ from tests.factories import (
     saved_card,
     standalone_payment,
 )
-from tests.payments.portal.conftest import portal_member
+from tests.members.portal.conftest import portal_member
 from tests.support.forms import FormClient
 from tests.support.races import POSTGRES_ONLY, race
 

@@ -10,10 +10,10 @@ from django.urls import reverse
 from billing.models import InvoiceStatus
 from payments.models import Payment
 from tests.factories import MemberFactory, open_invoice, reload
+from tests.members.portal.conftest import portal_member
+from tests.members.portal.test_browser import log_in as portal_log_in
 from tests.payments.admin.test_browser import log_in as admin_log_in
 from tests.payments.admin.test_browser import staff_login
-from tests.payments.portal.conftest import portal_member
-from tests.payments.portal.test_browser import log_in as portal_log_in
 from tests.support.browser import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from billing.activity import Actor
 from billing.errors import NotPermitted
 from billing.models import CreditNote, Invoice, MoneyBalanceEntry
+from billing.services.credit_note_issue import credit_note_issue
 from billing.services.invoice_draft import (
     LineInput,
     invoice_details_update,
@@ -18,13 +19,12 @@ from billing.services.invoice_draft import (
     invoice_draft_delete,
     invoice_draft_update,
 )
+from billing.services.invoice_issue import invoice_issue
+from billing.services.invoice_money_balance import invoice_apply_money_balance
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.models import Allocation, Payment, PaymentAttempt, PaymentMethod, PaymentTarget, Refund
-from payments.services.credit_note import credit_note_issue
-from payments.services.invoice_issue import invoice_issue
-from payments.services.invoice_money_balance import invoice_apply_money_balance
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_card import invoice_issue_and_charge, payment_cancel, payment_create_card, payment_retry
 from payments.services.payment_external import payment_create_external, payment_create_standalone

@@ -49,11 +49,13 @@ from billing.models import (
     InvoiceStatus,
     MoneyBalanceEntry,
 )
+from billing.services.credit_note_issue import credit_note_issue, credit_note_preview
+from billing.services.invoice_issue import invoice_issue
+from billing.services.invoice_money_balance import invoice_apply_money_balance
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.gateways import gateway_override
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
 from payments.integrity import billing_integrity_violations
 from payments.models import (
     IN_FLIGHT_STATUSES,
@@ -69,10 +71,8 @@ from payments.models import (
     RefundAllocation,
     RefundStatus,
 )
-from payments.services.credit_note import credit_note_issue, credit_note_preview
-from payments.services.invoice_issue import invoice_issue
-from payments.services.invoice_money_balance import invoice_apply_money_balance
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
+from payments.sandbox.gateway import SandboxGateway
+from payments.sandbox.models import SandboxCharge, SandboxRefund
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_card import invoices_pay_with_card, payment_cancel, payment_create_card, payment_retry
 from payments.services.payment_external import payment_create_external, payment_create_standalone

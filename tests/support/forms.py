@@ -4,7 +4,7 @@ import uuid
 
 from django.test import Client
 
-from payments.form_intents import INTENT_FIELD
+from billing.form_intents import INTENT_FIELD
 
 
 class FormClient(Client):

@@ -29,7 +29,10 @@ from billing.models import (
     MoneyBalanceEntry,
     ShownStatus,
 )
+from billing.services.credit_note_issue import credit_note_issue
 from billing.services.invoice_draft import LineInput, invoice_draft_create
+from billing.services.invoice_issue import invoice_issue
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.gateways import gateway_get
@@ -47,9 +50,6 @@ from payments.models import (
     RefundStatus,
 )
 from payments.services.attempt_execute import attempt_execute
-from payments.services.credit_note import credit_note_issue
-from payments.services.invoice_issue import invoice_issue
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_card import payment_create_card
 from payments.services.payment_external import payment_create_external, payment_create_standalone

@@ -12,9 +12,9 @@ from billing.services.invoice_draft import (
     invoice_draft_delete,
     invoice_draft_update,
 )
+from billing.services.invoice_issue import invoice_issue
+from billing.services.invoice_void import invoice_void
 from payments.integrity import billing_integrity_violations
-from payments.services.invoice_issue import invoice_issue
-from payments.services.invoice_void import invoice_void
 from tests.factories import MemberFactory, draft_invoice, external_payment, member_actor, open_invoice, refused, reload
 
 

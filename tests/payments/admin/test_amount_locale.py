@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import CreditNote, CreditNoteLine
-from payments.gateways.sandbox_models import SandboxRefund
 from payments.models import Payment, PaymentStatus, Refund, RefundAllocation
+from payments.sandbox.models import SandboxRefund
 from payments.services.payment_card import payment_create_card
 from tests.factories import SYSTEM, books_snapshot, eur, external_payment, open_invoice, reload, saved_card
 from tests.payments.admin.helpers import (

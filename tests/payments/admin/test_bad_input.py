@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from payments.admin.forms import object_id_parse
+from billing.admin.fields import object_id_parse
 from payments.models import Payment
 from tests.factories import MemberFactory, books_snapshot, draft_invoice, open_invoice
 from tests.payments.admin.helpers import draft_form_data, line, messages_of

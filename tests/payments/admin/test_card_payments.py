@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from billing.models import Activity, InvoiceStatus
 from billing.services.money_balance_adjust import money_balance_adjust
-from payments.gateways.sandbox_models import SandboxCharge
 from payments.models import Allocation, AttemptStatus, Payment, PaymentAttempt, PaymentStatus
+from payments.sandbox.models import SandboxCharge
 from payments.services.payment_card import payment_create_card, payment_retry
 from payments.services.payment_method import payment_method_remove
 from tests.factories import (

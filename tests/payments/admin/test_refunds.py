@@ -7,9 +7,9 @@ from django.urls import reverse
 
 from billing.models import Activity, CreditNote, CreditNoteLine, InvoiceStatus
 from payments.gateways import gateway_override
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.sandbox_models import SandboxRefund
 from payments.models import Payment, PaymentStatus, Refund, RefundAllocation, RefundStatus
+from payments.sandbox.gateway import SandboxGateway
+from payments.sandbox.models import SandboxRefund
 from payments.services.payment_apply import payment_apply
 from payments.services.payment_card import payment_create_card
 from payments.services.payment_void import payment_void

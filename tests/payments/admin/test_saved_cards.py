@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.views.debug import SafeExceptionReporterFilter
 
 from billing.models import Activity
-from payments.gateways.sandbox_models import SandboxCard, SandboxCustomer
 from payments.models import PaymentMethod
+from payments.sandbox.models import SandboxCard, SandboxCustomer
 from payments.services.payment_card import payment_create_card
 from payments.services.payment_method import member_gateway_customer_ensure, payment_method_remove
 from tests.factories import SYSTEM, MemberFactory, books_snapshot, open_invoice, reload, saved_card

@@ -20,9 +20,9 @@ from djmoney.money import Money
 
 from billing.models import InvoiceStatus
 from coworking_billing.celery import app as celery_app
-from payments.gateways.sandbox_models import SandboxCharge
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, AttemptStatus, PaymentAttempt, PaymentStatus
+from payments.sandbox.models import SandboxCharge
 from payments.services.payment_card import payment_create_card
 from tests.factories import open_invoice, reload, saved_card
 from tests.payments.card.conftest import broker_queue_delete

@@ -9,12 +9,12 @@ from djmoney.money import Money
 
 from billing.activity import Actor
 from billing.models import Activity, InvoiceStatus, NumberSequence, ShownStatus
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from billing.services.money_balance_adjust import money_balance_adjust
 from payments.amounts import invoice_reserved
-from payments.gateways.sandbox_models import SandboxCharge
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, AttemptStatus, Payment, PaymentAttempt, PaymentStatus
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
+from payments.sandbox.models import SandboxCharge
 from payments.services.payment_card import invoice_issue_and_charge, payment_cancel, payment_create_card, payment_retry
 from payments.services.payment_method import payment_method_remove
 from payments.tasks import attempt_execute_task

@@ -7,10 +7,10 @@ from django.utils import timezone
 
 from billing.models import Activity, InvoiceStatus
 from payments.gateways.base import GatewayUnavailable
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.sandbox_models import SandboxCharge
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, AttemptStatus, PaymentAttempt, PaymentStatus
+from payments.sandbox.gateway import SandboxGateway
+from payments.sandbox.models import SandboxCharge
 from payments.services.attempt_execute import attempt_execute
 from payments.services.attempt_reconcile import attempts_reconcile
 from payments.services.payment_card import payment_create_card

@@ -8,17 +8,17 @@ from django.core.management import CommandError, call_command
 from djmoney.money import Money
 
 from billing.models import Activity, InvoiceStatus
+from billing.services.credit_note_issue import credit_note_issue
+from billing.services.invoice_money_balance import invoice_apply_money_balance
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from billing.services.money_balance_adjust import money_balance_adjust
 from coworking_billing.celery import app as celery_app
 from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResult
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge
 from payments.integrity import billing_integrity_violations
 from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
+from payments.sandbox.gateway import SandboxGateway
+from payments.sandbox.models import SandboxCard, SandboxCharge
 from payments.services.attempt_execute import _attempt_claim, attempt_record_outcome
-from payments.services.credit_note import credit_note_issue
-from payments.services.invoice_money_balance import invoice_apply_money_balance
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import payment_apply
 from payments.services.payment_card import invoices_pay_with_card, payment_create_card, payment_retry
 from payments.services.payment_retries import payment_retries_run

@@ -5,10 +5,10 @@ from djmoney.money import Money
 
 from billing.models import Activity, InvoiceStatus
 from payments.gateways.base import ChargeOutcome
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge
 from payments.integrity import billing_integrity_violations
 from payments.models import AttemptStatus, PaymentAttempt, PaymentMethod, PaymentStatus
+from payments.sandbox.gateway import SandboxGateway
+from payments.sandbox.models import SandboxCard, SandboxCharge
 from payments.services.payment_card import payment_create_card
 from payments.services.payment_method import member_gateway_customer_ensure
 from tests.factories import MemberFactory, open_invoice, refused, reload, saved_card

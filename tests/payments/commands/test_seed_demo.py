@@ -20,7 +20,6 @@ from billing.models import (
 from billing.selectors import member_money_balance
 from members.models import Member
 from payments.admin.payments import payment_shown_status
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxRefund
 from payments.management.commands.seed_demo import DEMO_MEMBERS, MEMBER_PASSWORD, NORTHWIND_CREDIT_MEMO
 from payments.management.commands.seed_demo import Command as SeedDemo
 from payments.models import (
@@ -35,6 +34,7 @@ from payments.models import (
     RefundAllocation,
     RefundStatus,
 )
+from payments.sandbox.models import SandboxCard, SandboxCharge, SandboxRefund
 
 PORTAL_EMAILS = ["lea.martin@example.com", "accounts@northwind-studio.example"]
 

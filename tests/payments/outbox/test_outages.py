@@ -15,14 +15,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import InvoiceStatus
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxRefund
 from payments.integrity import billing_integrity_violations
 from payments.models import OutboxMessage, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
 from payments.outbox import outbox_hand_over, outbox_relay
+from payments.sandbox.models import SandboxCard, SandboxCharge, SandboxRefund
 from payments.services.payment_card import payment_create_card
 from payments.tasks import mail_send_task
 from tests.factories import draft_invoice, eur, open_invoice, reload, saved_card, standalone_payment
-from tests.payments.portal.conftest import portal_member
+from tests.members.portal.conftest import portal_member
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

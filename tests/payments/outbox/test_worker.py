@@ -7,10 +7,10 @@ from django.utils import timezone
 
 from billing.models import InvoiceStatus
 from coworking_billing.celery import app as celery_app
-from payments.gateways.sandbox_models import SandboxCharge
 from payments.integrity import billing_integrity_violations
 from payments.models import OutboxMessage, PaymentStatus
 from payments.outbox import outbox_relay
+from payments.sandbox.models import SandboxCharge
 from payments.services.payment_card import payment_create_card
 from tests.factories import open_invoice, reload, saved_card
 from tests.payments.card import test_celery_worker

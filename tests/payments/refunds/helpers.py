@@ -5,8 +5,8 @@ import re
 from djmoney.money import Money
 
 from billing.models import Activity, CreditNote, CreditNoteLine
-from payments.gateways.sandbox_models import SandboxRefund
 from payments.models import AttemptStatus, Payment, PaymentAttempt, Refund, RefundAllocation, WebhookEvent
+from payments.sandbox.models import SandboxRefund
 from payments.services.payment_card import payment_create_card
 from payments.tasks import attempt_execute_task
 from tests.factories import refused, reload

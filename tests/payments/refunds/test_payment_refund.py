@@ -8,9 +8,8 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.models import Activity, CreditNote, CreditNoteReason, InvoiceStatus, ShownStatus
+from billing.services.credit_note_issue import credit_note_issue
 from coworking_billing.celery import app as celery_app
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
 from payments.integrity import billing_integrity_violations
 from payments.models import (
     Allocation,
@@ -21,7 +20,8 @@ from payments.models import (
     RefundAllocation,
     RefundStatus,
 )
-from payments.services.credit_note import credit_note_issue
+from payments.sandbox.gateway import SandboxGateway
+from payments.sandbox.models import SandboxCharge, SandboxRefund
 from payments.services.payment_apply import payment_apply
 from payments.services.payment_card import payment_create_card
 from payments.services.payment_retries import payment_retries_run

@@ -14,11 +14,11 @@ from django.utils import timezone
 from billing.models import Activity, InvoiceStatus
 from billing.money import money_to_minor_units
 from payments.gateways.base import RefundOutcome
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.sandbox_models import SandboxRefund
 from payments.gateways.stripe import StripeGateway
 from payments.integrity import billing_integrity_violations
 from payments.models import PaymentAttempt, Refund, RefundStatus
+from payments.sandbox.gateway import SandboxGateway
+from payments.sandbox.models import SandboxRefund
 from payments.services.refund import payment_refund, refund_execute, refund_record_outcome
 from payments.services.refund_reconcile import refunds_reconcile
 from tests.factories import eur, open_invoice, reload, saved_card

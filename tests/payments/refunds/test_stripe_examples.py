@@ -6,10 +6,10 @@ from djmoney.money import Money
 
 from billing.models import Activity, CreditNoteReason, InvoiceStatus, ShownStatus
 from billing.money import money_to_minor_units
-from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
+from billing.services.credit_note_issue import credit_note_issue, credit_note_preview
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, PaymentAttempt, Refund, RefundAllocation, RefundStatus
-from payments.services.credit_note import credit_note_issue, credit_note_preview
+from payments.sandbox.models import SandboxCharge, SandboxRefund
 from tests.factories import MemberFactory, eur, external_payment, open_invoice, reload, saved_card
 from tests.payments.refunds.helpers import card_paid
 

@@ -2,9 +2,9 @@ import pytest
 from djmoney.money import Money
 
 from billing.models import Activity, InvoiceStatus
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_void import payment_void
 from tests.factories import (

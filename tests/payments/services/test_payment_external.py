@@ -5,9 +5,9 @@ from djmoney.money import Money
 
 from billing.activity import Actor
 from billing.models import Activity, InvoiceStatus
+from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.integrity import billing_integrity_violations
 from payments.models import Allocation, Payment, PaymentStatus
-from payments.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.services.payment_external import payment_create_external, payment_create_standalone
 from tests.factories import (
     MemberFactory,

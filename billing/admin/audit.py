@@ -1,0 +1,24 @@
+"""Read-only lists of the audit trail and the money balance ledger: rows are written by services only."""
+
+from django.contrib import admin
+
+from billing.admin.base import ReadOnlyAdmin
+from billing.models import Activity, MoneyBalanceEntry
+
+
+@admin.register(Activity)
+class ActivityAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "verb", "actor_label", "member", "invoice", "amount", "status_before", "status_after")
+    list_filter = ("verb", "actor_kind")
+    search_fields = ("verb", "actor_label", "member__name", "invoice__number", "message")
+    list_select_related = ("member", "invoice")
+    date_hierarchy = "created_at"
+
+
+@admin.register(MoneyBalanceEntry)
+class MoneyBalanceEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "member", "kind", "amount", "invoice", "note", "actor_label")
+    list_filter = ("kind", "amount_currency", ("member", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("member__name", "invoice__number", "note")
+    list_select_related = ("member", "invoice")
+    date_hierarchy = "created_at"

@@ -1,0 +1,116 @@
+"""Invoices, credit notes and payment receipts as PDF documents, rendered from the templates in
+`templates/documents/` by xhtml2pdf (pure Python, on reportlab: no system package needed).
+
+Reads only: each function takes an object the caller already fetched (the admin through its permissions, the portal
+through its member-scoped selectors) and returns the PDF's bytes."""
+
+import io
+from pathlib import Path
+
+import reportlab
+from django.conf import settings
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+from xhtml2pdf import pisa
+
+from billing.models import CreditNote, Invoice
+from members.portal.selectors import RECEIPT_STATUSES
+from payments.models import Payment
+from payments.selectors import invoice_allocations, invoice_credit_notes, payment_allocations, payment_refunds
+
+# Bitstream Vera ships with reportlab; unlike the PDF standard fonts it has the minus sign and more of Latin
+# Extended-A (Ł, ğ, ş) for members' names and addresses.
+_FONT_DIR = Path(reportlab.__file__).parent / "fonts"
+FONTS = {
+    "font_regular": _FONT_DIR / "Vera.ttf",
+    "font_bold": _FONT_DIR / "VeraBd.ttf",
+    "font_italic": _FONT_DIR / "VeraIt.ttf",
+}
+
+
+class DocumentError(RuntimeError):
+    """The PDF could not be rendered (a bug in a template, not something a user can fix)."""
+
+
+def _link_callback(uri: str, rel: str) -> str:
+    """Only the bundled fonts may be loaded: a document never fetches anything from the network."""
+    allowed = {str(path) for path in FONTS.values()}
+    if uri in allowed:
+        return uri
+    raise DocumentError(f"A document may not load {uri!r}.")
+
+
+def _render(template: str, context: dict) -> bytes:
+    html = render_to_string(
+        template,
+        {
+            **context,
+            "space_name": settings.BILLING_SPACE_NAME,
+            "generated_on": timezone.localdate(),
+            **{name: str(path) for name, path in FONTS.items()},
+        },
+    )
+    output = io.BytesIO()
+    status = pisa.CreatePDF(src=html, dest=output, encoding="utf-8", link_callback=_link_callback)
+    if status.err:
+        raise DocumentError(f"{template} could not be rendered as a PDF ({status.err} error(s)).")
+    return output.getvalue()
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    """The invoice: its lines and totals, and what was credited, applied, paid and remains."""
+    return _render(
+        "documents/invoice.html",
+        {
+            "invoice": invoice,
+            "member": invoice.member,
+            "lines": list(invoice.lines.all()),
+            "allocations": [row for row in invoice_allocations(invoice=invoice) if row.status == row.Status.ACTIVE],
+            "credit_notes": list(invoice_credit_notes(invoice=invoice)),
+        },
+    )
+
+
+def credit_note_pdf(credit_note: CreditNote) -> bytes:
+    """The credit note: its invoice, amount, reason, the lines it credits and how its amount was settled."""
+    invoice = credit_note.invoice
+    return _render(
+        "documents/credit_note.html",
+        {
+            "credit_note": credit_note,
+            "invoice": invoice,
+            "member": invoice.member,
+            "lines": list(credit_note.lines.select_related("invoice_line")),
+        },
+    )
+
+
+def receipt_pdf(payment: Payment) -> bytes:
+    """The payment's receipt: what was received, how, what it paid and what was refunded."""
+    return _render(
+        "documents/receipt.html",
+        {
+            "payment": payment,
+            "member": payment.member,
+            "allocations": list(payment_allocations(payment=payment)),
+            "refunds": list(payment_refunds(payment=payment)),
+        },
+    )
+
+
+def payment_has_receipt(payment: Payment) -> bool:
+    """Money was received: succeeded, or voided and kept for the record (its receipt says so)."""
+    return payment.status in RECEIPT_STATUSES
+
+
+def invoice_pdf_filename(invoice: Invoice) -> str:
+    return f"{invoice.number or f'draft-{invoice.pk}'}.pdf"
+
+
+def pdf_response(content: bytes, *, filename: str) -> HttpResponse:
+    """A download of the PDF (never cached: it carries a member's billing details)."""
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,93 @@
+"""Issue a draft invoice. It lives in `payments` because issuing applies the member's credit: money balance
+first, then unallocated payments, oldest first."""
+
+import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.activity import Actor, activity_record
+from billing.errors import BillingError, InvalidState
+from billing.intents import intent_claim
+from billing.lock_objects import invoice_lock, member_lock
+from billing.models import Invoice, InvoiceStatus
+from billing.numbering import INVOICE, number_next
+from billing.selectors import member_money_balance
+from billing.services.invoice_money_balance import balance_apply_locked
+from members.models import Member
+from payments.allocations import allocation_create
+from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
+from payments.lock_objects import payments_lock
+from payments.models import Payment, PaymentStatus
+from payments.outbox import outbox_mail_add
+
+
+def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None = None) -> Invoice:
+    """Give the draft its number and make it open (paid at once when its total is zero).
+
+    `apply_credit` defaults to the BILLING_APPLY_CREDIT_AT_ISSUE setting.
+    """
+    actor.require_permission("billing.issue_invoice", "issue invoices")
+    if apply_credit is None:
+        apply_credit = settings.BILLING_APPLY_CREDIT_AT_ISSUE
+    with transaction.atomic(durable=True):
+        intent_claim(actor=actor)
+        member = member_lock(invoice.member_id)
+        invoice = invoice_lock(invoice.pk)
+        invoice_issue_locked(member=member, invoice=invoice, actor=actor, apply_credit=apply_credit)
+    return invoice
+
+
+def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, apply_credit: bool) -> Invoice:
+    """Issue the draft; the caller holds the member and invoice locks inside its transaction."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise InvalidState(f"{invoice} is already issued.")
+    if not invoice.lines.exists():
+        raise BillingError("Add at least one line before issuing the invoice.")
+    today = timezone.localdate()
+    invoice.issue_date = invoice.issue_date or today
+    invoice.due_date = invoice.due_date or invoice.issue_date + datetime.timedelta(
+        days=settings.BILLING_DEFAULT_DUE_DAYS
+    )
+    if invoice.due_date < invoice.issue_date:
+        raise BillingError(f"The due date {invoice.due_date} is before the issue date {invoice.issue_date}.")
+    invoice.number = number_next(series=INVOICE, year=invoice.issue_date.year)
+    invoice.issue()
+    invoice.issued_at = timezone.now()
+    invoice.save()
+    activity_record(
+        actor=actor,
+        verb="invoice.issued",
+        member=member,
+        invoice=invoice,
+        target=invoice,
+        amount=invoice.total,
+        status_before=InvoiceStatus.DRAFT,
+        status_after=InvoiceStatus.OPEN,
+    )
+    invoice_refresh_amounts(invoice, actor=actor)
+    if apply_credit and invoice.amount_remaining.amount > 0:
+        _credit_apply_locked(member=member, invoice=invoice, actor=actor)
+        invoice_refresh_amounts(invoice, actor=actor)
+    outbox_mail_add(notification="invoice_issued", invoice_id=invoice.pk)
+    return invoice
+
+
+def _credit_apply_locked(*, member: Member, invoice: Invoice, actor: Actor) -> None:
+    balance = member_money_balance(member=member, currency=invoice.currency)
+    if balance.amount > 0:
+        amount = min(balance, invoice.amount_remaining)
+        balance_apply_locked(member=member, invoice=invoice, amount=amount, actor=actor)
+        invoice.amount_remaining -= amount
+    candidates = Payment.objects.filter(
+        member=member, currency=invoice.currency, status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0
+    ).values_list("pk", flat=True)
+    payments = payments_lock(candidates)
+    for payment in sorted(payments, key=lambda payment: (payment.received_on or payment.created_at.date(), payment.pk)):
+        if invoice.amount_remaining.amount <= 0:
+            break
+        amount = min(payment.amount_unallocated, invoice.amount_remaining)
+        allocation_create(payment=payment, invoice=invoice, amount=amount, actor=actor)
+        payment_refresh_amounts(payment)
+        invoice.amount_remaining -= amount

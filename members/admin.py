@@ -1,0 +1,245 @@
+"""The member admin: a normal edit form, with the member's saved cards, invoices, payments, credit and balance
+ledger below it; the Adjust balance page; adding, choosing the default of and removing saved cards."""
+
+from dataclasses import dataclass, field
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
+from djmoney.money import Money
+
+from billing.admin.base import (
+    ADJUST_MONEY_BALANCE,
+    CONFIRM_TEMPLATE,
+    MANAGE_PAYMENT_METHODS,
+    RECORD_EXTERNAL_PAYMENT,
+    BillingAdminMixin,
+)
+from billing.admin.fields import ConfirmForm, currency_choices
+from billing.admin.forms import MoneyBalanceAdjustForm
+from billing.admin.invoices import status_badge
+from billing.selectors import member_balance_entries, member_invoices, member_money_balances
+from billing.services.money_balance_adjust import money_balance_adjust
+from members.models import Member
+from payments.admin.forms import CardAddForm
+from payments.admin.payments import payment_shown_status
+from payments.models import IN_FLIGHT_STATUSES, Payment, PaymentMethod
+from payments.selectors import (
+    member_payment_methods,
+    member_payments,
+    member_payments_with_credit,
+    member_unallocated_by_currency,
+)
+from payments.services.payment_method import payment_method_add, payment_method_remove, payment_method_set_default
+
+
+class MemberAdminForm(forms.ModelForm):
+    """The member page's form: the default currency is one the space bills in (BILLING_CURRENCIES), or the one the
+    member has already."""
+
+    class Meta:
+        model = Member
+        fields = ["name", "kind", "email", "billing_address", "default_currency", "user"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "default_currency" in self.fields:
+            current = self.instance.default_currency if self.instance.pk else ""
+            self.fields["default_currency"] = forms.ChoiceField(
+                label=self.fields["default_currency"].label,
+                choices=currency_choices(current),
+                initial=current or settings.BILLING_DEFAULT_CURRENCY,
+            )
+
+
+# Each section shows the newest rows; the full lists are one click away in the filtered changelists.
+SECTION_ROWS = 50
+
+
+@dataclass(frozen=True)
+class MemberCredit:
+    """The member's credit in one currency: unallocated payment money (with the payments that hold it) and the
+    money balance. Both are applied to later invoices; unallocated payments can also be refunded."""
+
+    currency: str
+    unallocated: Money | None
+    balance: Money | None
+    payments: list[Payment] = field(default_factory=list)
+
+
+@admin.register(Member)
+class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
+    form = MemberAdminForm
+    list_display = ("name", "kind", "email", "default_currency")
+    list_filter = ("kind", "default_currency")
+    search_fields = ("name", "email")
+    fields = ("name", "kind", "email", "billing_address", "default_currency", "user", "gateway_customer_id")
+    readonly_fields = ("gateway_customer_id",)
+    raw_id_fields = ("user",)
+
+    def get_urls(self):
+        return [
+            self.view_path("<path:object_id>/adjust-balance/", self.adjust_balance_view, "adjust_balance"),
+            # The typed card number never shows in an error report either.
+            self.view_path(
+                "<path:object_id>/cards/add/",
+                sensitive_post_parameters("card_number")(self.card_add_view),
+                "card_add",
+            ),
+            self.view_path(
+                "<path:object_id>/cards/<int:payment_method_id>/set-default/",
+                self.card_set_default_view,
+                "card_set_default",
+                post_only=True,
+            ),
+            self.view_path(
+                "<path:object_id>/cards/<int:payment_method_id>/remove/", self.card_remove_view, "card_remove"
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(self.member_sections(request, obj))
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def member_sections(self, request, member: Member) -> dict:
+        site = self.admin_site.name
+        invoices = [(invoice, status_badge(invoice)) for invoice in member_invoices(member=member)[:SECTION_ROWS]]
+        balances = member_money_balances(member=member)
+        unallocated = member_unallocated_by_currency(member=member)
+        credit_payments: dict[str, list[Payment]] = {}
+        for payment in member_payments_with_credit(member=member):
+            credit_payments.setdefault(payment.currency, []).append(payment)
+        payments = list(member_payments(member=member)[:SECTION_ROWS])
+        for payment in payments:
+            payment.shown_status_label = payment_shown_status(payment)[1]
+        can_manage_cards = request.user.has_perm(MANAGE_PAYMENT_METHODS)
+        return {
+            "member_cards": member_payment_methods(member=member),
+            "can_manage_cards": can_manage_cards,
+            "card_add_url": self.url_for("card_add", member.pk) if can_manage_cards else None,
+            "member_invoices": invoices,
+            "member_payments": payments,
+            "member_credit": [
+                MemberCredit(
+                    currency, unallocated.get(currency), balances.get(currency), credit_payments.get(currency, [])
+                )
+                for currency in sorted({*balances, *unallocated})
+            ],
+            "balance_entries": member_balance_entries(member=member)[:SECTION_ROWS],
+            "section_rows": SECTION_ROWS,
+            "invoices_url": f"{reverse(f'{site}:billing_invoice_changelist')}?member__id__exact={member.pk}",
+            "payments_url": f"{reverse(f'{site}:payments_payment_changelist')}?member__id={member.pk}",
+            "entries_url": f"{reverse(f'{site}:billing_moneybalanceentry_changelist')}?member__id__exact={member.pk}",
+            "new_invoice_url": f"{reverse(f'{site}:billing_invoice_add')}?member={member.pk}"
+            if request.user.has_perm("billing.add_invoice")
+            else None,
+            "standalone_url": f"{reverse(f'{site}:payments_payment_record_standalone')}?member={member.pk}"
+            if request.user.has_perm(RECORD_EXTERNAL_PAYMENT)
+            else None,
+            "adjust_balance_url": self.url_for("adjust_balance", member.pk)
+            if request.user.has_perm(ADJUST_MONEY_BALANCE)
+            else None,
+        }
+
+    def adjust_balance_view(self, request, object_id):
+        member = self.object_get(request, object_id)
+        form = MoneyBalanceAdjustForm(self.form_data(request), initial={"currency": member.default_currency})
+        return self.form_page(
+            request,
+            obj=member,
+            permission=ADJUST_MONEY_BALANCE,
+            form=form,
+            call=lambda: money_balance_adjust(member=member, actor=self.actor(request), **form.adjust_kwargs()),
+            success=lambda entry: (
+                f"{'Credited' if entry.amount.amount > 0 else 'Debited'} {abs(entry.amount)} "
+                f"{'to' if entry.amount.amount > 0 else 'from'} {member}'s money balance."
+            ),
+            success_url=self.url_for("change", member.pk),
+            title=f"Adjust {member}'s money balance",
+            submit_label="Record adjustment",
+            cancel_url=self.url_for("change", member.pk),
+            intro="A credit gives the member money balance (goodwill, a correction); a debit takes it back. "
+            "It is applied to their invoices like a payment, and every entry is kept in the ledger.",
+        )
+
+    # Saved cards
+
+    def member_card_get(self, member: Member, payment_method_id: int) -> PaymentMethod:
+        return get_object_or_404(PaymentMethod, pk=payment_method_id, member=member)
+
+    def card_add_view(self, request, object_id):
+        member = self.object_get(request, object_id)
+        form = CardAddForm(self.form_data(request))
+        if form.stripe:
+            intro = (
+                "Stripe keeps the card; we keep its PaymentMethod id, brand, last 4 digits and expiry. Card numbers "
+                "are collected by Stripe's own form, never typed here."
+            )
+        else:
+            intro = "The sandbox gateway stands in for Stripe: it saves test cards only."
+        intro += f" Any failed card payment of {member} is retried with the new card at once."
+        return self.form_page(
+            request,
+            obj=member,
+            permission=MANAGE_PAYMENT_METHODS,
+            form=form,
+            call=lambda: payment_method_add(
+                member=member,
+                card_token=form.card_token(),
+                actor=self.actor(request),
+                make_default=form.cleaned_data["make_default"],
+            ),
+            success=lambda card: f"{card} saved for {member}" + (" as the default card." if card.is_default else "."),
+            success_url=self.url_for("change", member.pk),
+            title=f"Add a card for {member}",
+            submit_label="Save card",
+            cancel_url=self.url_for("change", member.pk),
+            intro=intro,
+        )
+
+    def card_set_default_view(self, request, object_id, payment_method_id):
+        member = self.object_get(request, object_id)
+        card = self.member_card_get(member, payment_method_id)
+        return self.action_post(
+            request,
+            permission=MANAGE_PAYMENT_METHODS,
+            call=lambda: payment_method_set_default(payment_method=card, actor=self.actor(request)),
+            success=lambda chosen: f"{chosen} is now {member}'s default card.",
+            redirect_url=self.url_for("change", member.pk),
+        )
+
+    def card_remove_view(self, request, object_id, payment_method_id):
+        member = self.object_get(request, object_id)
+        card = self.member_card_get(member, payment_method_id)
+        consequences = [
+            f"{card} is detached at the gateway and can no longer be charged. It stays listed, as removed, for the "
+            "history of its payments. This cannot be undone: to use the card again, add it again."
+        ]
+        if card.is_default and card.is_active:
+            successor = (
+                member_payment_methods(member=member).filter(removed_at__isnull=True).exclude(pk=card.pk).first()
+            )
+            consequences.append(
+                f"{successor} becomes the default card." if successor else f"{member} will have no saved card left."
+            )
+        if card.payments.filter(status__in=IN_FLIGHT_STATUSES).exists():
+            consequences.append("It is being charged right now: it can be removed once the gateway has answered.")
+        return self.form_page(
+            request,
+            obj=member,
+            permission=MANAGE_PAYMENT_METHODS,
+            form=ConfirmForm(self.form_data(request)),
+            call=lambda: payment_method_remove(payment_method=card, actor=self.actor(request)),
+            success=lambda removed: f"{removed} removed from {member}'s saved cards.",
+            success_url=self.url_for("change", member.pk),
+            title=f"Remove {card}?",
+            submit_label="Yes, remove the card",
+            cancel_url=self.url_for("change", member.pk),
+            template=CONFIRM_TEMPLATE,
+            consequences=consequences,
+        )
