@@ -7,6 +7,7 @@ from django.db.models.functions import Round
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.models.fields import MoneyField
+from djmoney.money import Money
 
 from billing.money import DECIMAL_PLACES, MAX_DIGITS
 from members.models import Member
@@ -67,6 +68,57 @@ class InvoiceQuerySet(models.QuerySet):
         if shown_status == ShownStatus.OPEN:
             return self.filter(status=InvoiceStatus.OPEN, amount_paid=0).exclude(overdue)
         return self.filter(status=shown_status)
+
+
+# The rules of the invoice's transitions and buttons: pure predicates on the locked invoice and the rows that point
+# at it. The transitions below name them as `conditions=`; pages and services ask the same functions.
+
+# What the payments app calls in flight (pending or processing), read through the invoice's relations: billing does
+# not import payments.
+CARD_PAYMENT_IN_FLIGHT_STATUSES = ("pending", "processing")
+PAYABLE_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+
+
+def invoice_has_lines(invoice: "Invoice") -> bool:
+    return invoice.lines.exists()
+
+
+def invoice_nothing_remains(invoice: "Invoice") -> bool:
+    return invoice.amount_remaining.amount == 0
+
+
+def invoice_something_remains(invoice: "Invoice") -> bool:
+    return invoice.amount_remaining.amount > 0
+
+
+def invoice_has_nothing_allocated(invoice: "Invoice") -> bool:
+    """No payment's money is applied to it (its amount paid, kept with its allocations under its lock)."""
+    return invoice.amount_paid.amount == 0
+
+
+def invoice_has_no_credit_note(invoice: "Invoice") -> bool:
+    """No issued credit note reduces it (a void one no longer counts)."""
+    return invoice.amount_credited.amount == 0
+
+
+def invoice_has_no_card_payment_in_flight(invoice: "Invoice") -> bool:
+    """No card payment for it waits for the gateway's answer, which could still pay it."""
+    return not invoice.payment_targets.filter(payment__status__in=CARD_PAYMENT_IN_FLIGHT_STATUSES).exists()
+
+
+def invoice_accepts_payment(invoice: "Invoice") -> bool:
+    """Issued, not void, not paid: something remains to pay (what card payments in flight reserve aside)."""
+    return invoice.status in PAYABLE_STATUSES and invoice.amount_remaining.amount > 0
+
+
+def invoice_can_be_credited(invoice: "Invoice") -> bool:
+    """Credit notes reduce issued invoices that are not void."""
+    return invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID)
+
+
+def invoice_accepts_credit_note(invoice: "Invoice") -> bool:
+    """It can be credited, and its credit notes do not add up to its total yet."""
+    return invoice_can_be_credited(invoice) and (invoice.total - invoice.amount_credited).amount > 0
 
 
 class Invoice(ConcurrentTransitionMixin, models.Model):
@@ -136,24 +188,29 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
     def get_shown_status_display(self) -> str:
         return ShownStatus(self.shown_status()).label
 
-    # The rules of the transitions, pure predicates on the locked row. "No card payment in flight" needs the
-    # invoice's payment targets, not the row: the services and the admin check it beside the transition.
-    def has_nothing_allocated(self) -> bool:
-        return self.amount_paid.amount == 0
-
-    def has_no_credit_note(self) -> bool:
-        return self.amount_credited.amount == 0
-
-    # Transitions only move the state; the services do the rest.
-    @transition(field=status, source=InvoiceStatus.DRAFT, target=InvoiceStatus.OPEN, permission="billing.issue_invoice")
+    # Transitions only move the state; their rules are the predicates above the class. The services do the rest.
+    @transition(
+        field=status,
+        source=InvoiceStatus.DRAFT,
+        target=InvoiceStatus.OPEN,
+        conditions=[invoice_has_lines],
+        permission="billing.issue_invoice",
+    )
     def issue(self):
         pass
 
-    @transition(field=status, source=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE], target=InvoiceStatus.PAID)
+    @transition(
+        field=status,
+        source=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE],
+        target=InvoiceStatus.PAID,
+        conditions=[invoice_nothing_remains],
+    )
     def mark_paid(self):
         pass
 
-    @transition(field=status, source=InvoiceStatus.PAID, target=InvoiceStatus.OPEN)
+    @transition(
+        field=status, source=InvoiceStatus.PAID, target=InvoiceStatus.OPEN, conditions=[invoice_something_remains]
+    )
     def reopen(self):
         pass
 
@@ -161,7 +218,7 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE],
         target=InvoiceStatus.VOID,
-        conditions=[has_nothing_allocated, has_no_credit_note],
+        conditions=[invoice_has_nothing_allocated, invoice_has_no_card_payment_in_flight, invoice_has_no_credit_note],
         permission="billing.void_invoice",
     )
     def void(self):
@@ -171,6 +228,7 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=InvoiceStatus.OPEN,
         target=InvoiceStatus.UNCOLLECTIBLE,
+        conditions=[invoice_has_no_card_payment_in_flight],
         permission="billing.mark_uncollectible_invoice",
     )
     def mark_uncollectible(self):
@@ -226,20 +284,27 @@ def credit_note_sent_nothing_back(credit_note: "CreditNote") -> bool:
     )
 
 
-def credit_note_credit_unused(credit_note: "CreditNote") -> bool:
-    """Its member-credit part is still the member's: unallocated on the payments it was released to, and the money
-    balance it returned is still in the member's balance."""
+def credit_note_credit_used(credit_note: "CreditNote") -> tuple[models.Model | None, Money] | None:
+    """The first part of its member credit that is no longer the member's: (payment, amount released to it) when
+    the payment no longer holds that much unallocated, or (None, amount returned to the money balance) when the
+    balance no longer holds it; None when all of it is still the member's."""
     from billing.selectors import credit_note_credit_parts, member_money_balance
 
     from_payments, from_balance = credit_note_credit_parts(credit_note=credit_note)
     for payment, amount in from_payments.items():
         if payment.status != "succeeded" or payment.amount_unallocated < amount:
-            return False
+            return payment, amount
     if from_balance.amount > 0:
         balance = member_money_balance(member=credit_note.invoice.member, currency=credit_note.currency)
         if balance < from_balance:
-            return False
-    return True
+            return None, from_balance
+    return None
+
+
+def credit_note_credit_unused(credit_note: "CreditNote") -> bool:
+    """Its member-credit part is still the member's: unallocated on the payments it was released to, and the money
+    balance it returned is still in the member's balance."""
+    return credit_note_credit_used(credit_note) is None
 
 
 class CreditNote(ConcurrentTransitionMixin, models.Model):

@@ -26,7 +26,7 @@ from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.admin.forms import CardAddForm
 from payments.admin.payments import payment_shown_status
-from payments.models import IN_FLIGHT_STATUSES, Payment, PaymentMethod
+from payments.models import Payment, PaymentMethod, payment_method_being_charged
 from payments.selectors import (
     member_payment_methods,
     member_payments,
@@ -227,7 +227,7 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
             consequences.append(
                 f"{successor} becomes the default card." if successor else f"{member} will have no saved card left."
             )
-        if card.payments.filter(status__in=IN_FLIGHT_STATUSES).exists():
+        if payment_method_being_charged(card):
             consequences.append("It is being charged right now: it can be removed once the gateway has answered.")
         return self.form_page(
             request,

@@ -7,6 +7,7 @@ failed card payments), paid -> open when something does again.
 
 from django.db.models import Sum
 from django.utils import timezone
+from django_fsm import can_proceed
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -58,10 +59,10 @@ def invoice_refresh_amounts(invoice: Invoice, *, actor: Actor) -> Invoice:
         raise AmountsOutOfBalance(f"{invoice} would have {remaining} remaining.")
     invoice.amount_remaining = remaining
     status_before = invoice.status
-    if remaining.amount == 0 and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+    if can_proceed(invoice.mark_paid):
         invoice.mark_paid()
         invoice.paid_at = timezone.now()
-    elif remaining.amount > 0 and invoice.status == InvoiceStatus.PAID:
+    elif can_proceed(invoice.reopen):
         invoice.reopen()
         invoice.paid_at = None
     invoice.save()

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from djmoney.money import Money
 
 from billing.models import Invoice, money_field
 from members.models import Member
@@ -65,6 +66,33 @@ class PaymentMethod(models.Model):
     @property
     def is_active(self) -> bool:
         return self.removed_at is None
+
+
+# The rules of the payment's transitions: pure predicates on the locked payment. The transitions below name them as
+# `conditions=`; pages and services ask the same functions.
+
+
+def payment_is_external(payment: "Payment") -> bool:
+    return payment.method == PaymentMethodKind.EXTERNAL
+
+
+def payment_is_card(payment: "Payment") -> bool:
+    return payment.method == PaymentMethodKind.CARD
+
+
+def payment_has_no_refund(payment: "Payment") -> bool:
+    """Nothing refunded, and no refund in progress at the gateway."""
+    return payment.amount_refunded.amount == 0 and payment.amount_refund_pending.amount == 0
+
+
+def payment_has_something_to_refund(payment: "Payment") -> bool:
+    """Received money of which something is left to refund (the Refund button; the service checks the amount)."""
+    return payment.status == PaymentStatus.SUCCEEDED and payment.amount_refundable.amount > 0
+
+
+def payment_method_being_charged(payment_method: "PaymentMethod") -> bool:
+    """A card payment with this card waits for the gateway's answer: the card cannot be removed until then."""
+    return payment_method.payments.filter(status__in=IN_FLIGHT_STATUSES).exists()
 
 
 class Payment(ConcurrentTransitionMixin, models.Model):
@@ -149,31 +177,42 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
     @property
     def is_external(self) -> bool:
-        return self.method == PaymentMethodKind.EXTERNAL
+        return payment_is_external(self)
 
     def get_method_label(self) -> str:
         if self.is_external:
             return f"External ({self.get_external_kind_display().lower()})"
         return self.get_method_display()
 
-    # The rules of the transitions, pure predicates on the locked row.
-    def has_no_refund(self) -> bool:
-        return self.amount_refunded.amount == 0 and self.amount_refund_pending.amount == 0
+    @property
+    def amount_refundable(self) -> Money:
+        """What is left to refund: the amount less what is refunded or being refunded."""
+        return self.amount - self.amount_refunded - self.amount_refund_pending
 
-    # Transitions only move the state; the services do the rest.
+    # Transitions only move the state; their rules are the predicates above the class. The services do the rest.
     @transition(
         field=status,
         source=PaymentStatus.SUCCEEDED,
         target=PaymentStatus.VOID,
-        conditions=[lambda payment: payment.is_external, has_no_refund],
+        conditions=[payment_is_external, payment_has_no_refund],
         permission="payments.void_payment",
     )
     def void(self):
         pass
 
-    @transition(field=status, source=[PaymentStatus.PENDING, PaymentStatus.FAILED], target=PaymentStatus.PROCESSING)
+    @transition(field=status, source=PaymentStatus.PENDING, target=PaymentStatus.PROCESSING)
     def start_processing(self):
-        pass
+        """Its first attempt goes to the gateway."""
+
+    @transition(
+        field=status,
+        source=PaymentStatus.FAILED,
+        target=PaymentStatus.PROCESSING,
+        conditions=[payment_is_card],
+        permission="payments.charge_payment",
+    )
+    def retry(self):
+        """A new attempt goes to the gateway (staff, the member's new card, or the automatic schedule)."""
 
     @transition(field=status, source=PaymentStatus.PROCESSING, target=PaymentStatus.SUCCEEDED)
     def succeed(self):
@@ -187,6 +226,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=[PaymentStatus.PENDING, PaymentStatus.FAILED],
         target=PaymentStatus.CANCELED,
+        conditions=[payment_is_card],
         permission="payments.charge_payment",
     )
     def cancel(self):

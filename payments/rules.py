@@ -1,4 +1,7 @@
-"""Checks shared by the payment services, run on locked rows. Each raises a BillingError a person can act on."""
+"""Checks shared by the payment services, run on locked rows. Each raises a BillingError a person can act on.
+
+The words of the payment transitions' rules live here too (see `billing.rules`): the rules are the predicates in
+`payments.models` that the transitions name as `conditions=`."""
 
 import datetime
 
@@ -7,19 +10,68 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.errors import BillingError, InvalidState
-from billing.models import Invoice, InvoiceStatus
-from payments.models import ExternalKind, Payment, PaymentStatus
+from billing.models import Invoice, InvoiceStatus, invoice_accepts_payment
+from billing.rules import Refusal, in_source, refusal_of, state_is_not
+from payments.models import (
+    ExternalKind,
+    Payment,
+    PaymentStatus,
+    payment_has_no_refund,
+    payment_is_card,
+    payment_is_external,
+)
+
+
+def _status(payment: Payment) -> str:
+    return payment.get_status_display().lower()
+
+
+def _not_a_card_payment(payment: Payment) -> str:
+    return f"{payment} is not a card payment."
+
+
+# Why `Payment.void` is refused, in the order a person should hear it.
+PAYMENT_VOID_REFUSALS = (
+    Refusal(payment_is_external, lambda payment: f"{payment} was collected by card: refund it instead of voiding it."),
+    Refusal(state_is_not(PaymentStatus.VOID), lambda payment: f"{payment} is already void."),
+    Refusal(in_source("void"), lambda payment: f"{payment} is {_status(payment)} and cannot be voided."),
+    Refusal(payment_has_no_refund, lambda payment: f"{payment} has refunds; a refunded payment cannot be voided."),
+)
+
+# Why `Payment.retry` is refused.
+PAYMENT_RETRY_REFUSALS = (
+    Refusal(payment_is_card, _not_a_card_payment),
+    Refusal(in_source("retry"), lambda payment: f"{payment} is {_status(payment)}; only a failed payment is retried."),
+)
+
+# Why `Payment.cancel` is refused.
+PAYMENT_CANCEL_REFUSALS = (
+    Refusal(
+        in_source("cancel"),
+        lambda payment: f"{payment} is {_status(payment)}; only a pending or failed payment can be canceled.",
+    ),
+    Refusal(payment_is_card, _not_a_card_payment),
+)
+
+# Why an invoice takes no payment.
+INVOICE_PAYMENT_REFUSALS = (
+    Refusal(
+        state_is_not(InvoiceStatus.DRAFT), lambda invoice: f"{invoice} is a draft: issue it before recording payments."
+    ),
+    Refusal(state_is_not(InvoiceStatus.VOID), lambda invoice: f"{invoice} is void and cannot be paid."),
+    Refusal(
+        invoice_accepts_payment,
+        lambda invoice: (
+            f"{invoice} is already paid in full. Record a standalone payment to keep money as the member's credit."
+        ),
+    ),
+)
 
 
 def invoice_check_accepts_payment(invoice: Invoice) -> None:
-    if invoice.status == InvoiceStatus.DRAFT:
-        raise InvalidState(f"{invoice} is a draft: issue it before recording payments.")
-    if invoice.status == InvoiceStatus.VOID:
-        raise InvalidState(f"{invoice} is void and cannot be paid.")
-    if invoice.status == InvoiceStatus.PAID or invoice.amount_remaining.amount == 0:
-        raise InvalidState(
-            f"{invoice} is already paid in full. Record a standalone payment to keep money as the member's credit."
-        )
+    error = refusal_of(invoice, INVOICE_PAYMENT_REFUSALS)
+    if error is not None:
+        raise error
 
 
 def payment_check_same_member(payment: Payment, invoice: Invoice) -> None:

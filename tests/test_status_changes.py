@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django_fsm import can_proceed, has_transition_perm
 
-from payments.models import Allocation, PaymentAttempt, Refund, RefundStatus
+from billing.models import CreditNote, Invoice
+from payments.models import Allocation, Payment, PaymentAttempt, Refund, RefundStatus
 from payments.services.refund import payment_refund
 from tests.factories import SYSTEM, card_payment, eur, external_payment, open_invoice, reload
 
@@ -222,3 +223,49 @@ def test_the_attempt_refund_and_allocation_machines():
         ("fail_after_success", "succeeded", "failed"),
     }
     assert moves(Allocation) == {("remove", "active", "removed")}
+
+
+def test_the_invoice_and_payment_machines():
+    """The moves the services make, and the rule and right each one states (a button's transition names both)."""
+
+    def moves(model) -> dict[tuple[str, str, str], tuple[set[str], str | None]]:
+        return {
+            (transition.name, str(transition.source), str(transition.target)): (
+                {condition.__name__ for condition in transition.conditions},
+                transition.permission,
+            )
+            for transition in model._meta.get_field("status").get_all_transitions(model)
+        }
+
+    void_invoice = (
+        {"invoice_has_nothing_allocated", "invoice_has_no_card_payment_in_flight", "invoice_has_no_credit_note"},
+        "billing.void_invoice",
+    )
+    assert moves(Invoice) == {
+        ("issue", "draft", "open"): ({"invoice_has_lines"}, "billing.issue_invoice"),
+        ("mark_paid", "open", "paid"): ({"invoice_nothing_remains"}, None),
+        ("mark_paid", "uncollectible", "paid"): ({"invoice_nothing_remains"}, None),
+        ("reopen", "paid", "open"): ({"invoice_something_remains"}, None),
+        ("void", "open", "void"): void_invoice,
+        ("void", "uncollectible", "void"): void_invoice,
+        ("mark_uncollectible", "open", "uncollectible"): (
+            {"invoice_has_no_card_payment_in_flight"},
+            "billing.mark_uncollectible_invoice",
+        ),
+    }
+    cancel = ({"payment_is_card"}, "payments.charge_payment")
+    assert moves(Payment) == {
+        ("void", "succeeded", "void"): ({"payment_is_external", "payment_has_no_refund"}, "payments.void_payment"),
+        ("start_processing", "pending", "processing"): (set(), None),
+        ("retry", "failed", "processing"): ({"payment_is_card"}, "payments.charge_payment"),
+        ("succeed", "processing", "succeeded"): (set(), None),
+        ("fail", "processing", "failed"): (set(), None),
+        ("cancel", "pending", "canceled"): cancel,
+        ("cancel", "failed", "canceled"): cancel,
+    }
+    assert moves(CreditNote) == {
+        ("void", "issued", "void"): (
+            {"credit_note_sent_nothing_back", "credit_note_credit_unused"},
+            "billing.void_credit_note",
+        )
+    }

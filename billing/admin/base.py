@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from django_fsm import can_proceed, has_transition_perm
 
 from billing.activity import Actor
 from billing.errors import BillingError
@@ -57,6 +58,12 @@ class ObjectAction:
     url: str
     post: bool = False
     danger: bool = False
+
+
+def transition_allowed(transition, user) -> bool:
+    """Whether a page shows the button of the bound `transition`: its state machine allows it now (its source and
+    its conditions) and the user has its permission. The service asks the same machine when the button is used."""
+    return can_proceed(transition) and has_transition_perm(transition, user)
 
 
 DATE_PART = re.compile(r"[0-9]{1,4}")

@@ -7,12 +7,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
-from django_fsm import can_proceed, has_transition_perm
+from django_fsm import can_proceed
 
-from billing.admin.base import CONFIRM_TEMPLATE, ObjectAction, ReadOnlyAdmin
+from billing.admin.base import CONFIRM_TEMPLATE, ObjectAction, ReadOnlyAdmin, transition_allowed
 from billing.admin.forms import CreditNoteVoidForm
 from billing.documents import credit_note_pdf, pdf_response
-from billing.models import CreditNote, CreditNoteStatus, InvoiceStatus
+from billing.models import CreditNote, InvoiceStatus
 from billing.selectors import target_activities
 from billing.services.credit_note_void import credit_note_void, credit_note_void_plan, credit_note_void_refusal
 from payments.selectors import credit_note_allocation_takes, credit_note_refunds
@@ -62,7 +62,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 
     def credit_note_actions(self, request, credit_note: CreditNote) -> list[ObjectAction]:
         """Void credit note, where its state machine and the user's permissions allow it."""
-        if can_proceed(credit_note.void) and has_transition_perm(credit_note.void, request.user):
+        if transition_allowed(credit_note.void, request.user):
             return [ObjectAction("Void credit note", self.url_for("void", credit_note.pk), danger=True)]
         return []
 
@@ -72,7 +72,8 @@ class CreditNoteAdmin(ReadOnlyAdmin):
         credit_note = self.object_get(request, object_id)
         actions = self.credit_note_actions(request, credit_note)
         void_refused = None
-        if not actions and credit_note.status == CreditNoteStatus.ISSUED and request.user.has_perm(VOID_CREDIT_NOTE):
+        voidable_state = can_proceed(credit_note.void, check_conditions=False)
+        if not actions and voidable_state and request.user.has_perm(VOID_CREDIT_NOTE):
             void_refused = credit_note_void_refusal(credit_note)
         context = self.page_context(
             request,

@@ -8,7 +8,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django_fsm import has_transition_perm
 
 from billing.admin.base import (
     ADJUST_MONEY_BALANCE,
@@ -24,6 +23,7 @@ from billing.admin.base import (
     BillingAdminMixin,
     ObjectAction,
     ResultMessage,
+    transition_allowed,
 )
 from billing.admin.fields import ConfirmForm, amount_initial, preview_initial
 from billing.admin.forms import (
@@ -45,7 +45,14 @@ from billing.admin.previews import (
 )
 from billing.documents import invoice_pdf, invoice_pdf_filename, pdf_response
 from billing.errors import BillingError
-from billing.models import CreditNote, Invoice, InvoiceStatus, ShownStatus
+from billing.models import (
+    CreditNote,
+    Invoice,
+    InvoiceStatus,
+    ShownStatus,
+    invoice_accepts_credit_note,
+    invoice_accepts_payment,
+)
 from billing.money import money_parse, money_sum
 from billing.selectors import invoice_activities, member_money_balance
 from billing.services.credit_note_issue import credit_note_issue, invoice_creditable
@@ -59,11 +66,10 @@ from billing.services.invoice_issue import invoice_issue
 from billing.services.invoice_money_balance import invoice_apply_money_balance
 from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.admin.forms import CardChargeForm, CardChoiceForm, ExternalPaymentForm
-from payments.admin.payments import charge_outcome_message, payment_can_refund
+from payments.admin.payments import charge_outcome_message
 from payments.amounts import invoice_reserved
-from payments.models import Refund, RefundStatus
+from payments.models import Refund, RefundStatus, payment_has_something_to_refund
 from payments.selectors import (
-    PAYABLE_INVOICE_STATUSES,
     invoice_allocations,
     invoice_card_payments_unsettled,
     invoice_credit_notes,
@@ -81,15 +87,6 @@ def status_badge(invoice: Invoice) -> str:
         invoice.shown_status(),
         invoice.get_shown_status_display(),
     )
-
-
-def invoice_accepts_payment(invoice: Invoice) -> bool:
-    return invoice.status in PAYABLE_INVOICE_STATUSES and invoice.amount_remaining.amount > 0
-
-
-def invoice_accepts_credit_note(invoice: Invoice) -> bool:
-    """Issued, not void, and something left to credit (the service checks it again under its locks)."""
-    return invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID) and invoice_creditable(invoice).amount > 0
 
 
 def split_settles(data, preview: CreditNotePagePreview) -> bool:
@@ -209,7 +206,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             return member_active_payment_methods(member=invoice.member).exists()
 
         if invoice.is_draft:
-            if has_transition_perm(invoice.issue, user):
+            if transition_allowed(invoice.issue, user):
                 actions.append(ObjectAction("Issue", self.url_for("issue", invoice.pk), post=True))
                 if user.has_perm(CHARGE_PAYMENT) and member_has_card():
                     actions.append(ObjectAction("Issue and charge", self.url_for("issue_and_charge", invoice.pk)))
@@ -231,12 +228,11 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 actions.append(ObjectAction("Apply money balance", self.url_for("apply_balance", invoice.pk)))
         if invoice_accepts_credit_note(invoice) and user.has_perm(ISSUE_CREDIT_NOTE):
             actions.append(ObjectAction("Issue credit note", self.url_for("credit_note", invoice.pk)))
-        nothing_in_flight = reserved.amount == 0
-        if nothing_in_flight and has_transition_perm(invoice.mark_uncollectible, user):
+        if transition_allowed(invoice.mark_uncollectible, user):
             actions.append(
                 ObjectAction("Mark uncollectible", self.url_for("mark_uncollectible", invoice.pk), post=True)
             )
-        if nothing_in_flight and has_transition_perm(invoice.void, user):
+        if transition_allowed(invoice.void, user):
             actions.append(ObjectAction("Void invoice", self.url_for("void", invoice.pk), danger=True))
         return actions
 
@@ -348,7 +344,11 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
         can_refund = request.user.has_perm(REFUND_PAYMENT)
         allocations = list(invoice_allocations(invoice=invoice))
         for allocation in allocations:
-            if can_refund and allocation.status == allocation.Status.ACTIVE and payment_can_refund(allocation.payment):
+            if (
+                can_refund
+                and allocation.status == allocation.Status.ACTIVE
+                and payment_has_something_to_refund(allocation.payment)
+            ):
                 refund_url = reverse(f"{self.admin_site.name}:payments_payment_refund", args=[allocation.payment_id])
                 allocation.refund_url = f"{refund_url}?{urlencode({'next': self.url_for('change', invoice.pk)})}"
         context = self.page_context(

@@ -25,7 +25,7 @@ from billing.models import (
     CreditNoteStatus,
     Invoice,
     InvoiceLine,
-    InvoiceStatus,
+    invoice_can_be_credited,
 )
 from billing.money import money_check_entered, money_from_db, money_sum, zero
 from billing.numbering import CREDIT_NOTE, number_next
@@ -152,7 +152,7 @@ def credit_note_issue(
             "payment_id", flat=True
         )
         payments = {payment.pk: payment for payment in payments_lock(payment_ids)}
-        if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+        if not invoice_can_be_credited(invoice):
             raise InvalidState(
                 f"{invoice} is {invoice.get_status_display().lower()}; credit notes reduce issued invoices only."
             )

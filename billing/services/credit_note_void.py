@@ -10,15 +10,21 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
-from django_fsm import can_proceed
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
-from billing.models import CreditNote, CreditNoteStatus
+from billing.models import (
+    CreditNote,
+    CreditNoteStatus,
+    credit_note_credit_unused,
+    credit_note_credit_used,
+    credit_note_sent_nothing_back,
+)
 from billing.money import money_from_db, money_sum, zero
+from billing.rules import Refusal, state_is_not, transition_refusal
 from billing.selectors import credit_note_credit_parts, member_money_balance
 from billing.services.invoice_money_balance import balance_apply_locked
 from payments.allocations import allocation_create
@@ -41,47 +47,52 @@ class CreditNoteVoidPlan:
         return money_sum(self.from_payments.values(), self.credit_note.currency) + self.from_balance
 
 
-def credit_note_void_refusal(credit_note: CreditNote) -> str | None:
-    """Why the credit note cannot be voided, in words an administrator can act on; None when it can. The same rule
-    as the `conditions=` of `CreditNote.void`, with the reason."""
-    if credit_note.status == CreditNoteStatus.VOID:
-        return f"{credit_note} is already void."
+def _sent_back_message(credit_note: CreditNote) -> str:
     refunds = list(
         Refund.objects.filter(Q(credit_note=credit_note) | Q(takes__credit_note=credit_note))
         .distinct()
         .select_related("payment")
         .order_by("pk")
     )
-    sent_back = credit_note.refund_amount + credit_note.out_of_band_amount
-    if sent_back.amount > 0 or refunds:
-        if credit_note.out_of_band_amount.amount > 0 and credit_note.refund_amount.amount == 0:
-            what = f"{credit_note.out_of_band_amount} was returned to the member outside the system"
-        elif refunds:
-            payments = ", ".join(sorted({str(refund.payment) for refund in refunds}))
-            amount = money_sum((refund.amount for refund in refunds), credit_note.currency)
-            what = f"{amount} was refunded to the member from {payments}"
-        else:
-            what = f"{sent_back} was sent back to the member"
-        return f"{credit_note}: {what}; it cannot be voided. Issue an invoice for the amount instead."
-    from_payments, from_balance = credit_note_credit_parts(credit_note=credit_note)
-    for payment, amount in from_payments.items():
-        if payment.status != PaymentStatus.SUCCEEDED or payment.amount_unallocated < amount:
-            left = payment.amount_unallocated if payment.status == PaymentStatus.SUCCEEDED else zero(payment.currency)
-            return (
-                f"{credit_note} left {amount} on {payment} as the member's credit, and only {left} of it is still "
-                f"unallocated (it was applied elsewhere or refunded); it cannot be voided. Issue an invoice for the "
-                "amount instead."
-            )
-    if from_balance.amount > 0:
-        balance = member_money_balance(member=credit_note.invoice.member, currency=credit_note.currency)
-        if balance < from_balance:
-            return (
-                f"{credit_note} returned {from_balance} to the member's money balance, which now holds {balance}; it "
-                "cannot be voided. Issue an invoice for the amount instead."
-            )
-    if not can_proceed(credit_note.void):
-        return f"{credit_note} cannot be voided."
-    return None
+    if credit_note.out_of_band_amount.amount > 0 and credit_note.refund_amount.amount == 0:
+        what = f"{credit_note.out_of_band_amount} was returned to the member outside the system"
+    elif refunds:
+        payments = ", ".join(sorted({str(refund.payment) for refund in refunds}))
+        amount = money_sum((refund.amount for refund in refunds), credit_note.currency)
+        what = f"{amount} was refunded to the member from {payments}"
+    else:
+        what = f"{credit_note.refund_amount + credit_note.out_of_band_amount} was sent back to the member"
+    return f"{credit_note}: {what}; it cannot be voided. Issue an invoice for the amount instead."
+
+
+def _credit_used_message(credit_note: CreditNote) -> str:
+    payment, amount = credit_note_credit_used(credit_note)
+    if payment is not None:
+        left = payment.amount_unallocated if payment.status == PaymentStatus.SUCCEEDED else zero(payment.currency)
+        return (
+            f"{credit_note} left {amount} on {payment} as the member's credit, and only {left} of it is still "
+            f"unallocated (it was applied elsewhere or refunded); it cannot be voided. Issue an invoice for the "
+            "amount instead."
+        )
+    balance = member_money_balance(member=credit_note.invoice.member, currency=credit_note.currency)
+    return (
+        f"{credit_note} returned {amount} to the member's money balance, which now holds {balance}; it "
+        "cannot be voided. Issue an invoice for the amount instead."
+    )
+
+
+# Why `CreditNote.void` is refused.
+CREDIT_NOTE_VOID_REFUSALS = (
+    Refusal(state_is_not(CreditNoteStatus.VOID), lambda credit_note: f"{credit_note} is already void."),
+    Refusal(credit_note_sent_nothing_back, _sent_back_message),
+    Refusal(credit_note_credit_unused, _credit_used_message),
+)
+
+
+def credit_note_void_refusal(credit_note: CreditNote) -> str | None:
+    """Why the credit note cannot be voided, in words an administrator can act on; None when it can."""
+    error = transition_refusal(credit_note.void, CREDIT_NOTE_VOID_REFUSALS)
+    return error.message if error is not None else None
 
 
 def credit_note_void_plan(credit_note: CreditNote) -> CreditNoteVoidPlan:

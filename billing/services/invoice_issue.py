@@ -8,11 +8,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.activity import Actor, activity_record
-from billing.errors import BillingError, InvalidState
+from billing.errors import BillingError
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceStatus, invoice_has_lines
 from billing.numbering import INVOICE, number_next
+from billing.rules import Refusal, in_source, transition_check
 from billing.selectors import member_money_balance
 from billing.services.invoice_money_balance import balance_apply_locked
 from members.models import Member
@@ -21,6 +22,12 @@ from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.lock_objects import payments_lock
 from payments.models import Payment, PaymentStatus
 from payments.outbox import outbox_mail_add
+
+# Why `Invoice.issue` is refused.
+INVOICE_ISSUE_REFUSALS = (
+    Refusal(in_source("issue"), lambda invoice: f"{invoice} is already issued."),
+    Refusal(invoice_has_lines, lambda invoice: "Add at least one line before issuing the invoice.", BillingError),
+)
 
 
 def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None = None) -> Invoice:
@@ -41,10 +48,7 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
 
 def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, apply_credit: bool) -> Invoice:
     """Issue the draft; the caller holds the member and invoice locks inside its transaction."""
-    if invoice.status != InvoiceStatus.DRAFT:
-        raise InvalidState(f"{invoice} is already issued.")
-    if not invoice.lines.exists():
-        raise BillingError("Add at least one line before issuing the invoice.")
+    transition_check(invoice.issue, INVOICE_ISSUE_REFUSALS)
     today = timezone.localdate()
     invoice.issue_date = invoice.issue_date or today
     invoice.due_date = invoice.due_date or invoice.issue_date + datetime.timedelta(

@@ -4,23 +4,66 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.activity import Actor, activity_record
-from billing.errors import InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
-from billing.models import Invoice, InvoiceStatus
+from billing.models import (
+    Invoice,
+    InvoiceStatus,
+    invoice_has_no_card_payment_in_flight,
+    invoice_has_no_credit_note,
+    invoice_has_nothing_allocated,
+)
+from billing.rules import Refusal, in_source, state_is_not, transition_check
 from billing.services.invoice_money_balance import balance_return_locked
-from payments.amounts import invoice_credited, invoice_refresh_amounts, invoice_reserved
+from payments.amounts import invoice_refresh_amounts, invoice_reserved
 from payments.models import Allocation
 from payments.retry_schedule import invoice_retries_cancel
 
 
-def _check_nothing_in_flight(invoice: Invoice, *, what: str) -> None:
-    reserved = invoice_reserved(invoice)
-    if reserved.amount > 0:
-        raise InvalidState(
-            f"{invoice} has a card payment of {reserved} in progress at the gateway; wait for its result before "
-            f"you {what}."
+def _in_flight_message(what: str):
+    def message(invoice: Invoice) -> str:
+        return (
+            f"{invoice} has a card payment of {invoice_reserved(invoice)} in progress at the gateway; wait for its "
+            f"result before you {what}."
         )
+
+    return message
+
+
+def _allocated_message(invoice: Invoice) -> str:
+    allocations = Allocation.objects.filter(invoice=invoice, status=Allocation.Status.ACTIVE).select_related("payment")
+    described = ", ".join(f"{allocation.amount} from {allocation.payment}" for allocation in allocations)
+    return f"{invoice} has {described} allocated; refund or unallocate it first, or issue a credit note."
+
+
+# Why `Invoice.void` is refused, in the order a person should hear it.
+INVOICE_VOID_REFUSALS = (
+    Refusal(
+        state_is_not(InvoiceStatus.DRAFT), lambda invoice: f"{invoice} is a draft: delete it instead of voiding it."
+    ),
+    Refusal(state_is_not(InvoiceStatus.VOID), lambda invoice: f"{invoice} is already void."),
+    Refusal(invoice_has_nothing_allocated, _allocated_message),
+    Refusal(invoice_has_no_card_payment_in_flight, _in_flight_message("void it")),
+    Refusal(
+        invoice_has_no_credit_note,
+        lambda invoice: f"{invoice} has credit notes and cannot be voided; issue a credit note for the rest.",
+    ),
+    Refusal(
+        state_is_not(InvoiceStatus.PAID),
+        lambda invoice: f"{invoice} is paid and cannot be voided; issue a credit note to reduce it.",
+    ),
+)
+
+# Why `Invoice.mark_uncollectible` is refused.
+INVOICE_MARK_UNCOLLECTIBLE_REFUSALS = (
+    Refusal(
+        in_source("mark_uncollectible"),
+        lambda invoice: (
+            f"{invoice} is {invoice.get_status_display().lower()}; only an open invoice can be marked uncollectible."
+        ),
+    ),
+    Refusal(invoice_has_no_card_payment_in_flight, _in_flight_message("mark it uncollectible")),
+)
 
 
 def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
@@ -31,23 +74,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
         intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
-        if invoice.status == InvoiceStatus.DRAFT:
-            raise InvalidState(f"{invoice} is a draft: delete it instead of voiding it.")
-        if invoice.status == InvoiceStatus.VOID:
-            raise InvalidState(f"{invoice} is already void.")
-        allocations = list(
-            Allocation.objects.filter(invoice=invoice, status=Allocation.Status.ACTIVE).select_related("payment")
-        )
-        if allocations:
-            described = ", ".join(f"{allocation.amount} from {allocation.payment}" for allocation in allocations)
-            raise InvalidState(
-                f"{invoice} has {described} allocated; refund or unallocate it first, or issue a credit note."
-            )
-        _check_nothing_in_flight(invoice, what="void it")
-        if invoice_credited(invoice).amount > 0:
-            raise InvalidState(f"{invoice} has credit notes and cannot be voided; issue a credit note for the rest.")
-        if invoice.status == InvoiceStatus.PAID:
-            raise InvalidState(f"{invoice} is paid and cannot be voided; issue a credit note to reduce it.")
+        transition_check(invoice.void, INVOICE_VOID_REFUSALS)
         returned = invoice.amount_balance_applied
         if returned.amount > 0:
             balance_return_locked(
@@ -78,12 +105,7 @@ def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
         intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
-        if invoice.status != InvoiceStatus.OPEN:
-            raise InvalidState(
-                f"{invoice} is {invoice.get_status_display().lower()}; only an open invoice can be marked "
-                "uncollectible."
-            )
-        _check_nothing_in_flight(invoice, what="mark it uncollectible")
+        transition_check(invoice.mark_uncollectible, INVOICE_MARK_UNCOLLECTIBLE_REFUSALS)
         invoice.mark_uncollectible()
         invoice.save()
         activity_record(

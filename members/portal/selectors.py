@@ -9,7 +9,7 @@ from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, Whe
 from django.http import Http404
 from djmoney.money import Money
 
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceStatus, invoice_accepts_payment
 from billing.money import money_from_db, zero
 from members.models import Member
 from payments.models import (
@@ -105,7 +105,7 @@ class InvoiceAmounts:
 
     @property
     def payable(self) -> bool:
-        return self.invoice.status in PAYABLE_INVOICE_STATUSES and self.available.amount > 0
+        return invoice_accepts_payment(self.invoice) and self.available.amount > 0
 
     @property
     def shown_status_label(self) -> str:
@@ -117,7 +117,7 @@ def invoices_amounts(invoices: list[Invoice]) -> list[InvoiceAmounts]:
     rows = []
     for invoice in invoices:
         available = zero(invoice.currency)
-        if invoice.status in PAYABLE_INVOICE_STATUSES:
+        if invoice_accepts_payment(invoice):
             left = invoice.amount_remaining - reserved[invoice.pk]
             available = money_from_db(max(left.amount, 0), invoice.currency)
         rows.append(InvoiceAmounts(invoice, invoice.shown_status(), reserved[invoice.pk], available))

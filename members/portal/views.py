@@ -19,7 +19,7 @@ from billing.documents import invoice_pdf, invoice_pdf_filename, payment_has_rec
 from billing.errors import BillingError
 from billing.form_intents import INTENT_OUT_OF_DATE, intent_from_post, intent_redirect, intent_repeat_response
 from billing.intents import IntentRepeated, intent_check_unused
-from billing.models import InvoiceStatus, ShownStatus
+from billing.models import InvoiceStatus, ShownStatus, invoice_accepts_payment
 from billing.money import amount_as_typed, money_from_db, money_sum, zero
 from billing.selectors import member_balance_entries, member_money_balances
 from members.portal.forms import AddCardForm, PayAllForm, PayForm
@@ -219,7 +219,7 @@ def _not_payable_reason(amounts: InvoiceAmounts) -> str:
     invoice = amounts.invoice
     if invoice.status == InvoiceStatus.VOID:
         return f"{invoice} is void: there is nothing to pay."
-    if invoice.status == InvoiceStatus.PAID or invoice.amount_remaining.amount == 0:
+    if not invoice_accepts_payment(invoice):
         return f"{invoice} is paid in full."
     return f"{amounts.reserved} of {invoice} is being processed; check back in a moment."
 

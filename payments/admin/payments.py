@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django_fsm import can_proceed, has_transition_perm
+from django_fsm import can_proceed
 from djmoney.money import Money
 
 from billing.admin.base import (
@@ -26,10 +26,11 @@ from billing.admin.base import (
     BillingAdminMixin,
     ObjectAction,
     ResultMessage,
+    transition_allowed,
 )
 from billing.admin.fields import amount_initial, object_id_parse, preview_initial
 from billing.documents import payment_has_receipt, pdf_response, receipt_pdf
-from billing.models import InvoiceStatus
+from billing.models import InvoiceStatus, invoice_accepts_payment
 from billing.selectors import target_activities
 from members.models import Member
 from payments.admin.forms import (
@@ -41,7 +42,14 @@ from payments.admin.forms import (
     StandalonePaymentForm,
 )
 from payments.admin.previews import refund_preview, refund_preview_html
-from payments.models import Allocation, Payment, PaymentMethodKind, PaymentStatus, Refund, RefundStatus
+from payments.models import (
+    Allocation,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    payment_has_something_to_refund,
+)
 from payments.selectors import (
     member_active_payment_methods,
     member_invoices_payable,
@@ -92,12 +100,12 @@ def charge_outcome_message(payment: Payment) -> ResultMessage:
 def payment_retry_limit(payment: Payment) -> Money | None:
     """The most a retry of this failed card payment may charge (its amount, or less when the invoice now asks for
     less), or None when there is nothing to retry. The service checks it again under its locks."""
-    if payment.method != PaymentMethodKind.CARD or payment.status != PaymentStatus.FAILED:
+    if not can_proceed(payment.retry):
         return None
     invoice = payment.invoice
     if invoice is None:
         return payment.amount
-    if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.PAID) or invoice.amount_remaining.amount == 0:
+    if not invoice_accepts_payment(invoice):
         return None
     available = available_to_charge(invoice)
     if available.amount <= 0:
@@ -144,11 +152,6 @@ def payment_status_badges(payment: Payment) -> str:
         else "",
         mark_safe(' <span class="billing-badge billing-badge--disputed">Disputed</span>') if payment.disputed else "",
     )
-
-
-def payment_can_refund(payment: Payment) -> bool:
-    """A received payment with something left to refund (the service checks it again under its locks)."""
-    return payment.status == PaymentStatus.SUCCEEDED and payment_refundable(payment).amount > 0
 
 
 def refund_outcome_message(refund: Refund) -> ResultMessage:
@@ -255,14 +258,14 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
         """The buttons the payment's state and the user's permissions allow."""
         user = request.user
         actions = []
-        if not payment.is_external and user.has_perm(CHARGE_PAYMENT):
-            if (
-                payment_retry_limit(payment) is not None
-                and member_active_payment_methods(member=payment.member).exists()
-            ):
-                actions.append(ObjectAction("Retry payment", self.url_for("retry", payment.pk)))
-            if can_proceed(payment.cancel):
-                actions.append(ObjectAction("Cancel payment", self.url_for("cancel", payment.pk), danger=True))
+        if (
+            transition_allowed(payment.retry, user)
+            and payment_retry_limit(payment) is not None
+            and member_active_payment_methods(member=payment.member).exists()
+        ):
+            actions.append(ObjectAction("Retry payment", self.url_for("retry", payment.pk)))
+        if transition_allowed(payment.cancel, user):
+            actions.append(ObjectAction("Cancel payment", self.url_for("cancel", payment.pk), danger=True))
         if (
             payment.status == PaymentStatus.SUCCEEDED
             and payment.amount_unallocated.amount > 0
@@ -270,9 +273,9 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             and member_invoices_payable(member=payment.member, currency=payment.currency).exists()
         ):
             actions.append(ObjectAction("Apply to invoice", self.url_for("apply", payment.pk)))
-        if payment_can_refund(payment) and user.has_perm(REFUND_PAYMENT):
+        if payment_has_something_to_refund(payment) and user.has_perm(REFUND_PAYMENT):
             actions.append(ObjectAction("Refund", self.url_for("refund", payment.pk)))
-        if has_transition_perm(payment.void, user):
+        if transition_allowed(payment.void, user):
             actions.append(ObjectAction("Void payment", self.url_for("void", payment.pk), danger=True))
         return actions
 

@@ -12,9 +12,10 @@ import datetime
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_fsm import can_proceed
 
 from billing.activity import Actor, activity_record
-from billing.models import InvoiceStatus
+from billing.models import InvoiceStatus, invoice_accepts_payment
 from billing.money import money_to_minor_units, zero
 from payments.allocations import allocation_create
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
@@ -59,7 +60,7 @@ def _attempt_claim(attempt_id: int) -> tuple[PaymentAttempt, bool]:
             return attempt, True
         if attempt.status != AttemptStatus.QUEUED:
             return attempt, False
-        if payment.status == PaymentStatus.PENDING:
+        if can_proceed(payment.start_processing):
             payment.start_processing()
             payment.save(update_fields=["status"])
         elif payment.status != PaymentStatus.PROCESSING:
@@ -154,8 +155,9 @@ def _record_success(*, member, invoices, payment: Payment, attempt: PaymentAttem
     )
     for target in payment.targets.all():
         invoice = invoices[target.invoice_id]
-        accepts = invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
-        applied = min(target.amount, invoice.amount_remaining) if accepts else zero(invoice.currency)
+        applied = (
+            min(target.amount, invoice.amount_remaining) if invoice_accepts_payment(invoice) else zero(invoice.currency)
+        )
         if applied.amount > 0:
             allocation_create(payment=payment, invoice=invoice, amount=applied, actor=actor)
             payment_refresh_amounts(payment)

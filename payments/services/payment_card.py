@@ -19,6 +19,7 @@ from billing.lock_objects import invoice_lock, invoices_lock, member_lock
 from billing.models import Invoice, InvoiceStatus
 from billing.money import money_check_entered, money_from_db, money_sum, zero
 from billing.numbering import PAYMENT, number_next
+from billing.rules import transition_check
 from billing.services.invoice_issue import invoice_issue_locked
 from members.models import Member
 from payments.amounts import invoice_reserved
@@ -34,7 +35,12 @@ from payments.models import (
     PaymentTarget,
 )
 from payments.outbox import outbox_add
-from payments.rules import amount_check_at_most, invoice_check_accepts_payment
+from payments.rules import (
+    PAYMENT_CANCEL_REFUSALS,
+    PAYMENT_RETRY_REFUSALS,
+    amount_check_at_most,
+    invoice_check_accepts_payment,
+)
 
 
 def attempt_create_locked(
@@ -269,12 +275,7 @@ def payment_retry(
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
-        if payment.method != PaymentMethodKind.CARD:
-            raise InvalidState(f"{payment} is not a card payment.")
-        if payment.status != PaymentStatus.FAILED:
-            raise InvalidState(
-                f"{payment} is {payment.get_status_display().lower()}; only a failed payment is retried."
-            )
+        transition_check(payment.retry, PAYMENT_RETRY_REFUSALS)
         planned = _retry_targets(payment=payment, invoices=invoices, amount=amount, automatic=automatic)
         if not planned:
             described = ", ".join(
@@ -299,7 +300,7 @@ def payment_retry(
         payment.next_retry_at = None
         if trigger == PaymentAttempt.Trigger.AUTOMATIC:
             payment.automatic_retries += 1
-        payment.start_processing()
+        payment.retry()
         payment.save()
         attempt = attempt_create_locked(
             payment=payment, payment_method=payment_method, amount=payment.amount, trigger=trigger
@@ -350,10 +351,6 @@ def payment_cancel(*, payment: Payment, actor: Actor, reason: str = "") -> Payme
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         _, _, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
-        if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
-            raise InvalidState(
-                f"{payment} is {payment.get_status_display().lower()}; only a pending or failed payment can be "
-                "canceled."
-            )
+        transition_check(payment.cancel, PAYMENT_CANCEL_REFUSALS)
         _payment_cancel_locked(payment=payment, actor=actor, reason=(reason or "").strip() or "Canceled by staff")
     return payment

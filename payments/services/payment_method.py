@@ -14,7 +14,7 @@ from billing.lock_objects import member_lock
 from members.models import Member
 from payments.gateways import gateway_get
 from payments.gateways.base import GatewayError
-from payments.models import IN_FLIGHT_STATUSES, PaymentMethod
+from payments.models import PaymentMethod, payment_method_being_charged
 from payments.outbox import outbox_add
 
 
@@ -134,7 +134,7 @@ def payment_method_remove(*, payment_method: PaymentMethod, actor: Actor) -> Pay
         payment_method = PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)
         if payment_method.removed_at is not None:
             raise InvalidState(f"{payment_method} was already removed.")
-        if payment_method.payments.filter(status__in=IN_FLIGHT_STATUSES).exists():
+        if payment_method_being_charged(payment_method):
             raise InvalidState(f"{payment_method} is being charged right now; remove it when the payment is done.")
         was_default = payment_method.is_default
         payment_method.removed_at = timezone.now()

@@ -2,12 +2,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.activity import Actor, activity_record
-from billing.errors import InvalidState
 from billing.intents import intent_claim
+from billing.rules import transition_check
 from payments.allocations import allocation_release
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.lock_objects import payment_lock_with_invoices
-from payments.models import Allocation, Payment, PaymentStatus
+from payments.models import Allocation, Payment
+from payments.rules import PAYMENT_VOID_REFUSALS
 
 
 def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment:
@@ -19,14 +20,7 @@ def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
-        if not payment.is_external:
-            raise InvalidState(f"{payment} was collected by card: refund it instead of voiding it.")
-        if payment.status == PaymentStatus.VOID:
-            raise InvalidState(f"{payment} is already void.")
-        if payment.status != PaymentStatus.SUCCEEDED:
-            raise InvalidState(f"{payment} is {payment.get_status_display().lower()} and cannot be voided.")
-        if not payment.has_no_refund():
-            raise InvalidState(f"{payment} has refunds; a refunded payment cannot be voided.")
+        transition_check(payment.void, PAYMENT_VOID_REFUSALS)
         reason = (reason or "").strip() or "Voided by staff"
         for allocation in (
             Allocation.objects.select_for_update()

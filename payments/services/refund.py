@@ -61,7 +61,7 @@ class RefundPlan:
 
 def payment_refundable(payment: Payment) -> Money:
     """What is left to refund: the amount less what is refunded or being refunded."""
-    return payment.amount - payment.amount_refunded - payment.amount_refund_pending
+    return payment.amount_refundable
 
 
 def refund_plan(*, payment: Payment, amount: Money) -> RefundPlan:
