@@ -5,15 +5,18 @@ from django.contrib import admin
 
 
 class BillingAdminSite(admin.AdminSite):
-    index_template = "admin/index.html"
+    index_title = "Billing administration"
 
-    def __init__(self, name: str = "admin"):
-        super().__init__(name)
-        self.site_header = f"{settings.BILLING_SPACE_NAME} billing"
-        self.site_title = settings.BILLING_SPACE_NAME
-        self.index_title = "Billing administration"
+    @property
+    def site_header(self) -> str:
+        return f"{settings.BILLING_SPACE_NAME} billing"
+
+    @property
+    def site_title(self) -> str:
+        return settings.BILLING_SPACE_NAME
 
     def get_urls(self):
+        # Imported here: the reports import admin pages, which register themselves on this site while it is made.
         from payments.admin.reports import BillingReports
 
         # The reports first: `/admin/reports/` is no app label, and the site's catch-all would take it.
