@@ -1,14 +1,16 @@
+from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.models.fields import MoneyField
+from djmoney.money import Money
 
-from billing.money import DECIMAL_PLACES, MAX_DIGITS
+from billing.money import DECIMAL_PLACES, MAX_DIGITS, money_from_db, money_sum, zero
 from members.models import Member
 
 
@@ -216,6 +218,31 @@ class CreditNoteStatus(models.TextChoices):
     VOID = "void", "Void"
 
 
+def credit_note_credit_parts(*, credit_note: "CreditNote") -> tuple[dict, Money]:
+    """Where the credit note's member-credit part went: {payment: amount released to it as unallocated money}, and
+    the money balance it returned to the member. Read from the rows (the payments app's through their relations).
+
+    Here, beside the model, because the void transition's condition reads it; the void service reads it too."""
+    currency = credit_note.currency
+    released = {
+        row["allocation__payment_id"]: money_from_db(row["total"], currency)
+        for row in credit_note.allocation_takes.filter(refund__isnull=True)
+        .values("allocation__payment_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    }
+    for row in (
+        credit_note.refunds.exclude(status="failed").values("payment_id").annotate(total=Sum("amount")).order_by()
+    ):
+        if row["payment_id"] in released:
+            released[row["payment_id"]] -= money_from_db(row["total"], currency)
+    failed = money_from_db(credit_note.refunds.filter(status="failed").aggregate(s=Sum("amount"))["s"], currency)
+    payments = apps.get_model("payments", "Payment").objects.in_bulk(released)
+    from_payments = {payments[pk]: amount for pk, amount in released.items() if amount.amount > 0}
+    from_balance = credit_note.credit_amount - failed - money_sum(from_payments.values(), currency)
+    return from_payments, max(from_balance, zero(currency))
+
+
 def credit_note_sent_nothing_back(credit_note: "CreditNote") -> bool:
     """Nothing it settled has left the system: no refund or out-of-band part, and no refund settles it."""
     return (
@@ -229,14 +256,12 @@ def credit_note_sent_nothing_back(credit_note: "CreditNote") -> bool:
 def credit_note_credit_unused(credit_note: "CreditNote") -> bool:
     """Its member-credit part is still the member's: unallocated on the payments it was released to, and the money
     balance it returned is still in the member's balance."""
-    from billing.selectors import credit_note_credit_parts, member_money_balance
-
     from_payments, from_balance = credit_note_credit_parts(credit_note=credit_note)
     for payment, amount in from_payments.items():
         if payment.status != "succeeded" or payment.amount_unallocated < amount:
             return False
     if from_balance.amount > 0:
-        balance = member_money_balance(member=credit_note.invoice.member, currency=credit_note.currency)
+        balance = credit_note.invoice.member.balance_entries.total(credit_note.currency)
         if balance < from_balance:
             return False
     return True
@@ -340,6 +365,12 @@ class CreditNoteLine(models.Model):
         return f"{self.credit_note}: {self.amount}"
 
 
+class MoneyBalanceEntryQuerySet(models.QuerySet):
+    def total(self, currency: str) -> Money:
+        """What these entries add up to in `currency` (zero when there are none)."""
+        return money_from_db(self.filter(amount_currency=currency).aggregate(s=Sum("amount"))["s"], currency)
+
+
 class MoneyBalanceEntry(models.Model):
     """One immutable line of a member's money balance (positive = credit to the member)."""
 
@@ -360,6 +391,8 @@ class MoneyBalanceEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MoneyBalanceEntryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

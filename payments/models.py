@@ -20,6 +20,8 @@ class PaymentStatus(models.TextChoices):
 
 
 IN_FLIGHT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+# Payments a member gets a receipt for: money received (and kept for the record when voided).
+RECEIPT_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.VOID)
 
 
 class PaymentMethodKind(models.TextChoices):

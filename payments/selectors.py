@@ -1,4 +1,4 @@
-"""Reads of the payments app (the admin's pages and, later, the portal)."""
+"""Reads of the payments app (the admin's pages and the portal)."""
 
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
 from djmoney.money import Money

@@ -80,7 +80,7 @@ class BillingAdminMixin:
     refusal as an error message, and redirect on success.
 
     Every form and button that acts carries a one-time key (`{% intent_field %}`): the service claims it with its
-    effect, and the same form sent again shows the first outcome instead of acting again (payments/form_intents.py).
+    effect, and the same form sent again shows the first outcome instead of acting again (billing/form_intents.py).
     """
 
     class Media:

@@ -17,9 +17,9 @@ from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
-from billing.models import CreditNote, CreditNoteStatus
+from billing.models import CreditNote, CreditNoteStatus, credit_note_credit_parts
 from billing.money import money_from_db, money_sum, zero
-from billing.selectors import credit_note_credit_parts, member_money_balance
+from billing.selectors import member_money_balance
 from billing.services.invoice_money_balance import balance_apply_locked
 from payments.allocations import allocation_create
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts

@@ -1,5 +1,6 @@
-"""Issue a draft invoice. It lives in `payments` because issuing applies the member's credit: money balance
-first, then unallocated payments, oldest first."""
+"""Issue a draft invoice. Issuing applies the member's credit in the same transaction: money balance first, then
+unallocated payments, oldest first, through payments' allocation helpers (the README's "Operations that touch
+invoices and payments")."""
 
 import datetime
 

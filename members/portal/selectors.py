@@ -17,14 +17,10 @@ from payments.models import (
     Payment,
     PaymentAttempt,
     PaymentMethod,
-    PaymentStatus,
     PaymentTarget,
     Refund,
 )
 from payments.selectors import PAYABLE_INVOICE_STATUSES, invoice_card_payments_unsettled
-
-# Payments a member gets a receipt for: money received (and kept for the record when voided).
-RECEIPT_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.VOID)
 
 
 def portal_member(user: AbstractBaseUser | AnonymousUser) -> Member | None:

@@ -24,7 +24,6 @@ from billing.money import amount_as_typed, money_from_db, money_sum, zero
 from billing.selectors import member_balance_entries, member_money_balances
 from members.portal.forms import AddCardForm, PayAllForm, PayForm
 from members.portal.selectors import (
-    RECEIPT_STATUSES,
     InvoiceAmounts,
     invoice_amounts,
     invoice_card_payments_in_progress,
@@ -405,7 +404,7 @@ def payment_status_json(request: HttpRequest, pk: int) -> JsonResponse:
 @require_GET
 def receipt(request: HttpRequest, pk: int) -> HttpResponse:
     payment = payment_get_for_member(member=request.member, pk=pk)
-    if payment.status not in RECEIPT_STATUSES:
+    if not payment_has_receipt(payment):
         return redirect("portal:payment_status", pk=payment.pk)
     return render(
         request,
