@@ -60,11 +60,12 @@ from billing.services.invoice_money_balance import invoice_apply_money_balance
 from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.admin.forms import CardChargeForm, CardChoiceForm, ExternalPaymentForm
 from payments.admin.payments import charge_outcome_message, payment_can_refund
-from payments.amounts import invoice_reserved
 from payments.models import Refund, RefundStatus
 from payments.selectors import (
     PAYABLE_INVOICE_STATUSES,
+    ChargeAvailability,
     invoice_allocations,
+    invoice_available_to_charge,
     invoice_card_payments_unsettled,
     invoice_credit_notes,
     member_active_payment_methods,
@@ -199,9 +200,11 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def invoice_actions(self, request: HttpRequest, invoice: Invoice, *, reserved=None) -> list[ObjectAction]:
-        """The buttons the invoice's state and the user's permissions allow (`reserved`: its card payments in
-        flight; not needed for a draft)."""
+    def invoice_actions(
+        self, request: HttpRequest, invoice: Invoice, *, charge: ChargeAvailability | None = None
+    ) -> list[ObjectAction]:
+        """The buttons the invoice's state and the user's permissions allow (`charge`: what its card payments in
+        flight reserve and what can still be charged; not needed for a draft)."""
         user = request.user
         actions = []
 
@@ -217,7 +220,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
         if invoice_accepts_payment(invoice):
             if user.has_perm(RECORD_EXTERNAL_PAYMENT):
                 actions.append(ObjectAction("Create payment", self.url_for("create_payment", invoice.pk)))
-            if user.has_perm(CHARGE_PAYMENT) and invoice.amount_remaining > reserved and member_has_card():
+            if user.has_perm(CHARGE_PAYMENT) and charge.available.amount > 0 and member_has_card():
                 actions.append(ObjectAction("Charge saved card", self.url_for("charge", invoice.pk)))
             if (
                 user.has_perm(ALLOCATE_PAYMENT)
@@ -231,7 +234,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 actions.append(ObjectAction("Apply money balance", self.url_for("apply_balance", invoice.pk)))
         if invoice_accepts_credit_note(invoice) and user.has_perm(ISSUE_CREDIT_NOTE):
             actions.append(ObjectAction("Issue credit note", self.url_for("credit_note", invoice.pk)))
-        nothing_in_flight = reserved.amount == 0
+        nothing_in_flight = charge.reserved.amount == 0
         if nothing_in_flight and has_transition_perm(invoice.mark_uncollectible, user):
             actions.append(
                 ObjectAction("Mark uncollectible", self.url_for("mark_uncollectible", invoice.pk), post=True)
@@ -344,7 +347,7 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 )
                 if done:
                     return HttpResponseRedirect(self.url_for("change", invoice.pk))
-        reserved = invoice_reserved(invoice)
+        charge = invoice_available_to_charge(invoice)
         can_refund = request.user.has_perm(REFUND_PAYMENT)
         allocations = list(invoice_allocations(invoice=invoice))
         for allocation in allocations:
@@ -362,9 +365,9 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             credit_notes=invoice_credit_notes(invoice=invoice),
             card_payments=invoice_card_payments_unsettled(invoice=invoice),
             activities=invoice_activities(invoice=invoice),
-            reserved=reserved,
+            reserved=charge.reserved,
             status_badge=status_badge(invoice),
-            actions=self.invoice_actions(request, invoice, reserved=reserved),
+            actions=self.invoice_actions(request, invoice, charge=charge),
             download=ObjectAction(
                 "Preview PDF" if invoice.is_draft else "Download PDF", self.url_for("pdf", invoice.pk)
             ),
@@ -425,8 +428,8 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
 
     def charge_view(self, request, object_id):
         invoice = self.object_get(request, object_id)
-        reserved = invoice_reserved(invoice)
-        available = invoice.amount_remaining - reserved
+        charge = invoice_available_to_charge(invoice)
+        reserved, available = charge.reserved, charge.available
         cards = member_active_payment_methods(member=invoice.member)
         default = cards.first()
         form = CardChargeForm(

@@ -5,22 +5,23 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
 from djmoney.money import Money
 
 from billing.models import Invoice, InvoiceStatus
-from billing.money import money_from_db, zero
 from members.models import Member
 from payments.models import (
-    IN_FLIGHT_STATUSES,
     Payment,
     PaymentAttempt,
     PaymentMethod,
-    PaymentTarget,
     Refund,
 )
-from payments.selectors import PAYABLE_INVOICE_STATUSES, invoice_card_payments_unsettled
+from payments.selectors import (
+    PAYABLE_INVOICE_STATUSES,
+    invoice_card_payments_unsettled,
+    invoices_available_to_charge,
+)
 
 
 def portal_member(user: AbstractBaseUser | AnonymousUser) -> Member | None:
@@ -66,20 +67,6 @@ def invoice_get_for_member(*, member: Member, pk: int) -> Invoice:
     return _get_or_404(Invoice.objects.issued().filter(member=member).select_related("member"), pk)
 
 
-def invoices_reserved(invoices: list[Invoice]) -> dict[int, Money]:
-    """What card payments in flight at the gateway reserve on each invoice, in one query."""
-    rows = (
-        PaymentTarget.objects.filter(
-            invoice__in=[invoice.pk for invoice in invoices], payment__status__in=IN_FLIGHT_STATUSES
-        )
-        .values("invoice_id")
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    totals = {row["invoice_id"]: row["total"] for row in rows}
-    return {invoice.pk: money_from_db(totals.get(invoice.pk), invoice.currency) for invoice in invoices}
-
-
 def invoice_card_payments_in_progress(*, invoice: Invoice) -> QuerySet[Payment]:
     """The card payments the member still waits on for the invoice (at the gateway, or failed and retried):
     only on an open invoice. A paid, void or uncollectible invoice has none in progress for the member; its failed
@@ -109,15 +96,11 @@ class InvoiceAmounts:
 
 
 def invoices_amounts(invoices: list[Invoice]) -> list[InvoiceAmounts]:
-    reserved = invoices_reserved(invoices)
-    rows = []
-    for invoice in invoices:
-        available = zero(invoice.currency)
-        if invoice.status in PAYABLE_INVOICE_STATUSES:
-            left = invoice.amount_remaining - reserved[invoice.pk]
-            available = money_from_db(max(left.amount, 0), invoice.currency)
-        rows.append(InvoiceAmounts(invoice, invoice.shown_status(), reserved[invoice.pk], available))
-    return rows
+    charge = invoices_available_to_charge(invoices)
+    return [
+        InvoiceAmounts(invoice, invoice.shown_status(), charge[invoice.pk].reserved, charge[invoice.pk].available)
+        for invoice in invoices
+    ]
 
 
 def invoice_amounts(invoice: Invoice) -> InvoiceAmounts:

@@ -43,6 +43,7 @@ from payments.admin.forms import (
 from payments.admin.previews import refund_preview, refund_preview_html
 from payments.models import Allocation, Payment, PaymentMethodKind, PaymentStatus, Refund, RefundStatus
 from payments.selectors import (
+    invoice_available_to_charge,
     member_active_payment_methods,
     member_invoices_payable,
     payment_allocations,
@@ -52,7 +53,7 @@ from payments.selectors import (
     payments_with_review_flag,
 )
 from payments.services.payment_apply import allocation_remove, payment_apply
-from payments.services.payment_card import available_to_charge, payment_cancel, payment_retry
+from payments.services.payment_card import payment_cancel, payment_retry
 from payments.services.payment_external import payment_create_standalone
 from payments.services.payment_void import payment_void
 from payments.services.refund import payment_refund, payment_refundable
@@ -97,9 +98,7 @@ def payment_retry_limit(payment: Payment) -> Money | None:
     invoice = payment.invoice
     if invoice is None:
         return payment.amount
-    if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.PAID) or invoice.amount_remaining.amount == 0:
-        return None
-    available = available_to_charge(invoice)
+    available = invoice_available_to_charge(invoice).available
     if available.amount <= 0:
         return None
     return min(payment.amount, available)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -35,6 +36,7 @@ from payments.models import (
 )
 from payments.outbox import outbox_add
 from payments.rules import amount_check_at_most, invoice_check_accepts_payment
+from payments.selectors import invoice_available_to_charge
 
 
 def attempt_create_locked(
@@ -67,11 +69,6 @@ def payment_method_for_charge(*, member: Member, payment_method: PaymentMethod |
     return payment_method
 
 
-def available_to_charge(invoice: Invoice) -> Money:
-    """What may still be charged: remaining minus card payments already in flight."""
-    return invoice.amount_remaining - invoice_reserved(invoice)
-
-
 def _member_partial_payment_check(*, amount: Money, available: Money) -> None:
     """Members pay what remains, unless the space allows partial payments (with a minimum)."""
     if amount == available:
@@ -96,11 +93,15 @@ def _card_payment_create_locked(
     targets = []
     for invoice, amount in charges:
         invoice_check_accepts_payment(invoice)
-        available = available_to_charge(invoice)
+        charge = invoice_available_to_charge(invoice)
+        available = charge.available
         if available.amount <= 0:
             raise InvalidState(
-                f"{invoice} has {invoice_reserved(invoice)} being charged already; nothing more can be charged "
-                "until the gateway answers."
+                _(
+                    "%(invoice)s has %(reserved)s being charged already; nothing more can be charged until the "
+                    "gateway answers."
+                )
+                % {"invoice": invoice, "reserved": charge.reserved}
             )
         if amount is None:
             amount = available
@@ -108,11 +109,11 @@ def _card_payment_create_locked(
         if actor.kind == Actor.MEMBER:
             _member_partial_payment_check(amount=amount, available=available)
         targets.append((invoice, amount))
-    currencies = {invoice.currency for invoice, _ in targets}
+    currencies = {invoice.currency for invoice, _amount in targets}
     if len(currencies) != 1:
         raise BillingError("One payment pays invoices of one currency; pay the others separately.")
     currency = currencies.pop()
-    total = money_sum((amount for _, amount in targets), currency)
+    total = money_sum((amount for _invoice, amount in targets), currency)
     payment = Payment.objects.create(
         number=number_next(series=PAYMENT, year=timezone.localdate().year),
         member=member,
@@ -236,9 +237,7 @@ def _retry_targets(
         invoice = invoices[target.invoice_id]
         if automatic and invoice.status != InvoiceStatus.OPEN:
             continue
-        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
-            continue
-        limit = min(target.amount, available_to_charge(invoice))
+        limit = min(target.amount, invoice_available_to_charge(invoice).available)
         if limit.amount <= 0:
             continue
         if amount is not None:
@@ -293,8 +292,8 @@ def payment_retry(
         for target, target_amount in planned:
             target.amount = target_amount
             target.save(update_fields=["amount", "amount_currency"])
-        payment.targets.exclude(pk__in=[target.pk for target, _ in planned]).delete()
-        payment.amount = money_sum((target_amount for _, target_amount in planned), payment.currency)
+        payment.targets.exclude(pk__in=[target.pk for target, _amount in planned]).delete()
+        payment.amount = money_sum((target_amount for _target, target_amount in planned), payment.currency)
         payment.payment_method = payment_method
         payment.next_retry_at = None
         if trigger == PaymentAttempt.Trigger.AUTOMATIC:
@@ -349,7 +348,7 @@ def payment_cancel(*, payment: Payment, actor: Actor, reason: str = "") -> Payme
     actor.require_permission("payments.charge_payment", "cancel payments")
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
-        _, _, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
+        _member, _invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
             raise InvalidState(
                 f"{payment} is {payment.get_status_display().lower()}; only a pending or failed payment can be "

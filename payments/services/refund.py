@@ -14,13 +14,13 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
+from billing.credit_notes import CreditNoteSplit, credit_note_create_locked
 from billing.errors import BillingError, InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import member_lock
 from billing.models import CreditNote, CreditNoteReason, Invoice
 from billing.money import money_check_entered, money_from_db, money_to_minor_units, zero
-from billing.numbering import CREDIT_NOTE, number_next
-from payments.allocations import allocations_take_newest_first
+from payments.allocations import allocations_newest_first, allocations_take_newest_first
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.gateways import gateway_get
 from payments.gateways.base import Gateway, RefundOutcome, RefundResult
@@ -67,15 +67,8 @@ def payment_refundable(payment: Payment) -> Money:
 def refund_plan(*, payment: Payment, amount: Money) -> RefundPlan:
     """The preview of a refund, from the payment's current rows (re-checked under the locks when refunding)."""
     from_unallocated = min(amount, payment.amount_unallocated)
-    left = amount - from_unallocated
-    from_invoices = []
     allocations = payment.allocations.filter(status=Allocation.Status.ACTIVE).select_related("invoice")
-    for allocation in allocations.order_by("-created_at", "-pk"):
-        if left.amount <= 0:
-            break
-        take = min(allocation.amount, left)
-        from_invoices.append((allocation, take))
-        left -= take
+    from_invoices, _left = allocations_newest_first(allocations, amount - from_unallocated)
     return RefundPlan(amount, payment_refundable(payment), from_unallocated, from_invoices)
 
 
@@ -176,7 +169,7 @@ def payment_refund(
             actor=actor,
             reason=f"Refund of {payment}",
         )
-        for allocation, _ in takes:
+        for allocation, _take in takes:
             allocation.invoice = invoices[allocation.invoice_id]
         payment_refresh_amounts(payment)
         refund = refund_create_locked(
@@ -220,19 +213,15 @@ def _credit_note_settled_by_refund(
     *, invoice: Invoice, amount: Money, refund: Refund, reason: str, actor: Actor
 ) -> CreditNote:
     """A credit note for the money a refund took off a paid invoice, so that the invoice stays paid."""
-    credit_note = CreditNote.objects.create(
-        number=number_next(series=CREDIT_NOTE, year=timezone.localdate().year),
+    nothing = zero(invoice.currency)
+    credit_note = credit_note_create_locked(
         invoice=invoice,
-        currency=invoice.currency,
         amount=amount,
         reason=CREDIT_NOTE_REASON_FOR.get(reason, CreditNoteReason.OTHER),
         memo=f"Settled by a refund of {refund.payment}.",
-        pre_payment_amount=zero(invoice.currency),
-        refund_amount=amount,
-        credit_amount=zero(invoice.currency),
-        out_of_band_amount=zero(invoice.currency),
-        actor_label=actor.label,
-        created_by=actor.user,
+        pre_payment_amount=nothing,
+        split=CreditNoteSplit(refund=amount, credit=nothing, out_of_band=nothing),
+        actor=actor,
     )
     activity_record(
         actor=actor,
