@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.utils.translation import gettext as _
 
 
 class BillingAdminSite(admin.AdminSite):
@@ -9,9 +10,16 @@ class BillingAdminSite(admin.AdminSite):
 
     def __init__(self, name: str = "admin"):
         super().__init__(name)
-        self.site_header = f"{settings.BILLING_SPACE_NAME} billing"
         self.site_title = settings.BILLING_SPACE_NAME
-        self.index_title = "Billing administration"
+
+    # Read per request, in the language of the page.
+    @property
+    def site_header(self) -> str:
+        return _("%(space)s billing") % {"space": settings.BILLING_SPACE_NAME}
+
+    @property
+    def index_title(self) -> str:
+        return _("Billing administration")
 
     def get_urls(self):
         from payments.admin.reports import BillingReports

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.errors import BillingError
@@ -126,11 +127,14 @@ def credit_note_page_preview(
                 continue
             line_amount = money_parse(text, currency, allow_zero=True)
             if line_amount > line_creditable:
-                raise BillingError(f"“{line.description}” has {line_creditable} left to credit, not {line_amount}.")
+                raise BillingError(
+                    _("“%(line)s” has %(creditable)s left to credit, not %(amount)s.")
+                    % {"line": line.description, "creditable": line_creditable, "amount": line_amount}
+                )
             if line_amount.amount:
                 line_amounts.append(line_amount)
         if amount_text and line_amounts:
-            raise BillingError("Enter the amount of the credit note, or an amount per line, not both.")
+            raise BillingError(_("Enter the amount of the credit note, or an amount per line, not both."))
         if amount_text:
             amount = money_parse(amount_text, currency)
         elif line_amounts:
@@ -139,11 +143,12 @@ def credit_note_page_preview(
             return CreditNotePagePreview(
                 invoice=invoice,
                 creditable=creditable,
-                error="Enter the amount of the credit note, or an amount per line.",
+                error=_("Enter the amount of the credit note, or an amount per line."),
             )
         if amount > creditable:
             raise BillingError(
-                f"{amount} is more than what is left to credit on {invoice} ({creditable} of {invoice.total})."
+                _("%(amount)s is more than what is left to credit on %(invoice)s (%(creditable)s of %(total)s).")
+                % {"amount": amount, "invoice": invoice, "creditable": creditable, "total": invoice.total}
             )
         preview = credit_note_preview(invoice=invoice, amount=amount)
     except BillingError as error:
