@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Round
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.models.fields import MoneyField
 
@@ -117,7 +118,7 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.number or f"Draft #{self.pk}"
+        return self.number or _("Draft #%(id)s") % {"id": self.pk}
 
     @property
     def is_draft(self) -> bool:
