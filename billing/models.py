@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.db.models.functions import Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.models.fields import MoneyField
 
@@ -35,23 +36,23 @@ class NumberSequence(models.Model):
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", gettext_lazy("Draft")
+    OPEN = "open", gettext_lazy("Open")
+    PAID = "paid", gettext_lazy("Paid")
+    VOID = "void", gettext_lazy("Void")
+    UNCOLLECTIBLE = "uncollectible", gettext_lazy("Uncollectible")
 
 
 class ShownStatus(models.TextChoices):
     """The status a person sees: the document status refined by what was paid and the due date."""
 
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PARTIALLY_PAID = "partially_paid", "Partially paid"
-    OVERDUE = "overdue", "Overdue"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", gettext_lazy("Draft")
+    OPEN = "open", gettext_lazy("Open")
+    PARTIALLY_PAID = "partially_paid", gettext_lazy("Partially paid")
+    OVERDUE = "overdue", gettext_lazy("Overdue")
+    PAID = "paid", gettext_lazy("Paid")
+    VOID = "void", gettext_lazy("Void")
+    UNCOLLECTIBLE = "uncollectible", gettext_lazy("Uncollectible")
 
 
 class InvoiceQuerySet(models.QuerySet):
@@ -205,16 +206,16 @@ class InvoiceLine(models.Model):
 
 
 class CreditNoteReason(models.TextChoices):
-    DUPLICATE = "duplicate", "Duplicate"
-    FRAUDULENT = "fraudulent", "Fraudulent"
-    ORDER_CHANGE = "order_change", "Order change"
-    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
-    OTHER = "other", "Other"
+    DUPLICATE = "duplicate", gettext_lazy("Duplicate")
+    FRAUDULENT = "fraudulent", gettext_lazy("Fraudulent")
+    ORDER_CHANGE = "order_change", gettext_lazy("Order change")
+    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", gettext_lazy("Product unsatisfactory")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class CreditNoteStatus(models.TextChoices):
-    ISSUED = "issued", "Issued"
-    VOID = "void", "Void"
+    ISSUED = "issued", gettext_lazy("Issued")
+    VOID = "void", gettext_lazy("Void")
 
 
 def credit_note_sent_nothing_back(credit_note: "CreditNote") -> bool:
@@ -345,9 +346,9 @@ class MoneyBalanceEntry(models.Model):
     """One immutable line of a member's money balance (positive = credit to the member)."""
 
     class Kind(models.TextChoices):
-        ADJUSTMENT = "adjustment", "Adjustment"
-        APPLIED = "applied", "Applied to an invoice"
-        RETURNED = "returned", "Returned from an invoice"
+        ADJUSTMENT = "adjustment", gettext_lazy("Adjustment")
+        APPLIED = "applied", gettext_lazy("Applied to an invoice")
+        RETURNED = "returned", gettext_lazy("Returned from an invoice")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="balance_entries")
     amount = money_field()

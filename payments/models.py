@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from billing.models import Invoice, money_field
@@ -11,27 +12,27 @@ from members.models import Member
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSING = "processing", "Processing"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
-    VOID = "void", "Void"
+    PENDING = "pending", gettext_lazy("Pending")
+    PROCESSING = "processing", gettext_lazy("Processing")
+    SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+    FAILED = "failed", gettext_lazy("Failed")
+    CANCELED = "canceled", gettext_lazy("Canceled")
+    VOID = "void", gettext_lazy("Void")
 
 
 IN_FLIGHT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 
 
 class PaymentMethodKind(models.TextChoices):
-    CARD = "card", "Card"
-    EXTERNAL = "external", "External"
+    CARD = "card", gettext_lazy("Card")
+    EXTERNAL = "external", gettext_lazy("External")
 
 
 class ExternalKind(models.TextChoices):
-    CASH = "cash", "Cash"
-    CHECK = "check", "Check"
-    BANK_TRANSFER = "bank_transfer", "Bank transfer"
-    OTHER = "other", "Other"
+    CASH = "cash", gettext_lazy("Cash")
+    CHECK = "check", gettext_lazy("Check")
+    BANK_TRANSFER = "bank_transfer", gettext_lazy("Bank transfer")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class PaymentMethod(models.Model):
@@ -221,8 +222,8 @@ class Allocation(ConcurrentTransitionMixin, models.Model):
     """
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        REMOVED = "removed", "Removed"
+        ACTIVE = "active", gettext_lazy("Active")
+        REMOVED = "removed", gettext_lazy("Removed")
 
     number = models.CharField(max_length=32, unique=True)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
@@ -261,11 +262,11 @@ class Allocation(ConcurrentTransitionMixin, models.Model):
 
 
 class AttemptStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    PROCESSING = "processing", "Processing"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
+    QUEUED = "queued", gettext_lazy("Queued")
+    PROCESSING = "processing", gettext_lazy("Processing")
+    SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+    FAILED = "failed", gettext_lazy("Failed")
+    CANCELED = "canceled", gettext_lazy("Canceled")
 
 
 class PaymentAttempt(ConcurrentTransitionMixin, models.Model):
@@ -276,10 +277,10 @@ class PaymentAttempt(ConcurrentTransitionMixin, models.Model):
     """
 
     class Trigger(models.TextChoices):
-        STAFF = "staff", "Staff"
-        MEMBER = "member", "Member"
-        AUTOMATIC = "automatic", "Automatic retry"
-        NEW_CARD = "new_card", "New card added"
+        STAFF = "staff", gettext_lazy("Staff")
+        MEMBER = "member", gettext_lazy("Member")
+        AUTOMATIC = "automatic", gettext_lazy("Automatic retry")
+        NEW_CARD = "new_card", gettext_lazy("New card added")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts")
@@ -412,9 +413,9 @@ class OutboxMessage(models.Model):
 
 
 class RefundStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", gettext_lazy("Pending")
+    SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+    FAILED = "failed", gettext_lazy("Failed")
 
 
 class Refund(ConcurrentTransitionMixin, models.Model):
@@ -425,22 +426,22 @@ class Refund(ConcurrentTransitionMixin, models.Model):
     """
 
     class Kind(models.TextChoices):
-        GATEWAY = "gateway", "To the card"
-        RECORDED = "recorded", "Recorded (external payment)"
-        OUT_OF_BAND = "out_of_band", "Returned outside the system"
+        GATEWAY = "gateway", gettext_lazy("To the card")
+        RECORDED = "recorded", gettext_lazy("Recorded (external payment)")
+        OUT_OF_BAND = "out_of_band", gettext_lazy("Returned outside the system")
 
     class Reason(models.TextChoices):
-        REQUESTED_BY_MEMBER = "requested_by_member", "Requested by the member"
-        DUPLICATE = "duplicate", "Duplicate"
-        FRAUDULENT = "fraudulent", "Fraudulent"
-        RECORDED_BY_MISTAKE = "recorded_by_mistake", "Recorded by mistake"
-        CREDIT_NOTE = "credit_note", "Credit note"
-        OTHER = "other", "Other"
+        REQUESTED_BY_MEMBER = "requested_by_member", gettext_lazy("Requested by the member")
+        DUPLICATE = "duplicate", gettext_lazy("Duplicate")
+        FRAUDULENT = "fraudulent", gettext_lazy("Fraudulent")
+        RECORDED_BY_MISTAKE = "recorded_by_mistake", gettext_lazy("Recorded by mistake")
+        CREDIT_NOTE = "credit_note", gettext_lazy("Credit note")
+        OTHER = "other", gettext_lazy("Other")
 
     class InvoiceHandling(models.TextChoices):
-        NONE = "", "Only unallocated money"
-        REOPEN = "reopen", "Reopen the invoice balance"
-        CREDIT_NOTE = "credit_note", "Reduce the invoice with a credit note"
+        NONE = "", gettext_lazy("Only unallocated money")
+        REOPEN = "reopen", gettext_lazy("Reopen the invoice balance")
+        CREDIT_NOTE = "credit_note", gettext_lazy("Reduce the invoice with a credit note")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
