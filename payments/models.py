@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -154,7 +155,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
     def get_method_label(self) -> str:
         if self.is_external:
-            return f"External ({self.get_external_kind_display().lower()})"
+            return _("External (%(kind)s)") % {"kind": self.get_external_kind_display().lower()}
         return self.get_method_display()
 
     # The rules of the transitions, pure predicates on the locked row.
