@@ -186,7 +186,7 @@ class InvoiceLine(models.Model):
     quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
     unit_amount = money_field()
     tax_rate = models.DecimalField(
-        max_digits=5, decimal_places=2, default=0, help_text="Percent, for example 20 for 20 %."
+        max_digits=5, decimal_places=2, default=0, help_text=gettext_lazy("Percent, for example 20 for 20 %.")
     )
     amount = money_field(default=0)
     tax = money_field(default=0)
@@ -365,7 +365,7 @@ class MoneyBalanceEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "money balance entries"
+        verbose_name_plural = gettext_lazy("money balance entries")
         permissions = [("adjust_money_balance", "Can adjust money balances and apply them to invoices")]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="balance_entry_amount_not_zero"),
@@ -421,7 +421,7 @@ class Activity(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "activities"
+        verbose_name_plural = gettext_lazy("activities")
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
     def __str__(self) -> str:

@@ -22,7 +22,7 @@ class Member(models.Model):
         null=True,
         blank=True,
         related_name="member",
-        help_text="The member's portal login, if they have one.",
+        help_text=gettext_lazy("The member's portal login, if they have one."),
     )
     gateway_customer_id = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

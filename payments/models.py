@@ -84,7 +84,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         null=True,
         blank=True,
         related_name="payments_created",
-        help_text="The invoice the payment was created for, if any.",
+        help_text=gettext_lazy("The invoice the payment was created for, if any."),
     )
     currency = models.CharField(max_length=3)
     amount = money_field()
@@ -99,7 +99,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.TextField(blank=True)
     automatic_retries = models.PositiveSmallIntegerField(
-        default=0, help_text="Automatic retries made since the schedule last (re)started."
+        default=0, help_text=gettext_lazy("Automatic retries made since the schedule last (re)started.")
     )
     next_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
     disputed = models.BooleanField(default=False)
@@ -296,9 +296,9 @@ class PaymentAttempt(ConcurrentTransitionMixin, models.Model):
     failure_message = models.TextField(blank=True)
     needs_review = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway was first called.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("When the gateway was first called."))
     claimed_until = models.DateTimeField(
-        null=True, blank=True, help_text="A worker is talking to the gateway for this attempt until then."
+        null=True, blank=True, help_text=gettext_lazy("A worker is talking to the gateway for this attempt until then.")
     )
     finished_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
@@ -366,10 +366,12 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     processing_error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Tries to process it since it was stored.")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text=gettext_lazy("Tries to process it since it was stored.")
+    )
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed for good.")
+    failed_at = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("When it failed for good."))
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -396,11 +398,13 @@ class OutboxMessage(models.Model):
     task = models.CharField(max_length=200)
     arguments = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveIntegerField(default=0, help_text="Times it was handed over.")
+    attempts = models.PositiveIntegerField(default=0, help_text=gettext_lazy("Times it was handed over."))
     last_error = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the broker first took it.")
-    next_attempt_at = models.DateTimeField(default=timezone.now, help_text="When the relay hands it over again.")
-    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker runs it until then.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("When the broker first took it."))
+    next_attempt_at = models.DateTimeField(
+        default=timezone.now, help_text=gettext_lazy("When the relay hands it over again.")
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("A worker runs it until then."))
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -457,7 +461,7 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         null=True,
         blank=True,
         related_name="refunds",
-        help_text="The credit note whose refund part this refund settles.",
+        help_text=gettext_lazy("The credit note whose refund part this refund settles."),
     )
     status = FSMField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING, protected=True)
     gateway = models.CharField(max_length=16, blank=True)
