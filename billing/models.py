@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
@@ -36,23 +38,23 @@ class NumberSequence(models.Model):
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", gettext_lazy("Draft")
+    OPEN = "open", gettext_lazy("Open")
+    PAID = "paid", gettext_lazy("Paid")
+    VOID = "void", gettext_lazy("Void")
+    UNCOLLECTIBLE = "uncollectible", gettext_lazy("Uncollectible")
 
 
 class ShownStatus(models.TextChoices):
     """The status a person sees: the document status refined by what was paid and the due date."""
 
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PARTIALLY_PAID = "partially_paid", "Partially paid"
-    OVERDUE = "overdue", "Overdue"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", gettext_lazy("Draft")
+    OPEN = "open", gettext_lazy("Open")
+    PARTIALLY_PAID = "partially_paid", gettext_lazy("Partially paid")
+    OVERDUE = "overdue", gettext_lazy("Overdue")
+    PAID = "paid", gettext_lazy("Paid")
+    VOID = "void", gettext_lazy("Void")
+    UNCOLLECTIBLE = "uncollectible", gettext_lazy("Uncollectible")
 
 
 class InvoiceQuerySet(models.QuerySet):
@@ -119,7 +121,7 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.number or f"Draft #{self.pk}"
+        return self.number or _("Draft #%(id)s") % {"id": self.pk}
 
     @property
     def is_draft(self) -> bool:
@@ -186,7 +188,7 @@ class InvoiceLine(models.Model):
     quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
     unit_amount = money_field()
     tax_rate = models.DecimalField(
-        max_digits=5, decimal_places=2, default=0, help_text="Percent, for example 20 for 20 %."
+        max_digits=5, decimal_places=2, default=0, help_text=gettext_lazy("Percent, for example 20 for 20 %.")
     )
     amount = money_field(default=0)
     tax = money_field(default=0)
@@ -206,16 +208,16 @@ class InvoiceLine(models.Model):
 
 
 class CreditNoteReason(models.TextChoices):
-    DUPLICATE = "duplicate", "Duplicate"
-    FRAUDULENT = "fraudulent", "Fraudulent"
-    ORDER_CHANGE = "order_change", "Order change"
-    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
-    OTHER = "other", "Other"
+    DUPLICATE = "duplicate", gettext_lazy("Duplicate")
+    FRAUDULENT = "fraudulent", gettext_lazy("Fraudulent")
+    ORDER_CHANGE = "order_change", gettext_lazy("Order change")
+    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", gettext_lazy("Product unsatisfactory")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class CreditNoteStatus(models.TextChoices):
-    ISSUED = "issued", "Issued"
-    VOID = "void", "Void"
+    ISSUED = "issued", gettext_lazy("Issued")
+    VOID = "void", gettext_lazy("Void")
 
 
 def credit_note_credit_parts(*, credit_note: "CreditNote") -> tuple[dict, Money]:
@@ -375,9 +377,9 @@ class MoneyBalanceEntry(models.Model):
     """One immutable line of a member's money balance (positive = credit to the member)."""
 
     class Kind(models.TextChoices):
-        ADJUSTMENT = "adjustment", "Adjustment"
-        APPLIED = "applied", "Applied to an invoice"
-        RETURNED = "returned", "Returned from an invoice"
+        ADJUSTMENT = "adjustment", gettext_lazy("Adjustment")
+        APPLIED = "applied", gettext_lazy("Applied to an invoice")
+        RETURNED = "returned", gettext_lazy("Returned from an invoice")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="balance_entries")
     amount = money_field()
@@ -396,7 +398,7 @@ class MoneyBalanceEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "money balance entries"
+        verbose_name_plural = gettext_lazy("money balance entries")
         permissions = [("adjust_money_balance", "Can adjust money balances and apply them to invoices")]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="balance_entry_amount_not_zero"),
@@ -452,7 +454,7 @@ class Activity(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "activities"
+        verbose_name_plural = gettext_lazy("activities")
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
     def __str__(self) -> str:

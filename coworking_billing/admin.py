@@ -2,18 +2,21 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.utils.translation import gettext as _
 
 
 class BillingAdminSite(admin.AdminSite):
-    index_title = "Billing administration"
-
     @property
     def site_header(self) -> str:
-        return f"{settings.BILLING_SPACE_NAME} billing"
+        return _("%(space)s billing") % {"space": settings.BILLING_SPACE_NAME}
 
     @property
     def site_title(self) -> str:
         return settings.BILLING_SPACE_NAME
+
+    @property
+    def index_title(self) -> str:
+        return _("Billing administration")
 
     def get_urls(self):
         # Imported here: the reports import admin pages, which register themselves on this site while it is made.

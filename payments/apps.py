@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class PaymentsConfig(AppConfig):
     name = "payments"
-    verbose_name = "Payments"
+    verbose_name = gettext_lazy("Payments")
 
     def ready(self) -> None:
         # Registers the tasks with the Celery app in every process, not only in a worker (whose autodiscovery would

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 from djmoney.money import Money
 
@@ -45,7 +46,7 @@ def credit_note_void_refusal(credit_note: CreditNote) -> str | None:
     """Why the credit note cannot be voided, in words an administrator can act on; None when it can. The same rule
     as the `conditions=` of `CreditNote.void`, with the reason."""
     if credit_note.status == CreditNoteStatus.VOID:
-        return f"{credit_note} is already void."
+        return _("%(credit_note)s is already void.") % {"credit_note": credit_note}
     refunds = list(
         Refund.objects.filter(Q(credit_note=credit_note) | Q(takes__credit_note=credit_note))
         .distinct()
@@ -55,32 +56,41 @@ def credit_note_void_refusal(credit_note: CreditNote) -> str | None:
     sent_back = credit_note.refund_amount + credit_note.out_of_band_amount
     if sent_back.amount > 0 or refunds:
         if credit_note.out_of_band_amount.amount > 0 and credit_note.refund_amount.amount == 0:
-            what = f"{credit_note.out_of_band_amount} was returned to the member outside the system"
-        elif refunds:
-            payments = ", ".join(sorted({str(refund.payment) for refund in refunds}))
-            amount = money_sum((refund.amount for refund in refunds), credit_note.currency)
-            what = f"{amount} was refunded to the member from {payments}"
-        else:
-            what = f"{sent_back} was sent back to the member"
-        return f"{credit_note}: {what}; it cannot be voided. Issue an invoice for the amount instead."
+            return _(
+                "%(credit_note)s: %(amount)s was returned to the member outside the system; it cannot be voided. "
+                "Issue an invoice for the amount instead."
+            ) % {"credit_note": credit_note, "amount": credit_note.out_of_band_amount}
+        if refunds:
+            return _(
+                "%(credit_note)s: %(amount)s was refunded to the member from %(payments)s; it cannot be voided. "
+                "Issue an invoice for the amount instead."
+            ) % {
+                "credit_note": credit_note,
+                "amount": money_sum((refund.amount for refund in refunds), credit_note.currency),
+                "payments": ", ".join(sorted({str(refund.payment) for refund in refunds})),
+            }
+        return _(
+            "%(credit_note)s: %(amount)s was sent back to the member; it cannot be voided. Issue an invoice for the "
+            "amount instead."
+        ) % {"credit_note": credit_note, "amount": sent_back}
     from_payments, from_balance = credit_note_credit_parts(credit_note=credit_note)
     for payment, amount in from_payments.items():
         if payment.status != PaymentStatus.SUCCEEDED or payment.amount_unallocated < amount:
             left = payment.amount_unallocated if payment.status == PaymentStatus.SUCCEEDED else zero(payment.currency)
-            return (
-                f"{credit_note} left {amount} on {payment} as the member's credit, and only {left} of it is still "
-                f"unallocated (it was applied elsewhere or refunded); it cannot be voided. Issue an invoice for the "
-                "amount instead."
-            )
+            return _(
+                "%(credit_note)s left %(amount)s on %(payment)s as the member's credit, and only %(left)s of it is "
+                "still unallocated (it was applied elsewhere or refunded); it cannot be voided. Issue an invoice for "
+                "the amount instead."
+            ) % {"credit_note": credit_note, "amount": amount, "payment": payment, "left": left}
     if from_balance.amount > 0:
         balance = member_money_balance(member=credit_note.invoice.member, currency=credit_note.currency)
         if balance < from_balance:
-            return (
-                f"{credit_note} returned {from_balance} to the member's money balance, which now holds {balance}; it "
+            return _(
+                "%(credit_note)s returned %(amount)s to the member's money balance, which now holds %(balance)s; it "
                 "cannot be voided. Issue an invoice for the amount instead."
-            )
+            ) % {"credit_note": credit_note, "amount": from_balance, "balance": balance}
     if not can_proceed(credit_note.void):
-        return f"{credit_note} cannot be voided."
+        return _("%(credit_note)s cannot be voided.") % {"credit_note": credit_note}
     return None
 
 
@@ -140,7 +150,7 @@ def _credit_back_to_invoice(*, credit_note, invoice, payment: Payment, amount: M
 def credit_note_void(*, credit_note: CreditNote, actor: Actor, reason: str = "") -> CreditNote:
     """Void an issued credit note whose refund part is nothing and whose member credit is still unused, restoring
     its invoice's amounts. Final."""
-    actor.require_permission("billing.void_credit_note", "void credit notes")
+    actor.require_permission("billing.void_credit_note", _("void credit notes"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         invoice = credit_note.invoice

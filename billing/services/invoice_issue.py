@@ -7,6 +7,7 @@ import datetime
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
@@ -29,7 +30,7 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
 
     `apply_credit` defaults to the BILLING_APPLY_CREDIT_AT_ISSUE setting.
     """
-    actor.require_permission("billing.issue_invoice", "issue invoices")
+    actor.require_permission("billing.issue_invoice", _("issue invoices"))
     if apply_credit is None:
         apply_credit = settings.BILLING_APPLY_CREDIT_AT_ISSUE
     with transaction.atomic(durable=True):
@@ -43,16 +44,19 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
 def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, apply_credit: bool) -> Invoice:
     """Issue the draft; the caller holds the member and invoice locks inside its transaction."""
     if invoice.status != InvoiceStatus.DRAFT:
-        raise InvalidState(f"{invoice} is already issued.")
+        raise InvalidState(_("%(invoice)s is already issued.") % {"invoice": invoice})
     if not invoice.lines.exists():
-        raise BillingError("Add at least one line before issuing the invoice.")
+        raise BillingError(_("Add at least one line before issuing the invoice."))
     today = timezone.localdate()
     invoice.issue_date = invoice.issue_date or today
     invoice.due_date = invoice.due_date or invoice.issue_date + datetime.timedelta(
         days=settings.BILLING_DEFAULT_DUE_DAYS
     )
     if invoice.due_date < invoice.issue_date:
-        raise BillingError(f"The due date {invoice.due_date} is before the issue date {invoice.issue_date}.")
+        raise BillingError(
+            _("The due date %(due_date)s is before the issue date %(issue_date)s.")
+            % {"due_date": invoice.due_date, "issue_date": invoice.issue_date}
+        )
     invoice.number = number_next(series=INVOICE, year=invoice.issue_date.year)
     invoice.issue()
     invoice.issued_at = timezone.now()

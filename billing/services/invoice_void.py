@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
@@ -14,40 +15,53 @@ from payments.models import Allocation
 from payments.retry_schedule import invoice_retries_cancel
 
 
-def _check_nothing_in_flight(invoice: Invoice, *, what: str) -> None:
+def _check_nothing_in_flight(invoice: Invoice, *, refusal: str) -> None:
+    """`refusal`: the message when a card payment is in flight, with %(invoice)s and %(reserved)s."""
     reserved = invoice_reserved(invoice)
     if reserved.amount > 0:
-        raise InvalidState(
-            f"{invoice} has a card payment of {reserved} in progress at the gateway; wait for its result before "
-            f"you {what}."
-        )
+        raise InvalidState(refusal % {"invoice": invoice, "reserved": reserved})
 
 
 def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
     """Void an open or uncollectible invoice with nothing allocated, nothing in flight and no credit note.
     Money balance applied to it returns to the member. Final."""
-    actor.require_permission("billing.void_invoice", "void invoices")
+    actor.require_permission("billing.void_invoice", _("void invoices"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         if invoice.status == InvoiceStatus.DRAFT:
-            raise InvalidState(f"{invoice} is a draft: delete it instead of voiding it.")
+            raise InvalidState(_("%(invoice)s is a draft: delete it instead of voiding it.") % {"invoice": invoice})
         if invoice.status == InvoiceStatus.VOID:
-            raise InvalidState(f"{invoice} is already void.")
+            raise InvalidState(_("%(invoice)s is already void.") % {"invoice": invoice})
         allocations = list(
             Allocation.objects.filter(invoice=invoice, status=Allocation.Status.ACTIVE).select_related("payment")
         )
         if allocations:
-            described = ", ".join(f"{allocation.amount} from {allocation.payment}" for allocation in allocations)
-            raise InvalidState(
-                f"{invoice} has {described} allocated; refund or unallocate it first, or issue a credit note."
+            described = ", ".join(
+                _("%(amount)s from %(payment)s") % {"amount": allocation.amount, "payment": allocation.payment}
+                for allocation in allocations
             )
-        _check_nothing_in_flight(invoice, what="void it")
+            raise InvalidState(
+                _("%(invoice)s has %(allocated)s allocated; refund or unallocate it first, or issue a credit note.")
+                % {"invoice": invoice, "allocated": described}
+            )
+        _check_nothing_in_flight(
+            invoice,
+            refusal=_(
+                "%(invoice)s has a card payment of %(reserved)s in progress at the gateway; wait for its result "
+                "before you void it."
+            ),
+        )
         if invoice_credited(invoice).amount > 0:
-            raise InvalidState(f"{invoice} has credit notes and cannot be voided; issue a credit note for the rest.")
+            raise InvalidState(
+                _("%(invoice)s has credit notes and cannot be voided; issue a credit note for the rest.")
+                % {"invoice": invoice}
+            )
         if invoice.status == InvoiceStatus.PAID:
-            raise InvalidState(f"{invoice} is paid and cannot be voided; issue a credit note to reduce it.")
+            raise InvalidState(
+                _("%(invoice)s is paid and cannot be voided; issue a credit note to reduce it.") % {"invoice": invoice}
+            )
         returned = invoice.amount_balance_applied
         if returned.amount > 0:
             balance_return_locked(
@@ -73,17 +87,23 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
 
 def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
     """Stop collecting an open invoice; it can still be paid or voided."""
-    actor.require_permission("billing.mark_uncollectible_invoice", "mark invoices uncollectible")
+    actor.require_permission("billing.mark_uncollectible_invoice", _("mark invoices uncollectible"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         if invoice.status != InvoiceStatus.OPEN:
             raise InvalidState(
-                f"{invoice} is {invoice.get_status_display().lower()}; only an open invoice can be marked "
-                "uncollectible."
+                _("%(invoice)s is %(status)s; only an open invoice can be marked uncollectible.")
+                % {"invoice": invoice, "status": invoice.get_status_display().lower()}
             )
-        _check_nothing_in_flight(invoice, what="mark it uncollectible")
+        _check_nothing_in_flight(
+            invoice,
+            refusal=_(
+                "%(invoice)s has a card payment of %(reserved)s in progress at the gateway; wait for its result "
+                "before you mark it uncollectible."
+            ),
+        )
         invoice.mark_uncollectible()
         invoice.save()
         activity_record(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.models import Invoice, InvoiceStatus
@@ -36,7 +37,7 @@ def _get_or_404(queryset: QuerySet, pk: int):
     try:
         return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
-        raise Http404(f"No such {queryset.model._meta.verbose_name} for you.") from None
+        raise Http404(_("No such %(name)s for you.") % {"name": queryset.model._meta.verbose_name}) from None
 
 
 # Invoices ----------------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
@@ -15,18 +16,25 @@ def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment
 
     Every allocation is removed, so the invoices it paid reopen. Final. Card payments are refunded instead.
     """
-    actor.require_permission("payments.void_payment", "void payments")
+    actor.require_permission("payments.void_payment", _("void payments"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if not payment.is_external:
-            raise InvalidState(f"{payment} was collected by card: refund it instead of voiding it.")
+            raise InvalidState(
+                _("%(payment)s was collected by card: refund it instead of voiding it.") % {"payment": payment}
+            )
         if payment.status == PaymentStatus.VOID:
-            raise InvalidState(f"{payment} is already void.")
+            raise InvalidState(_("%(payment)s is already void.") % {"payment": payment})
         if payment.status != PaymentStatus.SUCCEEDED:
-            raise InvalidState(f"{payment} is {payment.get_status_display().lower()} and cannot be voided.")
+            raise InvalidState(
+                _("%(payment)s is %(status)s and cannot be voided.")
+                % {"payment": payment, "status": payment.get_status_display().lower()}
+            )
         if not payment.has_no_refund():
-            raise InvalidState(f"{payment} has refunds; a refunded payment cannot be voided.")
+            raise InvalidState(
+                _("%(payment)s has refunds; a refunded payment cannot be voided.") % {"payment": payment}
+            )
         reason = (reason or "").strip() or "Voided by staff"
         for allocation in (
             Allocation.objects.select_for_update()

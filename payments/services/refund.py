@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -139,32 +140,43 @@ def payment_refund(
     invoice_handling: str = "",
 ) -> Refund:
     """Refund part or all of a succeeded payment."""
-    actor.require_permission("payments.refund_payment", "refund payments")
+    actor.require_permission("payments.refund_payment", _("refund payments"))
     if reason not in Refund.Reason.values or reason == Refund.Reason.CREDIT_NOTE:
-        raise BillingError("Choose a reason for the refund.")
+        raise BillingError(_("Choose a reason for the refund."))
     if invoice_handling not in Refund.InvoiceHandling.values:
-        raise BillingError("Choose what happens to the invoices this payment paid.")
+        raise BillingError(_("Choose what happens to the invoices this payment paid."))
     amount = money_check_entered(amount, currency=payment.currency)
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         if payment.status != PaymentStatus.SUCCEEDED:
-            raise InvalidState(f"{payment} is {payment.get_status_display().lower()}; only received money is refunded.")
+            raise InvalidState(
+                _("%(payment)s is %(status)s; only received money is refunded.")
+                % {"payment": payment, "status": payment.get_status_display().lower()}
+            )
         refundable = payment_refundable(payment)
         if amount > refundable:
             raise BillingError(
-                f"{amount} is more than what is left to refund on {payment} ({refundable}, counting refunds in "
-                "progress)."
+                _(
+                    "%(amount)s is more than what is left to refund on %(payment)s (%(refundable)s, counting refunds in progress)."
+                )
+                % {"amount": amount, "payment": payment, "refundable": refundable}
             )
         plan = refund_plan(payment=payment, amount=amount)
         if plan.takes_allocated_money and not invoice_handling:
-            described = ", ".join(f"{take} from {allocation.invoice}" for allocation, take in plan.from_invoices)
+            described = ", ".join(
+                _("%(amount)s from %(invoice)s") % {"amount": take, "invoice": allocation.invoice}
+                for allocation, take in plan.from_invoices
+            )
             raise BillingError(
-                f"This refund takes {described}: choose whether to reopen the invoice balance or to reduce the "
-                "invoice with a credit note."
+                _(
+                    "This refund takes %(described)s: choose whether to reopen the invoice balance or to reduce the "
+                    "invoice with a credit note."
+                )
+                % {"described": described}
             )
         takes = allocations_take_newest_first(
-            allocations=[allocation for allocation, _ in plan.from_invoices],
+            allocations=[allocation for allocation, _take in plan.from_invoices],
             amount=amount - plan.from_unallocated,
             actor=actor,
             reason=f"Refund of {payment}",
