@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet
 
-.PHONY: run test install install-test migrate seed lint format lock clean
+.PHONY: run test install install-test migrate seed lint format lock graph clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -54,6 +54,11 @@ lint: install-test
 format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Draw the state machines in README.md again from the models' transitions, as Mermaid (tests/test_state_diagrams.py
+# fails when the drawing is stale). `manage.py graph_transitions` prints them as Graphviz DOT.
+graph: install
+	$(BIN)/python manage.py state_diagrams --write README.md
 
 # Resolve the lock files anew from pyproject.toml's ranges (after changing a dependency); commit both.
 lock: | $(BIN)/python

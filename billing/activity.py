@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.errors import NotPermitted
@@ -52,8 +53,9 @@ class Actor:
         return self.kind == self.STAFF
 
     def require_staff(self, what: str) -> None:
+        """`what`: the action, as the end of "Only the space's staff can ..." ("void invoices")."""
         if self.kind not in (self.STAFF, self.SYSTEM):
-            raise NotPermitted(f"Only the space's staff can {what}.")
+            raise NotPermitted(_("Only the space's staff can %(action)s.") % {"action": what})
 
     def require_permission(self, permission: str, what: str) -> None:
         """Refuse unless this actor may do `what`: a staff user needs the permission ("app_label.codename";
@@ -62,9 +64,9 @@ class Actor:
         if self.kind == self.SYSTEM:
             return
         if self.kind != self.STAFF:
-            raise NotPermitted(f"Only the space's staff can {what}.")
+            raise NotPermitted(_("Only the space's staff can %(action)s.") % {"action": what})
         if self.user is None or not self.user.has_perm(permission):
-            raise NotPermitted(f"You do not have permission to {what}.")
+            raise NotPermitted(_("You do not have permission to %(action)s.") % {"action": what})
 
     def __str__(self) -> str:
         return self.label or self.kind

@@ -2,7 +2,11 @@
 `templates/documents/` by xhtml2pdf (pure Python, on reportlab: no system package needed).
 
 Reads only: each function takes an object the caller already fetched (the admin through its permissions, the portal
-through its member-scoped selectors) and returns the PDF's bytes."""
+through its member-scoped selectors) and returns the PDF's bytes.
+
+A page module, not a domain one: like a view it renders templates and answers HTTP downloads (`pdf_response`), and
+only pages (the admin's and the portal's) import it. It may import any domain module; no domain module may import
+it (tests/test_architecture.py holds both)."""
 
 import io
 from pathlib import Path
@@ -15,8 +19,7 @@ from django.utils import timezone
 from xhtml2pdf import pisa
 
 from billing.models import CreditNote, Invoice
-from members.portal.selectors import RECEIPT_STATUSES
-from payments.models import Payment
+from payments.models import RECEIPT_STATUSES, Payment
 from payments.selectors import invoice_allocations, invoice_credit_notes, payment_allocations, payment_refunds
 
 # Bitstream Vera ships with reportlab; unlike the PDF standard fonts it has the minus sign and more of Latin

@@ -4,12 +4,13 @@ submission sent again with that outcome."""
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponseRedirect
+from django.utils.translation import gettext_lazy as _
 
 from billing.intents import Intent, IntentRepeated, intent_outcome_store, intent_outcome_wait, intent_parse
 
 INTENT_FIELD = "intent_key"
-INTENT_OUT_OF_DATE = "This form is out of date: reload the page and submit it again."
-INTENT_ALREADY_SUBMITTED = "This form was already submitted."
+INTENT_OUT_OF_DATE = _("This form is out of date: reload the page and submit it again.")
+INTENT_ALREADY_SUBMITTED = _("This form was already submitted.")
 
 
 def intent_from_post(request: HttpRequest) -> Intent | None:
@@ -38,7 +39,7 @@ def intent_repeat_response(request: HttpRequest, repeated: IntentRepeated, *, fa
     the same form), after waiting briefly for the first to finish; else a neutral note on `fallback_url`. Messages
     this request queued before it knew it was a repeat (a refusal by the rules the first submission changed) are
     dropped: the first outcome is the answer."""
-    for _ in messages.get_messages(request):
+    for _message in messages.get_messages(request):
         pass
     if not repeated.belongs_to(user=request.user, action=request.billing_intent.action):
         messages.error(request, INTENT_OUT_OF_DATE)

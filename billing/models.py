@@ -1,15 +1,18 @@
+from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 
-from billing.money import DECIMAL_PLACES, MAX_DIGITS
+from billing.money import DECIMAL_PLACES, MAX_DIGITS, money_from_db, money_sum, zero
 from members.models import Member
 
 
@@ -35,28 +38,32 @@ class NumberSequence(models.Model):
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", gettext_lazy("Draft")
+    OPEN = "open", gettext_lazy("Open")
+    PAID = "paid", gettext_lazy("Paid")
+    VOID = "void", gettext_lazy("Void")
+    UNCOLLECTIBLE = "uncollectible", gettext_lazy("Uncollectible")
 
 
 class ShownStatus(models.TextChoices):
     """The status a person sees: the document status refined by what was paid and the due date."""
 
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PARTIALLY_PAID = "partially_paid", "Partially paid"
-    OVERDUE = "overdue", "Overdue"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", gettext_lazy("Draft")
+    OPEN = "open", gettext_lazy("Open")
+    PARTIALLY_PAID = "partially_paid", gettext_lazy("Partially paid")
+    OVERDUE = "overdue", gettext_lazy("Overdue")
+    PAID = "paid", gettext_lazy("Paid")
+    VOID = "void", gettext_lazy("Void")
+    UNCOLLECTIBLE = "uncollectible", gettext_lazy("Uncollectible")
 
 
 class InvoiceQuerySet(models.QuerySet):
     def issued(self):
         return self.exclude(status=InvoiceStatus.DRAFT)
+
+    def accepting_payment(self):
+        """The invoices `invoice_accepts_payment` holds for, as a query."""
+        return self.filter(status__in=PAYABLE_STATUSES, amount_remaining__gt=0)
 
     def with_shown_status(self, shown_status: str, *, today=None):
         today = today or timezone.localdate()
@@ -107,7 +114,8 @@ def invoice_has_no_card_payment_in_flight(invoice: "Invoice") -> bool:
 
 
 def invoice_accepts_payment(invoice: "Invoice") -> bool:
-    """Issued, not void, not paid: something remains to pay (what card payments in flight reserve aside)."""
+    """Issued, not void, not paid: something remains to pay (what card payments in flight reserve aside). The same
+    rule as a query: `Invoice.objects.accepting_payment()`."""
     return invoice.status in PAYABLE_STATUSES and invoice.amount_remaining.amount > 0
 
 
@@ -116,9 +124,14 @@ def invoice_can_be_credited(invoice: "Invoice") -> bool:
     return invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID)
 
 
+def invoice_creditable(invoice: "Invoice") -> Money:
+    """The cap: what the credit notes of the invoice may still add up to (a void one no longer counts)."""
+    return invoice.total - invoice.amount_credited
+
+
 def invoice_accepts_credit_note(invoice: "Invoice") -> bool:
     """It can be credited, and its credit notes do not add up to its total yet."""
-    return invoice_can_be_credited(invoice) and (invoice.total - invoice.amount_credited).amount > 0
+    return invoice_can_be_credited(invoice) and invoice_creditable(invoice).amount > 0
 
 
 class Invoice(ConcurrentTransitionMixin, models.Model):
@@ -169,7 +182,7 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.number or f"Draft #{self.pk}"
+        return self.number or _("Draft #%(id)s") % {"id": self.pk}
 
     @property
     def is_draft(self) -> bool:
@@ -242,7 +255,7 @@ class InvoiceLine(models.Model):
     quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
     unit_amount = money_field()
     tax_rate = models.DecimalField(
-        max_digits=5, decimal_places=2, default=0, help_text="Percent, for example 20 for 20 %."
+        max_digits=5, decimal_places=2, default=0, help_text=gettext_lazy("Percent, for example 20 for 20 %.")
     )
     amount = money_field(default=0)
     tax = money_field(default=0)
@@ -262,16 +275,41 @@ class InvoiceLine(models.Model):
 
 
 class CreditNoteReason(models.TextChoices):
-    DUPLICATE = "duplicate", "Duplicate"
-    FRAUDULENT = "fraudulent", "Fraudulent"
-    ORDER_CHANGE = "order_change", "Order change"
-    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
-    OTHER = "other", "Other"
+    DUPLICATE = "duplicate", gettext_lazy("Duplicate")
+    FRAUDULENT = "fraudulent", gettext_lazy("Fraudulent")
+    ORDER_CHANGE = "order_change", gettext_lazy("Order change")
+    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", gettext_lazy("Product unsatisfactory")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class CreditNoteStatus(models.TextChoices):
-    ISSUED = "issued", "Issued"
-    VOID = "void", "Void"
+    ISSUED = "issued", gettext_lazy("Issued")
+    VOID = "void", gettext_lazy("Void")
+
+
+def credit_note_credit_parts(*, credit_note: "CreditNote") -> tuple[dict, Money]:
+    """Where the credit note's member-credit part went: {payment: amount released to it as unallocated money}, and
+    the money balance it returned to the member. Read from the rows (the payments app's through their relations).
+
+    Here, beside the model, because the void transition's condition reads it; the void service reads it too."""
+    currency = credit_note.currency
+    released = {
+        row["allocation__payment_id"]: money_from_db(row["total"], currency)
+        for row in credit_note.allocation_takes.filter(refund__isnull=True)
+        .values("allocation__payment_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    }
+    for row in (
+        credit_note.refunds.exclude(status="failed").values("payment_id").annotate(total=Sum("amount")).order_by()
+    ):
+        if row["payment_id"] in released:
+            released[row["payment_id"]] -= money_from_db(row["total"], currency)
+    failed = money_from_db(credit_note.refunds.filter(status="failed").aggregate(s=Sum("amount"))["s"], currency)
+    payments = apps.get_model("payments", "Payment").objects.in_bulk(released)
+    from_payments = {payments[pk]: amount for pk, amount in released.items() if amount.amount > 0}
+    from_balance = credit_note.credit_amount - failed - money_sum(from_payments.values(), currency)
+    return from_payments, max(from_balance, zero(currency))
 
 
 def credit_note_sent_nothing_back(credit_note: "CreditNote") -> bool:
@@ -288,14 +326,12 @@ def credit_note_credit_used(credit_note: "CreditNote") -> tuple[models.Model | N
     """The first part of its member credit that is no longer the member's: (payment, amount released to it) when
     the payment no longer holds that much unallocated, or (None, amount returned to the money balance) when the
     balance no longer holds it; None when all of it is still the member's."""
-    from billing.selectors import credit_note_credit_parts, member_money_balance
-
     from_payments, from_balance = credit_note_credit_parts(credit_note=credit_note)
     for payment, amount in from_payments.items():
         if payment.status != "succeeded" or payment.amount_unallocated < amount:
             return payment, amount
     if from_balance.amount > 0:
-        balance = member_money_balance(member=credit_note.invoice.member, currency=credit_note.currency)
+        balance = credit_note.invoice.member.balance_entries.total(credit_note.currency)
         if balance < from_balance:
             return None, from_balance
     return None
@@ -405,13 +441,19 @@ class CreditNoteLine(models.Model):
         return f"{self.credit_note}: {self.amount}"
 
 
+class MoneyBalanceEntryQuerySet(models.QuerySet):
+    def total(self, currency: str) -> Money:
+        """What these entries add up to in `currency` (zero when there are none)."""
+        return money_from_db(self.filter(amount_currency=currency).aggregate(s=Sum("amount"))["s"], currency)
+
+
 class MoneyBalanceEntry(models.Model):
     """One immutable line of a member's money balance (positive = credit to the member)."""
 
     class Kind(models.TextChoices):
-        ADJUSTMENT = "adjustment", "Adjustment"
-        APPLIED = "applied", "Applied to an invoice"
-        RETURNED = "returned", "Returned from an invoice"
+        ADJUSTMENT = "adjustment", gettext_lazy("Adjustment")
+        APPLIED = "applied", gettext_lazy("Applied to an invoice")
+        RETURNED = "returned", gettext_lazy("Returned from an invoice")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="balance_entries")
     amount = money_field()
@@ -426,9 +468,11 @@ class MoneyBalanceEntry(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = MoneyBalanceEntryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "money balance entries"
+        verbose_name_plural = gettext_lazy("money balance entries")
         permissions = [("adjust_money_balance", "Can adjust money balances and apply them to invoices")]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="balance_entry_amount_not_zero"),
@@ -484,7 +528,7 @@ class Activity(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "activities"
+        verbose_name_plural = gettext_lazy("activities")
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
     def __str__(self) -> str:

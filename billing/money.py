@@ -18,6 +18,7 @@ from babel.numbers import (
 )
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 from moneyed import Currency, get_currency
 from moneyed import Money as AnyMoney
@@ -79,21 +80,29 @@ def money_sum(values: Iterable[Money], currency: str | Currency) -> Money:
     return total
 
 
-def money_check_currency(value: Money, currency: str, *, what: str = "This amount") -> None:
+def money_check_currency(value: Money, currency: str, *, what: str | None = None) -> None:
+    """`what`: the amount's name at the start of the refusal ("This amount" by default)."""
     if value.currency.code != currency:
-        raise CurrencyMismatch(f"{what} is in {value.currency.code}, but it must be in {currency}.")
+        raise CurrencyMismatch(
+            _("%(what)s is in %(currency)s, but it must be in %(expected)s.")
+            % {"what": what or _("This amount"), "currency": value.currency.code, "expected": currency}
+        )
 
 
 def money_check_scale(value: Money) -> None:
     places = currency_decimal_places(value.currency)
     amount = value.amount
     if not amount.is_finite():
-        raise InvalidAmount("The amount must be a number.")
+        raise InvalidAmount(_("The amount must be a number."))
     if amount != amount.quantize(minor_unit(value.currency), rounding=ROUND_HALF_UP):
         if places == 0:
-            raise InvalidAmount(f"{value.currency.code} has no minor unit: enter a whole amount, not {amount}.")
+            raise InvalidAmount(
+                _("%(currency)s has no minor unit: enter a whole amount, not %(amount)s.")
+                % {"currency": value.currency.code, "amount": amount}
+            )
         raise InvalidAmount(
-            f"{value.currency.code} amounts have {places} decimals at most: {amount} cannot be paid exactly."
+            _("%(currency)s amounts have %(places)s decimals at most: %(amount)s cannot be paid exactly.")
+            % {"currency": value.currency.code, "places": places, "amount": amount}
         )
 
 
@@ -104,20 +113,26 @@ def money_check_entered(value: Money, *, currency: str | None = None, allow_zero
     currency.
     """
     if not isinstance(value, AnyMoney):
-        raise InvalidAmount("The amount must be a sum of money.")
+        raise InvalidAmount(_("The amount must be a sum of money."))
     if currency is not None:
         money_check_currency(value, currency)
     amount = value.amount
     if not amount.is_finite():
-        raise InvalidAmount("The amount must be a number.")
+        raise InvalidAmount(_("The amount must be a number."))
     if amount < 0 or (amount == 0 and not allow_zero):
         raise InvalidAmount(
-            f"The amount must be greater than zero, not {amount}."
-            if not allow_zero
-            else f"The amount cannot be negative ({amount})."
+            (
+                _("The amount must be greater than zero, not %(amount)s.")
+                if not allow_zero
+                else _("The amount cannot be negative (%(amount)s).")
+            )
+            % {"amount": amount}
         )
     if amount.adjusted() >= MAX_INTEGER_DIGITS:
-        raise InvalidAmount(f"The amount {amount} is too large: at most {MAX_INTEGER_DIGITS} digits before the point.")
+        raise InvalidAmount(
+            _("The amount %(amount)s is too large: at most %(digits)s digits before the point.")
+            % {"amount": amount, "digits": MAX_INTEGER_DIGITS}
+        )
     money_check_scale(value)
     return Money(amount.quantize(minor_unit(value.currency)), value.currency.code)
 
@@ -158,7 +173,10 @@ def amount_example(currency: str | Currency) -> str:
     locale, code = money_locale(), currency_code(currency)
     pattern = locale.decimal_formats[None]
     large, small = (Decimal(text).quantize(minor_unit(code), rounding=ROUND_DOWN) for text in ("1234.5678", "12.5"))
-    return " or ".join(pattern.apply(value, locale, currency=code, currency_digits=True) for value in (large, small))
+    return _("%(large)s or %(small)s") % {
+        "large": pattern.apply(large, locale, currency=code, currency_digits=True),
+        "small": pattern.apply(small, locale, currency=code, currency_digits=True),
+    }
 
 
 def _amount_shape(decimal_symbol: str, group_symbols: set[str]) -> re.Pattern:
@@ -170,12 +188,12 @@ def _amount_shape(decimal_symbol: str, group_symbols: set[str]) -> re.Pattern:
 def _amount_problem(typed: str) -> str:
     """Why text that is not shaped like an amount was refused, as specifically as can be told."""
     if any(character.isdigit() and not character.isascii() for character in typed):
-        return "has digits other than 0 to 9"
+        return _("has digits other than 0 to 9")
     if any(character in "+-\u2212" for character in typed):
-        return "has a sign (amounts are typed without + or -)"
+        return _("has a sign (amounts are typed without + or -)")
     if re.search("[0-9]", typed) and set(typed) <= set("0123456789.,'\u2019") | SPACE_CHARS:
-        return "has its separators in the wrong places"
-    return "is not an amount of money"
+        return _("has its separators in the wrong places")
+    return _("is not an amount of money")
 
 
 def amount_read(text: str, currency: str | Currency, *, allow_zero: bool = False) -> Money:
@@ -194,12 +212,16 @@ def amount_read(text: str, currency: str | Currency, *, allow_zero: bool = False
     locale = money_locale()
     example = amount_example(code)
     if not typed:
-        raise InvalidAmount(f"Enter an amount: type it like {example}.")
+        raise InvalidAmount(_("Enter an amount: type it like %(example)s.") % {"example": example})
     if len(typed) > MAX_TYPED_LENGTH:
-        raise InvalidAmount(f"This is too long for an amount: type it like {example}.")
+        raise InvalidAmount(_("This is too long for an amount: type it like %(example)s.") % {"example": example})
 
     def refused(problem: str) -> InvalidAmount:
-        return InvalidAmount(f"“{typed}” {problem}: type the amount like {example}.")
+        """`problem`: what is wrong with the text, as the end of a sentence that starts with it ("is ambiguous")."""
+        return InvalidAmount(
+            _("“%(typed)s” %(problem)s: type the amount like %(example)s.")
+            % {"typed": typed, "problem": problem, "example": example}
+        )
 
     decimal_symbol, group_symbol = get_decimal_symbol(locale), get_group_symbol(locale)
     # Where the group separator is a kind of space, people type any of the three (the keyboard gives an
@@ -213,17 +235,22 @@ def amount_read(text: str, currency: str | Currency, *, allow_zero: bool = False
     except NumberFormatError:
         # Misplaced group separators alone (`12,50` in en, `12.50` in de) may be another locale's decimals.
         ambiguous = decimal_symbol not in spelled
-        raise refused("is ambiguous" if ambiguous else "has its separators in the wrong places") from None
+        raise refused(_("is ambiguous") if ambiguous else _("has its separators in the wrong places")) from None
     # The size first: quantizing a number past the decimal context's precision raises.
     if amount.adjusted() >= MAX_INTEGER_DIGITS:
-        raise refused(f"is too large (at most {MAX_INTEGER_DIGITS} digits before the decimals)")
+        raise refused(
+            _("is too large (at most %(digits)s digits before the decimals)") % {"digits": MAX_INTEGER_DIGITS}
+        )
     places, decimals = currency_decimal_places(code), -amount.as_tuple().exponent
     if amount != amount.quantize(minor_unit(code), rounding=ROUND_DOWN):
         if places == 0:
-            raise refused(f"has decimals, but {code} has no minor unit")
-        raise refused(f"has {decimals} decimals, but {code} amounts have {places} at most")
+            raise refused(_("has decimals, but %(currency)s has no minor unit") % {"currency": code})
+        raise refused(
+            _("has %(decimals)s decimals, but %(currency)s amounts have %(places)s at most")
+            % {"decimals": decimals, "currency": code, "places": places}
+        )
     if amount == 0 and not allow_zero:
-        raise InvalidAmount(f"The amount must be greater than zero, not {typed}.")
+        raise InvalidAmount(_("The amount must be greater than zero, not %(amount)s.") % {"amount": typed})
     return Money(amount.quantize(minor_unit(code)), code)
 
 
@@ -244,7 +271,7 @@ def currency_check(code: str) -> str:
         get_currency(code)
         get_currency_precision(code)
     except Exception:
-        raise CurrencyMismatch(f"“{code}” is not a currency code.") from None
+        raise CurrencyMismatch(_("“%(code)s” is not a currency code.") % {"code": code}) from None
     return code
 
 

@@ -2,18 +2,24 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.utils.translation import gettext as _
 
 
 class BillingAdminSite(admin.AdminSite):
-    index_template = "admin/index.html"
+    @property
+    def site_header(self) -> str:
+        return _("%(space)s billing") % {"space": settings.BILLING_SPACE_NAME}
 
-    def __init__(self, name: str = "admin"):
-        super().__init__(name)
-        self.site_header = f"{settings.BILLING_SPACE_NAME} billing"
-        self.site_title = settings.BILLING_SPACE_NAME
-        self.index_title = "Billing administration"
+    @property
+    def site_title(self) -> str:
+        return settings.BILLING_SPACE_NAME
+
+    @property
+    def index_title(self) -> str:
+        return _("Billing administration")
 
     def get_urls(self):
+        # Imported here: the reports import admin pages, which register themselves on this site while it is made.
         from payments.admin.reports import BillingReports
 
         # The reports first: `/admin/reports/` is no app label, and the site's catch-all would take it.

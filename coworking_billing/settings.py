@@ -131,6 +131,10 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# The project's own catalogues (`manage.py makemessages -l fr` writes them here). Every page is in LANGUAGE_CODE:
+# without LocaleMiddleware, a browser's Accept-Language does not switch Django's own texts (the admin, form errors)
+# to a language the project's texts have no translation for.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

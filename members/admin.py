@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from djmoney.money import Money
 
@@ -156,15 +157,21 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
             form=form,
             call=lambda: money_balance_adjust(member=member, actor=self.actor(request), **form.adjust_kwargs()),
             success=lambda entry: (
-                f"{'Credited' if entry.amount.amount > 0 else 'Debited'} {abs(entry.amount)} "
-                f"{'to' if entry.amount.amount > 0 else 'from'} {member}'s money balance."
+                (
+                    _("Credited %(amount)s to %(member)s's money balance.")
+                    if entry.amount.amount > 0
+                    else _("Debited %(amount)s from %(member)s's money balance.")
+                )
+                % {"amount": abs(entry.amount), "member": member}
             ),
             success_url=self.url_for("change", member.pk),
-            title=f"Adjust {member}'s money balance",
-            submit_label="Record adjustment",
+            title=_("Adjust %(member)s's money balance") % {"member": member},
+            submit_label=_("Record adjustment"),
             cancel_url=self.url_for("change", member.pk),
-            intro="A credit gives the member money balance (goodwill, a correction); a debit takes it back. "
-            "It is applied to their invoices like a payment, and every entry is kept in the ledger.",
+            intro=_(
+                "A credit gives the member money balance (goodwill, a correction); a debit takes it back. It is applied "
+                "to their invoices like a payment, and every entry is kept in the ledger."
+            ),
         )
 
     # Saved cards
@@ -176,13 +183,15 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
         member = self.object_get(request, object_id)
         form = CardAddForm(self.form_data(request))
         if form.stripe:
-            intro = (
-                "Stripe keeps the card; we keep its PaymentMethod id, brand, last 4 digits and expiry. Card numbers "
-                "are collected by Stripe's own form, never typed here."
+            intro = _(
+                "Stripe keeps the card; we keep its PaymentMethod id, brand, last 4 digits and expiry. Card numbers are "
+                "collected by Stripe's own form, never typed here."
             )
         else:
-            intro = "The sandbox gateway stands in for Stripe: it saves test cards only."
-        intro += f" Any failed card payment of {member} is retried with the new card at once."
+            intro = _("The sandbox gateway stands in for Stripe: it saves test cards only.")
+        intro += " " + _("Any failed card payment of %(member)s is retried with the new card at once.") % {
+            "member": member
+        }
         return self.form_page(
             request,
             obj=member,
@@ -194,10 +203,17 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
                 actor=self.actor(request),
                 make_default=form.cleaned_data["make_default"],
             ),
-            success=lambda card: f"{card} saved for {member}" + (" as the default card." if card.is_default else "."),
+            success=lambda card: (
+                (
+                    _("%(card)s saved for %(member)s as the default card.")
+                    if card.is_default
+                    else _("%(card)s saved for %(member)s.")
+                )
+                % {"card": card, "member": member}
+            ),
             success_url=self.url_for("change", member.pk),
-            title=f"Add a card for {member}",
-            submit_label="Save card",
+            title=_("Add a card for %(member)s") % {"member": member},
+            submit_label=_("Save card"),
             cancel_url=self.url_for("change", member.pk),
             intro=intro,
         )
@@ -209,7 +225,7 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
             request,
             permission=MANAGE_PAYMENT_METHODS,
             call=lambda: payment_method_set_default(payment_method=card, actor=self.actor(request)),
-            success=lambda chosen: f"{chosen} is now {member}'s default card.",
+            success=lambda chosen: _("%(card)s is now %(member)s's default card.") % {"card": chosen, "member": member},
             redirect_url=self.url_for("change", member.pk),
         )
 
@@ -217,28 +233,35 @@ class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
         member = self.object_get(request, object_id)
         card = self.member_card_get(member, payment_method_id)
         consequences = [
-            f"{card} is detached at the gateway and can no longer be charged. It stays listed, as removed, for the "
-            "history of its payments. This cannot be undone: to use the card again, add it again."
+            _(
+                "%(card)s is detached at the gateway and can no longer be charged. It stays listed, as removed, for "
+                "the history of its payments. This cannot be undone: to use the card again, add it again."
+            )
+            % {"card": card}
         ]
         if card.is_default and card.is_active:
             successor = (
                 member_payment_methods(member=member).filter(removed_at__isnull=True).exclude(pk=card.pk).first()
             )
             consequences.append(
-                f"{successor} becomes the default card." if successor else f"{member} will have no saved card left."
+                _("%(card)s becomes the default card.") % {"card": successor}
+                if successor
+                else _("%(member)s will have no saved card left.") % {"member": member}
             )
         if payment_method_being_charged(card):
-            consequences.append("It is being charged right now: it can be removed once the gateway has answered.")
+            consequences.append(_("It is being charged right now: it can be removed once the gateway has answered."))
         return self.form_page(
             request,
             obj=member,
             permission=MANAGE_PAYMENT_METHODS,
             form=ConfirmForm(self.form_data(request)),
             call=lambda: payment_method_remove(payment_method=card, actor=self.actor(request)),
-            success=lambda removed: f"{removed} removed from {member}'s saved cards.",
+            success=lambda removed: (
+                _("%(card)s removed from %(member)s's saved cards.") % {"card": removed, "member": member}
+            ),
             success_url=self.url_for("change", member.pk),
-            title=f"Remove {card}?",
-            submit_label="Yes, remove the card",
+            title=_("Remove %(card)s?") % {"card": card},
+            submit_label=_("Yes, remove the card"),
             cancel_url=self.url_for("change", member.pk),
             template=CONFIRM_TEMPLATE,
             consequences=consequences,

@@ -1,14 +1,15 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 
 class Member(models.Model):
     """Who is billed: a person or a company."""
 
     class Kind(models.TextChoices):
-        PERSON = "person", "Person"
-        COMPANY = "company", "Company"
+        PERSON = "person", gettext_lazy("Person")
+        COMPANY = "company", gettext_lazy("Company")
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
@@ -21,7 +22,7 @@ class Member(models.Model):
         null=True,
         blank=True,
         related_name="member",
-        help_text="The member's portal login, if they have one.",
+        help_text=gettext_lazy("The member's portal login, if they have one."),
     )
     gateway_customer_id = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,6 +1,8 @@
 """Creating and removing allocations. Callers hold the locks on the member, the invoice and the payment, and
 refresh both amounts afterwards."""
 
+from collections.abc import Iterable
+
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -63,18 +65,30 @@ def allocation_release(*, allocation: Allocation, actor: Actor, reason: str) -> 
     return allocation_reduce(allocation=allocation, amount=allocation.amount, actor=actor, reason=reason)
 
 
-def allocations_take_newest_first(
-    *, allocations: list[Allocation], amount: Money, actor: Actor, reason: str
-) -> list[tuple[Allocation, Money]]:
-    """Shrink the allocations, newest first, by `amount` in all; return what was taken from each."""
-    taken = []
+def allocations_newest_first(
+    allocations: Iterable[Allocation], amount: Money
+) -> tuple[list[tuple[Allocation, Money]], Money]:
+    """The walk that takes money back from allocations: newest first, each up to its amount, until `amount` is
+    taken. Returns what it takes from each (in that order) and what is left when they hold less. Reads only: the
+    previews show it, and `allocations_take_newest_first` does it."""
+    takes = []
     left = amount
     for allocation in sorted(allocations, key=lambda a: (a.created_at, a.pk), reverse=True):
         if left.amount <= 0:
             break
-        take = allocation_reduce(allocation=allocation, amount=min(allocation.amount, left), actor=actor, reason=reason)
-        taken.append((allocation, take))
+        take = min(allocation.amount, left)
+        takes.append((allocation, take))
         left -= take
+    return takes, left
+
+
+def allocations_take_newest_first(
+    *, allocations: list[Allocation], amount: Money, actor: Actor, reason: str
+) -> list[tuple[Allocation, Money]]:
+    """Shrink the allocations, newest first, by `amount` in all; return what was taken from each."""
+    takes, left = allocations_newest_first(allocations, amount)
     if left.amount > 0:
         raise AssertionError(f"{left} could not be taken from the allocations.")
-    return taken
+    for allocation, take in takes:
+        allocation_reduce(allocation=allocation, amount=take, actor=actor, reason=reason)
+    return takes

@@ -15,16 +15,9 @@ from billing.models import Invoice, InvoiceStatus
 from billing.money import money_from_db
 from billing.selectors import invoice_balance_applied
 from billing.selectors import invoice_credited as issued_credit_notes_total
-from payments.models import (
-    IN_FLIGHT_STATUSES,
-    Allocation,
-    Payment,
-    PaymentStatus,
-    PaymentTarget,
-    Refund,
-    RefundStatus,
-)
+from payments.models import Allocation, Payment, PaymentStatus, Refund, RefundStatus
 from payments.retry_schedule import invoice_retries_cancel
+from payments.selectors import invoices_reserved
 
 
 class AmountsOutOfBalance(RuntimeError):
@@ -43,10 +36,7 @@ def invoice_credited(invoice: Invoice) -> Money:
 
 def invoice_reserved(invoice: Invoice) -> Money:
     """Card payments for the invoice still in flight at the gateway."""
-    total = PaymentTarget.objects.filter(invoice=invoice, payment__status__in=IN_FLIGHT_STATUSES).aggregate(
-        s=Sum("amount")
-    )
-    return money_from_db(total["s"], invoice.currency)
+    return invoices_reserved([invoice])[invoice.pk]
 
 
 def invoice_refresh_amounts(invoice: Invoice, *, actor: Actor) -> Invoice:

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.money import Money
 
@@ -12,27 +14,29 @@ from members.models import Member
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSING = "processing", "Processing"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
-    VOID = "void", "Void"
+    PENDING = "pending", gettext_lazy("Pending")
+    PROCESSING = "processing", gettext_lazy("Processing")
+    SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+    FAILED = "failed", gettext_lazy("Failed")
+    CANCELED = "canceled", gettext_lazy("Canceled")
+    VOID = "void", gettext_lazy("Void")
 
 
 IN_FLIGHT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+# Payments a member gets a receipt for: money received (and kept for the record when voided).
+RECEIPT_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.VOID)
 
 
 class PaymentMethodKind(models.TextChoices):
-    CARD = "card", "Card"
-    EXTERNAL = "external", "External"
+    CARD = "card", gettext_lazy("Card")
+    EXTERNAL = "external", gettext_lazy("External")
 
 
 class ExternalKind(models.TextChoices):
-    CASH = "cash", "Cash"
-    CHECK = "check", "Check"
-    BANK_TRANSFER = "bank_transfer", "Bank transfer"
-    OTHER = "other", "Other"
+    CASH = "cash", gettext_lazy("Cash")
+    CHECK = "check", gettext_lazy("Check")
+    BANK_TRANSFER = "bank_transfer", gettext_lazy("Bank transfer")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class PaymentMethod(models.Model):
@@ -85,9 +89,14 @@ def payment_has_no_refund(payment: "Payment") -> bool:
     return payment.amount_refunded.amount == 0 and payment.amount_refund_pending.amount == 0
 
 
+def payment_is_received(payment: "Payment") -> bool:
+    """Its money came in (succeeded): only received money is refunded."""
+    return payment.status == PaymentStatus.SUCCEEDED
+
+
 def payment_has_something_to_refund(payment: "Payment") -> bool:
     """Received money of which something is left to refund (the Refund button; the service checks the amount)."""
-    return payment.status == PaymentStatus.SUCCEEDED and payment.amount_refundable.amount > 0
+    return payment_is_received(payment) and payment.amount_refundable.amount > 0
 
 
 def payment_method_being_charged(payment_method: "PaymentMethod") -> bool:
@@ -110,7 +119,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         null=True,
         blank=True,
         related_name="payments_created",
-        help_text="The invoice the payment was created for, if any.",
+        help_text=gettext_lazy("The invoice the payment was created for, if any."),
     )
     currency = models.CharField(max_length=3)
     amount = money_field()
@@ -125,7 +134,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.TextField(blank=True)
     automatic_retries = models.PositiveSmallIntegerField(
-        default=0, help_text="Automatic retries made since the schedule last (re)started."
+        default=0, help_text=gettext_lazy("Automatic retries made since the schedule last (re)started.")
     )
     next_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
     disputed = models.BooleanField(default=False)
@@ -181,7 +190,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
     def get_method_label(self) -> str:
         if self.is_external:
-            return f"External ({self.get_external_kind_display().lower()})"
+            return _("External (%(kind)s)") % {"kind": self.get_external_kind_display().lower()}
         return self.get_method_display()
 
     @property
@@ -261,8 +270,8 @@ class Allocation(ConcurrentTransitionMixin, models.Model):
     """
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        REMOVED = "removed", "Removed"
+        ACTIVE = "active", gettext_lazy("Active")
+        REMOVED = "removed", gettext_lazy("Removed")
 
     number = models.CharField(max_length=32, unique=True)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
@@ -301,11 +310,11 @@ class Allocation(ConcurrentTransitionMixin, models.Model):
 
 
 class AttemptStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    PROCESSING = "processing", "Processing"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
+    QUEUED = "queued", gettext_lazy("Queued")
+    PROCESSING = "processing", gettext_lazy("Processing")
+    SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+    FAILED = "failed", gettext_lazy("Failed")
+    CANCELED = "canceled", gettext_lazy("Canceled")
 
 
 class PaymentAttempt(ConcurrentTransitionMixin, models.Model):
@@ -316,10 +325,10 @@ class PaymentAttempt(ConcurrentTransitionMixin, models.Model):
     """
 
     class Trigger(models.TextChoices):
-        STAFF = "staff", "Staff"
-        MEMBER = "member", "Member"
-        AUTOMATIC = "automatic", "Automatic retry"
-        NEW_CARD = "new_card", "New card added"
+        STAFF = "staff", gettext_lazy("Staff")
+        MEMBER = "member", gettext_lazy("Member")
+        AUTOMATIC = "automatic", gettext_lazy("Automatic retry")
+        NEW_CARD = "new_card", gettext_lazy("New card added")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts")
@@ -334,9 +343,9 @@ class PaymentAttempt(ConcurrentTransitionMixin, models.Model):
     failure_message = models.TextField(blank=True)
     needs_review = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway was first called.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("When the gateway was first called."))
     claimed_until = models.DateTimeField(
-        null=True, blank=True, help_text="A worker is talking to the gateway for this attempt until then."
+        null=True, blank=True, help_text=gettext_lazy("A worker is talking to the gateway for this attempt until then.")
     )
     finished_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
@@ -404,10 +413,12 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     processing_error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Tries to process it since it was stored.")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text=gettext_lazy("Tries to process it since it was stored.")
+    )
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed for good.")
+    failed_at = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("When it failed for good."))
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -434,11 +445,13 @@ class OutboxMessage(models.Model):
     task = models.CharField(max_length=200)
     arguments = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveIntegerField(default=0, help_text="Times it was handed over.")
+    attempts = models.PositiveIntegerField(default=0, help_text=gettext_lazy("Times it was handed over."))
     last_error = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the broker first took it.")
-    next_attempt_at = models.DateTimeField(default=timezone.now, help_text="When the relay hands it over again.")
-    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker runs it until then.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("When the broker first took it."))
+    next_attempt_at = models.DateTimeField(
+        default=timezone.now, help_text=gettext_lazy("When the relay hands it over again.")
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("A worker runs it until then."))
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -452,9 +465,9 @@ class OutboxMessage(models.Model):
 
 
 class RefundStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", gettext_lazy("Pending")
+    SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+    FAILED = "failed", gettext_lazy("Failed")
 
 
 class Refund(ConcurrentTransitionMixin, models.Model):
@@ -465,22 +478,22 @@ class Refund(ConcurrentTransitionMixin, models.Model):
     """
 
     class Kind(models.TextChoices):
-        GATEWAY = "gateway", "To the card"
-        RECORDED = "recorded", "Recorded (external payment)"
-        OUT_OF_BAND = "out_of_band", "Returned outside the system"
+        GATEWAY = "gateway", gettext_lazy("To the card")
+        RECORDED = "recorded", gettext_lazy("Recorded (external payment)")
+        OUT_OF_BAND = "out_of_band", gettext_lazy("Returned outside the system")
 
     class Reason(models.TextChoices):
-        REQUESTED_BY_MEMBER = "requested_by_member", "Requested by the member"
-        DUPLICATE = "duplicate", "Duplicate"
-        FRAUDULENT = "fraudulent", "Fraudulent"
-        RECORDED_BY_MISTAKE = "recorded_by_mistake", "Recorded by mistake"
-        CREDIT_NOTE = "credit_note", "Credit note"
-        OTHER = "other", "Other"
+        REQUESTED_BY_MEMBER = "requested_by_member", gettext_lazy("Requested by the member")
+        DUPLICATE = "duplicate", gettext_lazy("Duplicate")
+        FRAUDULENT = "fraudulent", gettext_lazy("Fraudulent")
+        RECORDED_BY_MISTAKE = "recorded_by_mistake", gettext_lazy("Recorded by mistake")
+        CREDIT_NOTE = "credit_note", gettext_lazy("Credit note")
+        OTHER = "other", gettext_lazy("Other")
 
     class InvoiceHandling(models.TextChoices):
-        NONE = "", "Only unallocated money"
-        REOPEN = "reopen", "Reopen the invoice balance"
-        CREDIT_NOTE = "credit_note", "Reduce the invoice with a credit note"
+        NONE = "", gettext_lazy("Only unallocated money")
+        REOPEN = "reopen", gettext_lazy("Reopen the invoice balance")
+        CREDIT_NOTE = "credit_note", gettext_lazy("Reduce the invoice with a credit note")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
@@ -495,7 +508,7 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         null=True,
         blank=True,
         related_name="refunds",
-        help_text="The credit note whose refund part this refund settles.",
+        help_text=gettext_lazy("The credit note whose refund part this refund settles."),
     )
     status = FSMField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING, protected=True)
     gateway = models.CharField(max_length=16, blank=True)

@@ -1,12 +1,15 @@
 """Mail sent after commit, by `payments.tasks.mail_send_task` from an outbox row (`payments.outbox.outbox_mail_add`).
-Each function sends one mail and re-reads what it needs, so that a row handed over again sends it once."""
+Each function sends one mail and re-reads what it needs, so that a row handed over again sends it once.
+
+Only the mail task calls these: a service asks for a mail by its name in `NOTIFICATIONS`, through the outbox, and
+never imports this module."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from members.portal.links import portal_link
+from members.links import portal_link
 from payments.models import Payment, Refund
 
 
@@ -118,11 +121,3 @@ NOTIFICATIONS = {
     "payment_receipt": payment_receipt_notify,
     "invoice_issued": invoice_issued_notify,
 }
-
-
-def payment_failed_for_good_mail_add(*, payment_id: int) -> None:
-    """Inside the transaction that ends the payment's retries: the member's and the administrators' mails."""
-    from payments.outbox import outbox_mail_add
-
-    outbox_mail_add(notification="payment_failed_member", payment_id=payment_id)
-    outbox_mail_add(notification="payment_failed_admin", payment_id=payment_id)

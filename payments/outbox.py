@@ -7,6 +7,10 @@ down is recorded on the row and the request goes on. `outbox_relay` (on the beat
 started from the outbox runs through `outbox_task_run`, which claims the row, skips it when it is done already, and
 marks it done when the task ran to the end: so the relay may hand a row over twice, and its work is still done
 once (a mail is sent once).
+
+A row names its task by its Celery name, and the hand-over finds it in the Celery app's registry (the payments
+app registers its tasks when Django starts, `PaymentsConfig.ready`). So the outbox imports no task, no service and
+no mail: services import the outbox, tasks import the services, and nothing imports back.
 """
 
 import datetime
@@ -67,8 +71,6 @@ def outbox_hand_over(*, message_id: int) -> bool:
         attempts=F("attempts") + 1, next_attempt_at=now + _retry_delay(message.attempts + 1)
     )
     try:
-        import payments.tasks  # noqa: F401 (registers the tasks the rows name, in a process that is not a worker)
-
         task = current_app.tasks[message.task]
         task.apply_async(kwargs={**message.arguments, "outbox_id": message.pk}, retry=False)
     except Exception as error:  # noqa: BLE001 - the broker, the mail server or the task failed: kept for the relay

@@ -13,6 +13,9 @@ from typing import TextIO
 
 from django.db.models import Count, DateField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
+from django.utils.functional import Promise, lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from billing.models import Invoice, InvoiceStatus, MoneyBalanceEntry
 from billing.money import minor_unit
@@ -25,19 +28,24 @@ def amount_at_scale(value: Decimal | None, currency: str) -> Decimal:
     return (value or ZERO).quantize(minor_unit(currency))
 
 
+def _external_label(kind_label) -> str:
+    return _("External (%(kind)s)") % {"kind": str(kind_label).lower()}
+
+
 def method_label(method: str, external_kind: str) -> str:
     if method == PaymentMethodKind.EXTERNAL:
-        return f"External ({ExternalKind(external_kind).label.lower()})" if external_kind else "External"
-    return PaymentMethodKind(method).label
+        return _external_label(ExternalKind(external_kind).label) if external_kind else _("External")
+    return str(PaymentMethodKind(method).label)
 
 
 # Payments ------------------------------------------------------------------------------------------------------
 
-# What the method filter offers: card, any external payment, or one kind of external payment.
+# What the method filter offers: card, any external payment, or one kind of external payment (labels in the
+# language of the page that shows them).
 PAYMENT_METHOD_CHOICES = [
-    (PaymentMethodKind.CARD.value, "Card"),
-    (PaymentMethodKind.EXTERNAL.value, "External (all kinds)"),
-    *((kind, f"External ({label.lower()})") for kind, label in ExternalKind.choices),
+    (PaymentMethodKind.CARD.value, gettext_lazy("Card")),
+    (PaymentMethodKind.EXTERNAL.value, gettext_lazy("External (all kinds)")),
+    *((kind, lazy(_external_label, str)(label)) for kind, label in ExternalKind.choices),
 ]
 
 PAYMENT_AMOUNT_COLUMNS = ("amount", "amount_allocated", "amount_refunded", "amount_unallocated")
@@ -127,7 +135,7 @@ def payments_report_row_iterator(queryset: QuerySet[Payment], *, chunked: bool =
             allocated=amount_at_scale(row["amount_allocated"], row["currency"]),
             refunded=amount_at_scale(row["amount_refunded"], row["currency"]),
             unallocated=amount_at_scale(row["amount_unallocated"], row["currency"]),
-            status=PaymentStatus(row["status"]).label,
+            status=str(PaymentStatus(row["status"]).label),
         )
 
 
@@ -159,11 +167,11 @@ def payments_report_totals(queryset: QuerySet[Payment]) -> list[PaymentReportTot
 
 # (key, label, smallest and largest number of days past due; None for no bound).
 AGING_BUCKETS = (
-    ("current", "Current", None, 0),
-    ("days_1_30", "1-30 days", 1, 30),
-    ("days_31_60", "31-60 days", 31, 60),
-    ("days_61_90", "61-90 days", 61, 90),
-    ("over_90", "Over 90 days", 91, None),
+    ("current", gettext_lazy("Current"), None, 0),
+    ("days_1_30", gettext_lazy("1-30 days"), 1, 30),
+    ("days_31_60", gettext_lazy("31-60 days"), 31, 60),
+    ("days_61_90", gettext_lazy("61-90 days"), 61, 90),
+    ("over_90", gettext_lazy("Over 90 days"), 91, None),
 )
 
 
@@ -203,7 +211,7 @@ def aging_report_queryset(*, as_of: datetime.date, currency: str = "") -> QueryS
 def _aging_rows(queryset: QuerySet[Invoice], group: tuple[str, ...], *, as_of: datetime.date) -> list[dict]:
     sums = {
         key: Sum("amount_remaining", filter=_aging_bucket_filter(as_of, low, high))
-        for key, _, low, high in AGING_BUCKETS
+        for key, _label, low, high in AGING_BUCKETS
     }
     return list(queryset.values(*group).annotate(total=Sum("amount_remaining"), **sums).order_by(*group))
 
@@ -225,7 +233,7 @@ def aging_report(*, as_of: datetime.date, currency: str = "") -> tuple[list[Agin
         _aging_row(row, member=row["member__name"])
         for row in _aging_rows(queryset, ("member__name", "member_id", "currency"), as_of=as_of)
     ]
-    totals = [_aging_row(row, member="Total") for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
+    totals = [_aging_row(row, member=_("Total")) for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
     return rows, totals
 
 
@@ -315,20 +323,20 @@ class CsvWriter:
         self._writer = csv.writer(output, quoting=csv.QUOTE_NONNUMERIC)
 
     def writerow(self, row) -> None:
-        self._writer.writerow([csv_cell(value) for value in row])
+        self._writer.writerow([csv_cell(str(value) if isinstance(value, Promise) else value) for value in row])
 
 
 PAYMENTS_CSV_HEADER = (
-    "Number",
-    "Date",
-    "Member",
-    "Method",
-    "Status",
-    "Currency",
-    "Amount",
-    "Allocated",
-    "Refunded",
-    "Unallocated",
+    gettext_lazy("Number"),
+    gettext_lazy("Date"),
+    gettext_lazy("Member"),
+    gettext_lazy("Method"),
+    gettext_lazy("Status"),
+    gettext_lazy("Currency"),
+    gettext_lazy("Amount"),
+    gettext_lazy("Allocated"),
+    gettext_lazy("Refunded"),
+    gettext_lazy("Unallocated"),
 )
 
 
@@ -360,9 +368,9 @@ def payments_csv_write(
     for total in totals:
         writer.writerow(
             [
-                "Total",
+                _("Total"),
                 "",
-                f"{total.count} payment{'s' if total.count != 1 else ''}",
+                ngettext("%(count)s payment", "%(count)s payments", total.count) % {"count": total.count},
                 "",
                 "",
                 total.currency,
@@ -375,7 +383,12 @@ def payments_csv_write(
     return count
 
 
-AGING_CSV_HEADER = ("Member", "Currency", *(label for _, label, *_ in AGING_BUCKETS), "Total")
+AGING_CSV_HEADER = (
+    gettext_lazy("Member"),
+    gettext_lazy("Currency"),
+    *(label for _key, label, *_bounds in AGING_BUCKETS),
+    gettext_lazy("Total"),
+)
 
 
 def aging_csv_write(output: TextIO, rows: list[AgingRow], totals: list[AgingRow]) -> None:
@@ -385,7 +398,13 @@ def aging_csv_write(output: TextIO, rows: list[AgingRow], totals: list[AgingRow]
         writer.writerow([row.member, row.currency, *row.bucket_values, row.total])
 
 
-CREDIT_CSV_HEADER = ("Member", "Currency", "Unallocated payments", "Money balance", "Total credit")
+CREDIT_CSV_HEADER = (
+    gettext_lazy("Member"),
+    gettext_lazy("Currency"),
+    gettext_lazy("Unallocated payments"),
+    gettext_lazy("Money balance"),
+    gettext_lazy("Total credit"),
+)
 
 
 def member_credit_csv_write(output: TextIO, rows: list[CreditRow], totals: list[CreditTotal]) -> None:
@@ -394,4 +413,4 @@ def member_credit_csv_write(output: TextIO, rows: list[CreditRow], totals: list[
     for row in rows:
         writer.writerow([row.member, row.currency, row.unallocated, row.money_balance, row.total])
     for total in totals:
-        writer.writerow(["Total", total.currency, total.unallocated, total.money_balance, total.total])
+        writer.writerow([_("Total"), total.currency, total.unallocated, total.money_balance, total.total])

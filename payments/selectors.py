@@ -1,23 +1,27 @@
-"""Reads of the payments app (the admin's pages and, later, the portal)."""
+"""Reads of the payments app (the admin's pages and the portal)."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
 from djmoney.money import Money
 
-from billing.models import CreditNote, Invoice, InvoiceStatus
-from billing.money import money_from_db
+from billing.models import CreditNote, Invoice, invoice_accepts_payment
+from billing.money import money_from_db, zero
 from members.models import Member
 from payments.models import (
+    IN_FLIGHT_STATUSES,
     Allocation,
     Payment,
     PaymentAttempt,
     PaymentMethod,
     PaymentMethodKind,
     PaymentStatus,
+    PaymentTarget,
     Refund,
     RefundAllocation,
 )
 
-PAYABLE_INVOICE_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
 # Card payments that are not settled yet: at the gateway (pending, processing) or failed and waiting for a retry.
 CARD_UNSETTLED_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.FAILED)
 
@@ -56,9 +60,53 @@ def member_payments_with_credit(*, member: Member) -> QuerySet[Payment]:
 
 def member_invoices_payable(*, member: Member, currency: str) -> QuerySet[Invoice]:
     """The member's invoices that still ask for money in `currency`, oldest due first."""
-    return Invoice.objects.filter(
-        member=member, currency=currency, status__in=PAYABLE_INVOICE_STATUSES, amount_remaining__gt=0
-    ).order_by("due_date", "pk")
+    return Invoice.objects.filter(member=member, currency=currency).accepting_payment().order_by("due_date", "pk")
+
+
+def invoices_reserved(invoices: Iterable[Invoice]) -> dict[int, Money]:
+    """What card payments still in flight at the gateway reserve on each invoice, in one query."""
+    invoices = list(invoices)
+    rows = (
+        PaymentTarget.objects.filter(
+            invoice__in=[invoice.pk for invoice in invoices], payment__status__in=IN_FLIGHT_STATUSES
+        )
+        .values("invoice_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    totals = {row["invoice_id"]: row["total"] for row in rows}
+    return {invoice.pk: money_from_db(totals.get(invoice.pk), invoice.currency) for invoice in invoices}
+
+
+@dataclass(frozen=True)
+class ChargeAvailability:
+    """What card payments in flight at the gateway reserve on an invoice (`reserved`), and what can still be charged
+    on it by card (`available`): what remains less that, never below zero, and nothing on an invoice that takes no
+    payment (a draft, a void or a paid one)."""
+
+    reserved: Money
+    available: Money
+
+
+def invoices_available_to_charge(invoices: Iterable[Invoice]) -> dict[int, ChargeAvailability]:
+    """`invoice_available_to_charge` of each invoice, by id, in one query."""
+    invoices = list(invoices)
+    reserved = invoices_reserved(invoices)
+    availability = {}
+    for invoice in invoices:
+        available = zero(invoice.currency)
+        if invoice_accepts_payment(invoice):
+            left = invoice.amount_remaining - reserved[invoice.pk]
+            available = money_from_db(max(left.amount, 0), invoice.currency)
+        availability[invoice.pk] = ChargeAvailability(reserved=reserved[invoice.pk], available=available)
+    return availability
+
+
+def invoice_available_to_charge(invoice: Invoice) -> ChargeAvailability:
+    """What can still be charged on the invoice by card, and what card payments in flight already reserve on it:
+    the one rule of the card service (checked again on the locked rows), the admin's pages, the portal and the
+    retries."""
+    return invoices_available_to_charge([invoice])[invoice.pk]
 
 
 def invoice_allocations(*, invoice: Invoice) -> QuerySet[Allocation]:

@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
@@ -87,7 +88,7 @@ class BillingAdminMixin:
     refusal as an error message, and redirect on success.
 
     Every form and button that acts carries a one-time key (`{% intent_field %}`): the service claims it with its
-    effect, and the same form sent again shows the first outcome instead of acting again (payments/form_intents.py).
+    effect, and the same form sent again shows the first outcome instead of acting again (billing/form_intents.py).
     """
 
     class Media:
@@ -120,7 +121,9 @@ class BillingAdminMixin:
     def object_get(self, request: HttpRequest, object_id: str):
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
-            raise Http404(f"There is no {self.opts.verbose_name} with the id “{object_id}”.")
+            raise Http404(
+                _("There is no %(name)s with the id “%(id)s”.") % {"name": self.opts.verbose_name, "id": object_id}
+            )
         if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
         return obj

@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_fsm import can_proceed
 
 from billing.admin.base import CONFIRM_TEMPLATE, ObjectAction, ReadOnlyAdmin, transition_allowed
@@ -30,17 +32,29 @@ def credit_note_void_consequences(credit_note: CreditNote) -> list[str]:
     """What voiding the credit note does, for its confirmation page."""
     invoice = credit_note.invoice
     plan = credit_note_void_plan(credit_note)
-    consequences = [f"{credit_note} ({credit_note.amount}) becomes void and is kept for audit. This cannot be undone."]
+    consequences = [
+        _("%(credit_note)s (%(amount)s) becomes void and is kept for audit. This cannot be undone.")
+        % {"credit_note": credit_note, "amount": credit_note.amount}
+    ]
     if plan.owed_again.amount > 0:
-        remaining = invoice.amount_remaining + plan.owed_again
+        if invoice.status == InvoiceStatus.PAID:
+            owed_again = _("%(invoice)s asks for %(amount)s again: %(remaining)s will remain, and it reopens.")
+        else:
+            owed_again = _("%(invoice)s asks for %(amount)s again: %(remaining)s will remain.")
         consequences.append(
-            f"{invoice} asks for {plan.owed_again} again: {remaining} will remain"
-            + (", and it reopens." if invoice.status == InvoiceStatus.PAID else ".")
+            owed_again
+            % {"invoice": invoice, "amount": plan.owed_again, "remaining": invoice.amount_remaining + plan.owed_again}
         )
     for payment, amount in plan.from_payments.items():
-        consequences.append(f"{amount} of {payment}'s unallocated money (the member's credit) is applied to {invoice}.")
+        consequences.append(
+            _("%(amount)s of %(payment)s's unallocated money (the member's credit) is applied to %(invoice)s.")
+            % {"amount": amount, "payment": payment, "invoice": invoice}
+        )
     if plan.from_balance.amount > 0:
-        consequences.append(f"{plan.from_balance} of the member's money balance is applied to {invoice} again.")
+        consequences.append(
+            _("%(amount)s of the member's money balance is applied to %(invoice)s again.")
+            % {"amount": plan.from_balance, "invoice": invoice}
+        )
     return consequences
 
 
@@ -52,18 +66,18 @@ class CreditNoteAdmin(ReadOnlyAdmin):
     list_select_related = ("invoice__member",)
     date_hierarchy = "created_at"
 
-    @admin.display(description="Member", ordering="invoice__member__name")
+    @admin.display(description=gettext_lazy("Member"), ordering="invoice__member__name")
     def member(self, credit_note: CreditNote):
         return credit_note.invoice.member
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
     def status_badge(self, credit_note: CreditNote):
         return credit_note_status_badge(credit_note)
 
     def credit_note_actions(self, request, credit_note: CreditNote) -> list[ObjectAction]:
         """Void credit note, where its state machine and the user's permissions allow it."""
         if transition_allowed(credit_note.void, request.user):
-            return [ObjectAction("Void credit note", self.url_for("void", credit_note.pk), danger=True)]
+            return [ObjectAction(_("Void credit note"), self.url_for("void", credit_note.pk), danger=True)]
         return []
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -87,7 +101,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
             takes=credit_note_allocation_takes(credit_note=credit_note),
             refunds=credit_note_refunds(credit_note=credit_note),
             activities=target_activities(target=credit_note),
-            download=ObjectAction("Download PDF", self.url_for("pdf", credit_note.pk)),
+            download=ObjectAction(_("Download PDF"), self.url_for("pdf", credit_note.pk)),
         )
         return TemplateResponse(request, "admin/billing/creditnote/credit_note_page.html", context)
 
@@ -114,11 +128,12 @@ class CreditNoteAdmin(ReadOnlyAdmin):
                 credit_note=credit_note, actor=self.actor(request), reason=form.cleaned_data["reason"]
             ),
             success=lambda voided: (
-                f"{voided} voided. {voided.invoice} has {voided.invoice.amount_remaining} remaining."
+                _("%(credit_note)s voided. %(invoice)s has %(remaining)s remaining.")
+                % {"credit_note": voided, "invoice": voided.invoice, "remaining": voided.invoice.amount_remaining}
             ),
             success_url=self.url_for("change", credit_note.pk),
-            title=f"Void {credit_note}?",
-            submit_label="Yes, void the credit note",
+            title=_("Void %(credit_note)s?") % {"credit_note": credit_note},
+            submit_label=_("Yes, void the credit note"),
             cancel_url=self.url_for("change", credit_note.pk),
             template=CONFIRM_TEMPLATE,
             consequences=credit_note_void_consequences(credit_note),

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminDateWidget, AutocompleteSelect
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from djmoney.money import Money
 
 from billing.errors import BillingError
@@ -124,7 +126,9 @@ class ObjectAutocompleteSelect(AutocompleteSelect):
 def member_field(model) -> forms.ModelChoiceField:
     """A member, searched by name or email (the admin's autocomplete for `model.member`)."""
     return ObjectChoiceField(
-        queryset=Member.objects.all(), widget=ObjectAutocompleteSelect(model._meta.get_field("member"), admin.site)
+        label=gettext_lazy("Member"),
+        queryset=Member.objects.all(),
+        widget=ObjectAutocompleteSelect(model._meta.get_field("member"), admin.site),
     )
 
 
@@ -143,7 +147,7 @@ class BoundedDateField(forms.DateField):
         super().validate(value)
         if value is not None and not DATE_EARLIEST <= value <= DATE_LATEST:
             raise ValidationError(
-                "Enter a date from %(earliest)s to %(latest)s.",
+                _("Enter a date from %(earliest)s to %(latest)s."),
                 code="date_out_of_range",
                 params={"earliest": DATE_EARLIEST.isoformat(), "latest": DATE_LATEST.isoformat()},
             )

@@ -6,6 +6,8 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import formsets
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from djmoney.money import Money
 
 from billing.admin.fields import (
@@ -25,9 +27,19 @@ from payments.models import Payment
 
 
 class InvoiceDraftForm(forms.Form):
-    issue_date = date_field(required=False, help_text="Leave empty to use the day the invoice is issued.")
-    due_date = date_field(required=False, help_text="Leave empty for the space's default payment term.")
-    memo = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    issue_date = date_field(
+        label=gettext_lazy("Issue date"),
+        required=False,
+        help_text=gettext_lazy("Leave empty to use the day the invoice is issued."),
+    )
+    due_date = date_field(
+        label=gettext_lazy("Due date"),
+        required=False,
+        help_text=gettext_lazy("Leave empty for the space's default payment term."),
+    )
+    memo = forms.CharField(
+        label=gettext_lazy("Memo"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
+    )
 
     def draft_kwargs(self) -> dict:
         return {key: self.cleaned_data[key] for key in ("issue_date", "due_date", "memo")}
@@ -35,13 +47,17 @@ class InvoiceDraftForm(forms.Form):
 
 class InvoiceDraftCreateForm(InvoiceDraftForm):
     member = member_field(Invoice)
-    currency = forms.ChoiceField(required=False, help_text="Leave empty for the member's default currency.")
+    currency = forms.ChoiceField(
+        label=gettext_lazy("Currency"),
+        required=False,
+        help_text=gettext_lazy("Leave empty for the member's default currency."),
+    )
 
     field_order = ["member", "currency", "issue_date", "due_date", "memo"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["currency"].choices = [("", "Member's default currency"), *currency_choices()]
+        self.fields["currency"].choices = [("", _("Member's default currency")), *currency_choices()]
 
     def invoice_currency(self) -> str | None:
         """The currency the lines are typed in, once the form is valid."""
@@ -54,13 +70,20 @@ class InvoiceDraftCreateForm(InvoiceDraftForm):
 
 
 class InvoiceLineForm(forms.Form):
-    description = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 40}))
-    quantity = PlainDecimalField(
-        initial=1, min_value=Decimal("0.001"), max_value=MAX_QUANTITY, max_digits=12, decimal_places=3
+    description = forms.CharField(
+        label=gettext_lazy("Description"), max_length=500, widget=forms.TextInput(attrs={"size": 40})
     )
-    unit_amount = MoneyAmountField(allow_zero=True)
+    quantity = PlainDecimalField(
+        label=gettext_lazy("Quantity"),
+        initial=1,
+        min_value=Decimal("0.001"),
+        max_value=MAX_QUANTITY,
+        max_digits=12,
+        decimal_places=3,
+    )
+    unit_amount = MoneyAmountField(label=gettext_lazy("Unit amount"), allow_zero=True)
     tax_rate = PlainDecimalField(
-        label="Tax rate (%)", initial=0, min_value=0, max_value=100, max_digits=5, decimal_places=2
+        label=gettext_lazy("Tax rate (%)"), initial=0, min_value=0, max_value=100, max_digits=5, decimal_places=2
     )
 
     def __init__(self, *args, currency: str | None = None, **kwargs):
@@ -82,7 +105,7 @@ class BaseInvoiceLineFormSet(forms.BaseFormSet):
         super().clean()
         counts = self.management_form.cleaned_data
         if counts.get(formsets.TOTAL_FORM_COUNT, 0) < 0 or counts.get(formsets.INITIAL_FORM_COUNT, 0) < 0:
-            raise ValidationError("The lines were sent incomplete: reload the page and enter them again.")
+            raise ValidationError(_("The lines were sent incomplete: reload the page and enter them again."))
 
     def line_inputs(self) -> list[LineInput]:
         """The lines to keep: filled in and not marked for deletion (untouched extra rows are skipped)."""
@@ -120,8 +143,10 @@ def invoice_line_initial(invoice: Invoice) -> list[dict]:
 class InvoiceDetailsForm(forms.Form):
     """What may change on an issued invoice."""
 
-    due_date = date_field()
-    memo = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    due_date = date_field(label=gettext_lazy("Due date"))
+    memo = forms.CharField(
+        label=gettext_lazy("Memo"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
+    )
 
 
 class ApplyPaymentsForm(forms.Form):
@@ -145,7 +170,7 @@ class ApplyPaymentsForm(forms.Form):
     def clean(self):
         cleaned_data = super().clean()
         if not self.errors and not any(cleaned_data.get(self.field_name(payment)) for payment in self.payments):
-            raise ValidationError("Enter an amount for at least one payment.")
+            raise ValidationError(_("Enter an amount for at least one payment."))
         return cleaned_data
 
     def applications(self) -> list[tuple[Payment, Money]]:
@@ -158,9 +183,10 @@ class ApplyPaymentsForm(forms.Form):
 
 class CreditNoteVoidForm(forms.Form):
     reason = forms.CharField(
+        label=gettext_lazy("Reason"),
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="For example: issued on the wrong invoice, or for the wrong amount.",
+        help_text=gettext_lazy("For example: issued on the wrong invoice, or for the wrong amount."),
     )
 
 
@@ -171,31 +197,42 @@ class CreditNoteForm(forms.Form):
     """A credit note: an amount, or an amount per invoice line (one field per line, with what is left to credit on
     it); a reason and a memo; and how the part that was already paid is settled (refund, credit, out of band)."""
 
-    amount = MoneyAmountField(required=False, help_text="Or leave it empty and enter an amount per line below.")
-    reason = forms.ChoiceField(choices=[("", "Choose a reason"), *CreditNoteReason.choices])
+    amount = MoneyAmountField(
+        label=gettext_lazy("Amount"),
+        required=False,
+        help_text=gettext_lazy("Or leave it empty and enter an amount per line below."),
+    )
+    reason = forms.ChoiceField(
+        label=gettext_lazy("Reason"), choices=[("", gettext_lazy("Choose a reason")), *CreditNoteReason.choices]
+    )
     memo = forms.CharField(
+        label=gettext_lazy("Memo"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Printed on the credit note, for the member.",
+        help_text=gettext_lazy("Printed on the credit note, for the member."),
     )
     refund_amount = MoneyAmountField(
-        label="Refund",
+        label=gettext_lazy("Refund"),
         required=False,
         allow_zero=True,
-        help_text="Refunded from the invoice's payments, newest first (to the card for card payments).",
+        help_text=gettext_lazy("Refunded from the invoice's payments, newest first (to the card for card payments)."),
     )
     credit_amount = MoneyAmountField(
-        label="Member credit",
+        label=gettext_lazy("Member credit"),
         required=False,
         allow_zero=True,
-        help_text="Kept for the member: unallocated on its payment (or back to the money balance), usable on later "
-        "invoices and refundable.",
+        help_text=gettext_lazy(
+            "Kept for the member: unallocated on its payment (or back to the money balance), usable on later "
+            "invoices and refundable."
+        ),
     )
     out_of_band_amount = MoneyAmountField(
-        label="Returned outside the system",
+        label=gettext_lazy("Returned outside the system"),
         required=False,
         allow_zero=True,
-        help_text="Money already given back another way (cash from the till, a transfer); recorded as a refund.",
+        help_text=gettext_lazy(
+            "Money already given back another way (cash from the till, a transfer); recorded as a refund."
+        ),
     )
 
     class Media:
@@ -213,11 +250,12 @@ class CreditNoteForm(forms.Form):
                 required=False,
                 allow_zero=True,
                 label=invoice_line.description,
-                help_text=f"{creditable} left to credit (amount {invoice_line.amount} + tax {invoice_line.tax}).",
+                help_text=_("%(creditable)s left to credit (amount %(amount)s + tax %(tax)s).")
+                % {"creditable": creditable, "amount": invoice_line.amount, "tax": invoice_line.tax},
             )
             if creditable.amount <= 0:
                 field.disabled = True
-                field.help_text = "Credited in full already."
+                field.help_text = _("Credited in full already.")
             line_fields[self.line_field_name(invoice_line)] = field
         self.fields = {
             "amount": self.fields["amount"],
@@ -240,10 +278,10 @@ class CreditNoteForm(forms.Form):
         has_lines = any(cleaned_data.get(name) for name in self.line_field_names)
         if cleaned_data.get("amount") and has_lines:
             raise ValidationError(
-                "Enter the amount of the credit note, or an amount per line, not both.", code="amount_and_lines"
+                _("Enter the amount of the credit note, or an amount per line, not both."), code="amount_and_lines"
             )
         if not cleaned_data.get("amount") and not has_lines:
-            raise ValidationError("Enter the amount of the credit note, or an amount per line.", code="no_amount")
+            raise ValidationError(_("Enter the amount of the credit note, or an amount per line."), code="no_amount")
         return cleaned_data
 
     def line_amounts(self) -> dict[int, Money]:
@@ -261,7 +299,7 @@ class CreditNoteForm(forms.Form):
 
 
 class MoneyBalanceApplyForm(forms.Form):
-    amount = MoneyAmountField()
+    amount = MoneyAmountField(label=gettext_lazy("Amount"))
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -273,14 +311,20 @@ class MoneyBalanceAdjustForm(CurrencyAmountMixin, forms.Form):
     DEBIT = "debit"
 
     direction = forms.ChoiceField(
-        choices=[(CREDIT, "Credit (the member gets money balance)"), (DEBIT, "Debit (take money balance back)")],
+        label=gettext_lazy("Direction"),
+        choices=[
+            (CREDIT, gettext_lazy("Credit (the member gets money balance)")),
+            (DEBIT, gettext_lazy("Debit (take money balance back)")),
+        ],
         widget=forms.RadioSelect,
         initial=CREDIT,
     )
-    amount = MoneyAmountField()
-    currency = forms.ChoiceField()
+    amount = MoneyAmountField(label=gettext_lazy("Amount"))
+    currency = forms.ChoiceField(label=gettext_lazy("Currency"))
     note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), help_text="Why the balance changes; kept in the ledger."
+        label=gettext_lazy("Note"),
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=gettext_lazy("Why the balance changes; kept in the ledger."),
     )
 
     def __init__(self, *args, **kwargs):

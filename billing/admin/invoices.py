@@ -8,6 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.admin.base import (
     ADJUST_MONEY_BALANCE,
@@ -52,10 +54,11 @@ from billing.models import (
     ShownStatus,
     invoice_accepts_credit_note,
     invoice_accepts_payment,
+    invoice_creditable,
 )
 from billing.money import money_parse, money_sum
 from billing.selectors import invoice_activities, member_money_balance
-from billing.services.credit_note_issue import credit_note_issue, invoice_creditable
+from billing.services.credit_note_issue import credit_note_issue
 from billing.services.invoice_draft import (
     invoice_details_update,
     invoice_draft_create,
@@ -67,10 +70,11 @@ from billing.services.invoice_money_balance import invoice_apply_money_balance
 from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.admin.forms import CardChargeForm, CardChoiceForm, ExternalPaymentForm
 from payments.admin.payments import charge_outcome_message
-from payments.amounts import invoice_reserved
 from payments.models import Refund, RefundStatus, payment_has_something_to_refund
 from payments.selectors import (
+    ChargeAvailability,
     invoice_allocations,
+    invoice_available_to_charge,
     invoice_card_payments_unsettled,
     invoice_credit_notes,
     member_active_payment_methods,
@@ -79,6 +83,8 @@ from payments.selectors import (
 from payments.services.payment_apply import payment_apply
 from payments.services.payment_card import invoice_issue_and_charge, payment_create_card
 from payments.services.payment_external import payment_create_external
+
+NO_SAVED_CARD = gettext_lazy("%(member)s has no saved card: add one on the member's page first.")
 
 
 def status_badge(invoice: Invoice) -> str:
@@ -105,33 +111,46 @@ def credit_note_outcome_message(credit_note: CreditNote) -> ResultMessage:
     credit_note = CreditNote.objects.select_related("invoice").get(pk=credit_note.pk)
     invoice = credit_note.invoice
     parts = [
-        (credit_note.pre_payment_amount, "off what remained to pay"),
-        (credit_note.refund_amount, "refunded"),
-        (credit_note.credit_amount, "kept as the member's credit"),
-        (credit_note.out_of_band_amount, "recorded as returned outside the system"),
+        (credit_note.pre_payment_amount, _("%(amount)s off what remained to pay")),
+        (credit_note.refund_amount, _("%(amount)s refunded")),
+        (credit_note.credit_amount, _("%(amount)s kept as the member's credit")),
+        (credit_note.out_of_band_amount, _("%(amount)s recorded as returned outside the system")),
     ]
-    text = (
-        f"{credit_note} issued on {invoice} for {credit_note.amount}: "
-        + ", ".join(f"{amount} {what}" for amount, what in parts if amount.amount)
-        + f". {invoice} is {invoice.get_shown_status_display().lower()} with {invoice.amount_remaining} remaining."
-    )
+    sentences = [
+        _("%(credit_note)s issued on %(invoice)s for %(amount)s: %(parts)s.")
+        % {
+            "credit_note": credit_note,
+            "invoice": invoice,
+            "amount": credit_note.amount,
+            "parts": ", ".join(part % {"amount": amount} for amount, part in parts if amount.amount),
+        },
+        _("%(invoice)s is %(status)s with %(remaining)s remaining.")
+        % {
+            "invoice": invoice,
+            "status": invoice.get_shown_status_display().lower(),
+            "remaining": invoice.amount_remaining,
+        },
+    ]
     level = messages.SUCCESS
     refunds = list(credit_note.refunds.filter(kind=Refund.Kind.GATEWAY).select_related("payment"))
     if any(refund.status == RefundStatus.PENDING for refund in refunds):
-        text += " The refund to the card is pending at the gateway."
+        sentences.append(_("The refund to the card is pending at the gateway."))
     failed = [refund for refund in refunds if refund.status == RefundStatus.FAILED]
     if failed:
         level = messages.WARNING
-        text += " " + " ".join(
-            f"The refund of {refund.amount} from {refund.payment} failed at the gateway: {refund.failure_message} "
-            "That money stays as the member's credit."
+        sentences += [
+            _(
+                "The refund of %(amount)s from %(payment)s failed at the gateway: %(reason)s That money stays as the "
+                "member's credit."
+            )
+            % {"amount": refund.amount, "payment": refund.payment, "reason": refund.failure_message}
             for refund in failed
-        )
-    return ResultMessage(text, level)
+        ]
+    return ResultMessage(" ".join(sentences), level)
 
 
 class ShownStatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = gettext_lazy("status")
     parameter_name = "shown_status"
 
     def lookups(self, request, model_admin):
@@ -157,11 +176,11 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
     list_select_related = ("member",)
     actions = None  # No bulk delete: drafts are deleted one by one through the service.
 
-    @admin.display(description="Number", ordering="number")
+    @admin.display(description=gettext_lazy("Number"), ordering="number")
     def number_display(self, invoice: Invoice) -> str:
         return str(invoice)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
     def shown_status_badge(self, invoice: Invoice) -> str:
         return status_badge(invoice)
 
@@ -196,9 +215,11 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def invoice_actions(self, request: HttpRequest, invoice: Invoice, *, reserved=None) -> list[ObjectAction]:
-        """The buttons the invoice's state and the user's permissions allow (`reserved`: its card payments in
-        flight; not needed for a draft)."""
+    def invoice_actions(
+        self, request: HttpRequest, invoice: Invoice, *, charge: ChargeAvailability | None = None
+    ) -> list[ObjectAction]:
+        """The buttons the invoice's state and the user's permissions allow (`charge`: what its card payments in
+        flight reserve and what can still be charged; not needed for a draft)."""
         user = request.user
         actions = []
 
@@ -207,33 +228,33 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
 
         if invoice.is_draft:
             if transition_allowed(invoice.issue, user):
-                actions.append(ObjectAction("Issue", self.url_for("issue", invoice.pk), post=True))
+                actions.append(ObjectAction(_("Issue"), self.url_for("issue", invoice.pk), post=True))
                 if user.has_perm(CHARGE_PAYMENT) and member_has_card():
-                    actions.append(ObjectAction("Issue and charge", self.url_for("issue_and_charge", invoice.pk)))
+                    actions.append(ObjectAction(_("Issue and charge"), self.url_for("issue_and_charge", invoice.pk)))
             return actions
         if invoice_accepts_payment(invoice):
             if user.has_perm(RECORD_EXTERNAL_PAYMENT):
-                actions.append(ObjectAction("Create payment", self.url_for("create_payment", invoice.pk)))
-            if user.has_perm(CHARGE_PAYMENT) and invoice.amount_remaining > reserved and member_has_card():
-                actions.append(ObjectAction("Charge saved card", self.url_for("charge", invoice.pk)))
+                actions.append(ObjectAction(_("Create payment"), self.url_for("create_payment", invoice.pk)))
+            if user.has_perm(CHARGE_PAYMENT) and charge.available.amount > 0 and member_has_card():
+                actions.append(ObjectAction(_("Charge saved card"), self.url_for("charge", invoice.pk)))
             if (
                 user.has_perm(ALLOCATE_PAYMENT)
                 and member_payments_with_unallocated(member=invoice.member, currency=invoice.currency).exists()
             ):
-                actions.append(ObjectAction("Apply existing payment", self.url_for("apply_payment", invoice.pk)))
+                actions.append(ObjectAction(_("Apply existing payment"), self.url_for("apply_payment", invoice.pk)))
             if (
                 user.has_perm(ADJUST_MONEY_BALANCE)
                 and member_money_balance(member=invoice.member, currency=invoice.currency).amount > 0
             ):
-                actions.append(ObjectAction("Apply money balance", self.url_for("apply_balance", invoice.pk)))
+                actions.append(ObjectAction(_("Apply money balance"), self.url_for("apply_balance", invoice.pk)))
         if invoice_accepts_credit_note(invoice) and user.has_perm(ISSUE_CREDIT_NOTE):
-            actions.append(ObjectAction("Issue credit note", self.url_for("credit_note", invoice.pk)))
+            actions.append(ObjectAction(_("Issue credit note"), self.url_for("credit_note", invoice.pk)))
         if transition_allowed(invoice.mark_uncollectible, user):
             actions.append(
-                ObjectAction("Mark uncollectible", self.url_for("mark_uncollectible", invoice.pk), post=True)
+                ObjectAction(_("Mark uncollectible"), self.url_for("mark_uncollectible", invoice.pk), post=True)
             )
         if transition_allowed(invoice.void, user):
-            actions.append(ObjectAction("Void invoice", self.url_for("void", invoice.pk), danger=True))
+            actions.append(ObjectAction(_("Void invoice"), self.url_for("void", invoice.pk), danger=True))
         return actions
 
     # Drafts
@@ -274,19 +295,21 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
         )
         if request.method == "POST" and form.is_valid() and lines.is_valid():
             done, draft = self.service_run(
-                request, lambda: call(lines.line_inputs()), success=lambda draft: f"{draft} saved ({draft.total})."
+                request,
+                lambda: call(lines.line_inputs()),
+                success=lambda draft: _("%(invoice)s saved (%(total)s).") % {"invoice": draft, "total": draft.total},
             )
             if done:
                 return HttpResponseRedirect(self.url_for("change", draft.pk))
         context = self.page_context(
             request,
             obj=invoice,
-            title=f"Edit {invoice}" if invoice is not None else "Add a draft invoice",
+            title=_("Edit %(invoice)s") % {"invoice": invoice} if invoice is not None else _("Add a draft invoice"),
             form=form,
             lines=lines,
             currency=currency,
             actions=self.invoice_actions(request, invoice) if invoice is not None else [],
-            download=ObjectAction("Preview PDF", self.url_for("pdf", invoice.pk)) if invoice is not None else None,
+            download=ObjectAction(_("Preview PDF"), self.url_for("pdf", invoice.pk)) if invoice is not None else None,
             has_delete_permission=invoice is not None and self.has_delete_permission(request, invoice),
         )
         context["media"] += lines.media
@@ -302,13 +325,16 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             permission=None,
             form=ConfirmForm(self.form_data(request)),
             call=lambda: invoice_draft_delete(invoice=invoice, actor=self.actor(request)),
-            success=lambda _: f"{invoice} deleted.",
+            success=lambda deleted: _("%(invoice)s deleted.") % {"invoice": invoice},
             success_url=self.url_for("changelist"),
-            title=f"Delete {invoice}?",
-            submit_label="Yes, delete the draft",
+            title=_("Delete %(invoice)s?") % {"invoice": invoice},
+            submit_label=_("Yes, delete the draft"),
             cancel_url=self.url_for("change", invoice.pk),
             template=CONFIRM_TEMPLATE,
-            consequences=[f"The draft and its {invoice.lines.count()} line(s) are deleted. No number is lost."],
+            consequences=[
+                _("The draft and its %(count)s line(s) are deleted. No number is lost.")
+                % {"count": invoice.lines.count()}
+            ],
         )
 
     # The invoice page
@@ -333,14 +359,14 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 self.form_data(request), initial={"due_date": invoice.due_date, "memo": invoice.memo}
             )
             if request.method == "POST" and form.is_valid():
-                done, _ = self.service_run(
+                done, _updated = self.service_run(
                     request,
                     lambda: invoice_details_update(invoice=invoice, actor=self.actor(request), **form.cleaned_data),
-                    success=lambda updated: f"{updated} updated.",
+                    success=lambda updated: _("%(invoice)s updated.") % {"invoice": updated},
                 )
                 if done:
                     return HttpResponseRedirect(self.url_for("change", invoice.pk))
-        reserved = invoice_reserved(invoice)
+        charge = invoice_available_to_charge(invoice)
         can_refund = request.user.has_perm(REFUND_PAYMENT)
         allocations = list(invoice_allocations(invoice=invoice))
         for allocation in allocations:
@@ -362,11 +388,11 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             credit_notes=invoice_credit_notes(invoice=invoice),
             card_payments=invoice_card_payments_unsettled(invoice=invoice),
             activities=invoice_activities(invoice=invoice),
-            reserved=reserved,
+            reserved=charge.reserved,
             status_badge=status_badge(invoice),
-            actions=self.invoice_actions(request, invoice, reserved=reserved),
+            actions=self.invoice_actions(request, invoice, charge=charge),
             download=ObjectAction(
-                "Preview PDF" if invoice.is_draft else "Download PDF", self.url_for("pdf", invoice.pk)
+                _("Preview PDF") if invoice.is_draft else _("Download PDF"), self.url_for("pdf", invoice.pk)
             ),
             can_unallocate=request.user.has_perm(ALLOCATE_PAYMENT),
         )
@@ -386,8 +412,12 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             permission=ISSUE_INVOICE,
             call=lambda: invoice_issue(invoice=invoice, actor=self.actor(request)),
             success=lambda issued: (
-                f"{issued} issued; it is {issued.get_shown_status_display().lower()} "
-                f"with {issued.amount_remaining} remaining."
+                _("%(invoice)s issued; it is %(status)s with %(remaining)s remaining.")
+                % {
+                    "invoice": issued,
+                    "status": issued.get_shown_status_display().lower(),
+                    "remaining": issued.amount_remaining,
+                }
             ),
             redirect_url=self.url_for("change", invoice.pk),
         )
@@ -401,9 +431,15 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
         )
 
         def recorded(payment) -> str:
-            message = f"{payment} recorded: {payment.amount_allocated} applied to {invoice}."
+            message = _("%(payment)s recorded: %(amount)s applied to %(invoice)s.") % {
+                "payment": payment,
+                "amount": payment.amount_allocated,
+                "invoice": invoice,
+            }
             if payment.amount_unallocated.amount:
-                message += f" {payment.amount_unallocated} is more than it asked for and stays as the member's credit."
+                message += " " + _("%(amount)s is more than it asked for and stays as the member's credit.") % {
+                    "amount": payment.amount_unallocated
+                }
             return message
 
         return self.form_page(
@@ -414,40 +450,47 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             call=lambda: payment_create_external(invoice=invoice, actor=self.actor(request), **form.payment_kwargs()),
             success=recorded,
             success_url=self.url_for("change", invoice.pk),
-            title=f"Record a payment for {invoice}",
-            submit_label="Record payment",
+            title=_("Record a payment for %(invoice)s") % {"invoice": invoice},
+            submit_label=_("Record payment"),
             cancel_url=self.url_for("change", invoice.pk),
-            intro=(
-                f"{invoice.amount_remaining} remains to pay ({invoice.currency}). Money received beyond that stays "
-                "unallocated on the payment, as the member's credit."
-            ),
+            intro=_(
+                "%(remaining)s remains to pay (%(currency)s). Money received beyond that stays unallocated on the "
+                "payment, as the member's credit."
+            )
+            % {"remaining": invoice.amount_remaining, "currency": invoice.currency},
         )
 
     def charge_view(self, request, object_id):
         invoice = self.object_get(request, object_id)
-        reserved = invoice_reserved(invoice)
-        available = invoice.amount_remaining - reserved
+        charge = invoice_available_to_charge(invoice)
+        reserved, available = charge.reserved, charge.available
         cards = member_active_payment_methods(member=invoice.member)
         default = cards.first()
         form = CardChargeForm(
             self.form_data(request),
             currency=invoice.currency,
             payment_methods=cards,
-            amount_help=f"At most {available}: what remains, less what is being charged already.",
+            amount_help=_("At most %(available)s: what remains, less what is being charged already.")
+            % {"available": available},
             initial={
                 "amount": amount_initial(available) if available.amount > 0 else None,
                 "payment_method": default.pk if default else None,
             },
         )
-        intro = f"{invoice.amount_remaining} remains on {invoice}"
         if reserved.amount:
-            intro += f", of which {reserved} is being charged already (processing at the gateway)"
-        intro += (
-            f". At most {available} can be charged now. The gateway is asked right after you submit; the invoice "
-            "shows the payment as processing until it answers."
-        )
+            intro = _(
+                "%(remaining)s remains on %(invoice)s, of which %(reserved)s is being charged already (processing at "
+                "the gateway)."
+            )
+        else:
+            intro = _("%(remaining)s remains on %(invoice)s.")
+        intro = intro % {"remaining": invoice.amount_remaining, "invoice": invoice, "reserved": reserved}
+        intro += " " + _(
+            "At most %(available)s can be charged now. The gateway is asked right after you submit; the invoice shows "
+            "the payment as processing until it answers."
+        ) % {"available": available}
         if default is None:
-            intro += f" {invoice.member} has no saved card: add one on the member's page first."
+            intro += " " + NO_SAVED_CARD % {"member": invoice.member}
         return self.form_page(
             request,
             obj=invoice,
@@ -456,8 +499,8 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             call=lambda: payment_create_card(invoice=invoice, actor=self.actor(request), **form.charge_kwargs()),
             success=charge_outcome_message,
             success_url=self.url_for("change", invoice.pk),
-            title=f"Charge a saved card for {invoice}",
-            submit_label="Charge",
+            title=_("Charge a saved card for %(invoice)s") % {"invoice": invoice},
+            submit_label=_("Charge"),
             cancel_url=self.url_for("change", invoice.pk),
             intro=intro,
         )
@@ -469,26 +512,32 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
         form = CardChoiceForm(
             self.form_data(request), payment_methods=cards, initial={"payment_method": default.pk if default else None}
         )
-        intro = (
-            f"{invoice} ({invoice.total}) is issued with its number; then all that remains on it is charged to the "
-            "chosen card."
-        )
+        intro = _(
+            "%(invoice)s (%(total)s) is issued with its number; then all that remains on it is charged to the chosen "
+            "card."
+        ) % {"invoice": invoice, "total": invoice.total}
         if settings.BILLING_APPLY_CREDIT_AT_ISSUE:
-            intro += " The member's credit (money balance, then unallocated payments) is applied first."
+            intro += " " + _("The member's credit (money balance, then unallocated payments) is applied first.")
         if default is None:
-            intro += f" {invoice.member} has no saved card: add one on the member's page first."
+            intro += " " + NO_SAVED_CARD % {"member": invoice.member}
 
         def issued_and_charged(result) -> ResultMessage:
             issued, payment = result  # `issued` as the service left it: before the gateway answered.
             credit = issued.amount_balance_applied + issued.amount_paid
-            text = f"{issued} issued"
+            values = {"invoice": issued, "credit": credit}
             if payment is None:
                 if credit.amount:
-                    return ResultMessage(f"{text} and paid by the member's credit ({credit}); no card was charged.")
-                return ResultMessage(f"{text}; nothing remains to pay, so no card was charged.")
-            text += f" ({credit} of the member's credit applied). " if credit.amount else ". "
+                    return ResultMessage(
+                        _("%(invoice)s issued and paid by the member's credit (%(credit)s); no card was charged.")
+                        % values
+                    )
+                return ResultMessage(_("%(invoice)s issued; nothing remains to pay, so no card was charged.") % values)
+            if credit.amount:
+                text = _("%(invoice)s issued (%(credit)s of the member's credit applied).") % values
+            else:
+                text = _("%(invoice)s issued.") % values
             outcome = charge_outcome_message(payment)
-            return ResultMessage(text + outcome.text, outcome.level)
+            return ResultMessage(" ".join([text, outcome.text]), outcome.level)
 
         return self.form_page(
             request,
@@ -500,8 +549,8 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             ),
             success=issued_and_charged,
             success_url=self.url_for("change", invoice.pk),
-            title=f"Issue and charge {invoice}",
-            submit_label="Issue and charge",
+            title=_("Issue and charge %(invoice)s") % {"invoice": invoice},
+            submit_label=_("Issue and charge"),
             cancel_url=self.url_for("change", invoice.pk),
             intro=intro,
         )
@@ -517,13 +566,18 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             form=form,
             call=lambda: payment_apply(invoice=invoice, applications=form.applications(), actor=self.actor(request)),
             success=lambda allocations: (
-                "Applied "
-                + ", ".join(f"{allocation.amount} of {allocation.payment}" for allocation in allocations)
-                + f" to {invoice}."
+                _("Applied %(amounts)s to %(invoice)s.")
+                % {
+                    "amounts": ", ".join(
+                        _("%(amount)s of %(payment)s") % {"amount": allocation.amount, "payment": allocation.payment}
+                        for allocation in allocations
+                    ),
+                    "invoice": invoice,
+                }
             ),
             success_url=self.url_for("change", invoice.pk),
-            title=f"Apply existing payments to {invoice}",
-            submit_label="Apply",
+            title=_("Apply existing payments to %(invoice)s") % {"invoice": invoice},
+            submit_label=_("Apply"),
             cancel_url=self.url_for("change", invoice.pk),
             template="admin/billing/invoice/apply_payment.html",
             invoice=invoice,
@@ -546,22 +600,27 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
                 invoice=invoice, amount=form.cleaned_data["amount"], actor=self.actor(request)
             ),
             success=lambda updated: (
-                f"{form.cleaned_data['amount']} of money balance applied to {updated}; "
-                f"{updated.amount_remaining} remains."
+                _("%(amount)s of money balance applied to %(invoice)s; %(remaining)s remains.")
+                % {"amount": form.cleaned_data["amount"], "invoice": updated, "remaining": updated.amount_remaining}
             ),
             success_url=self.url_for("change", invoice.pk),
-            title=f"Apply money balance to {invoice}",
-            submit_label="Apply money balance",
+            title=_("Apply money balance to %(invoice)s") % {"invoice": invoice},
+            submit_label=_("Apply money balance"),
             cancel_url=self.url_for("change", invoice.pk),
-            intro=f"{invoice.member} has {balance} of money balance; {invoice.amount_remaining} remains on {invoice}.",
+            intro=_("%(member)s has %(balance)s of money balance; %(remaining)s remains on %(invoice)s.")
+            % {"member": invoice.member, "balance": balance, "remaining": invoice.amount_remaining, "invoice": invoice},
         )
 
     def void_view(self, request, object_id):
         invoice = self.object_get(request, object_id)
-        consequences = [f"{invoice} ({invoice.total}) will no longer ask for payment. This cannot be undone."]
+        consequences = [
+            _("%(invoice)s (%(total)s) will no longer ask for payment. This cannot be undone.")
+            % {"invoice": invoice, "total": invoice.total}
+        ]
         if invoice.amount_balance_applied.amount:
             consequences.append(
-                f"{invoice.amount_balance_applied} of money balance applied to it returns to {invoice.member}."
+                _("%(amount)s of money balance applied to it returns to %(member)s.")
+                % {"amount": invoice.amount_balance_applied, "member": invoice.member}
             )
         return self.form_page(
             request,
@@ -569,10 +628,10 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             permission=VOID_INVOICE,
             form=ConfirmForm(self.form_data(request)),
             call=lambda: invoice_void(invoice=invoice, actor=self.actor(request)),
-            success=lambda voided: f"{voided} voided.",
+            success=lambda voided: _("%(invoice)s voided.") % {"invoice": voided},
             success_url=self.url_for("change", invoice.pk),
-            title=f"Void {invoice}?",
-            submit_label="Yes, void the invoice",
+            title=_("Void %(invoice)s?") % {"invoice": invoice},
+            submit_label=_("Yes, void the invoice"),
             cancel_url=self.url_for("change", invoice.pk),
             template=CONFIRM_TEMPLATE,
             consequences=consequences,
@@ -584,7 +643,9 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             request,
             permission=MARK_UNCOLLECTIBLE,
             call=lambda: invoice_mark_uncollectible(invoice=invoice, actor=self.actor(request)),
-            success=lambda marked: f"{marked} marked uncollectible; it can still be paid or voided.",
+            success=lambda marked: (
+                _("%(invoice)s marked uncollectible; it can still be paid or voided.") % {"invoice": marked}
+            ),
             redirect_url=self.url_for("change", invoice.pk),
         )
 
@@ -618,26 +679,35 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
             call=lambda: credit_note_issue(invoice=invoice, actor=self.actor(request), **form.issue_kwargs()),
             success=credit_note_outcome_message,
             success_url=back,
-            title=f"Issue a credit note on {invoice}",
-            submit_label="Issue credit note",
+            title=_("Issue a credit note on %(invoice)s") % {"invoice": invoice},
+            submit_label=_("Issue credit note"),
             cancel_url=back,
             template="admin/billing/invoice/credit_note_form.html",
             fieldsets=[
                 (None, {"fields": ["amount", *form.line_field_names, "reason", "memo"]}),
                 (
-                    "How the part already paid is settled",
+                    _("How the part already paid is settled"),
                     {
                         "fields": list(SPLIT_FIELDS),
-                        "description": "What the credit note takes beyond what remains to pay was paid already: "
-                        "refund, member credit and returned outside the system must add up to it exactly. Preview "
-                        "fills them in: a refund of what payments paid, credit for what the money balance paid.",
+                        "description": _(
+                            "What the credit note takes beyond what remains to pay was paid already: refund, member "
+                            "credit and returned outside the system must add up to it exactly. Preview fills them in: "
+                            "a refund of what payments paid, credit for what the money balance paid."
+                        ),
                     },
                 ),
             ],
-            intro=(
-                f"{invoice} totals {invoice.total}; {invoice.amount_credited} is credited already and "
-                f"{invoice.amount_remaining} remains to pay. At most {creditable} can still be credited."
-            ),
+            intro=_(
+                "%(invoice)s totals %(total)s; %(credited)s is credited already and %(remaining)s remains to pay. At "
+                "most %(creditable)s can still be credited."
+            )
+            % {
+                "invoice": invoice,
+                "total": invoice.total,
+                "credited": invoice.amount_credited,
+                "remaining": invoice.amount_remaining,
+                "creditable": creditable,
+            },
             invoice=invoice,
             preview=preview,
             preview_html=credit_note_preview_html(preview),

@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.errors import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
-from billing.money import amount_as_typed, minor_unit, money_parse, money_sum, zero
+from billing.money import amount_as_typed, minor_unit, money_parse, zero
 from billing.services.credit_note_issue import (
-    CreditNotePreview,
+    CreditNotePlan,
     credit_note_line_creditable,
     credit_note_preview,
     invoice_creditable,
@@ -42,7 +43,7 @@ class CreditNotePagePreview:
 
     invoice: Invoice
     creditable: Money
-    preview: CreditNotePreview | None = None
+    preview: CreditNotePlan | None = None
     error: str = ""
     may_refund: bool = True
 
@@ -119,33 +120,24 @@ def credit_note_page_preview(
     currency = invoice.currency
     try:
         amount_text = (data.get("amount") or "").strip()
-        line_amounts = []
-        for line, line_creditable in lines:
+        line_amounts = {}
+        for line, _line_creditable in lines:
             text = (data.get(line_field_name(line)) or "").strip()
             if not text:
                 continue
             line_amount = money_parse(text, currency, allow_zero=True)
-            if line_amount > line_creditable:
-                raise BillingError(f"“{line.description}” has {line_creditable} left to credit, not {line_amount}.")
             if line_amount.amount:
-                line_amounts.append(line_amount)
+                line_amounts[line.pk] = line_amount
         if amount_text and line_amounts:
-            raise BillingError("Enter the amount of the credit note, or an amount per line, not both.")
-        if amount_text:
-            amount = money_parse(amount_text, currency)
-        elif line_amounts:
-            amount = money_sum(line_amounts, currency)
-        else:
+            raise BillingError(_("Enter the amount of the credit note, or an amount per line, not both."))
+        if not amount_text and not line_amounts:
             return CreditNotePagePreview(
                 invoice=invoice,
                 creditable=creditable,
-                error="Enter the amount of the credit note, or an amount per line.",
+                error=_("Enter the amount of the credit note, or an amount per line."),
             )
-        if amount > creditable:
-            raise BillingError(
-                f"{amount} is more than what is left to credit on {invoice} ({creditable} of {invoice.total})."
-            )
-        preview = credit_note_preview(invoice=invoice, amount=amount)
+        amount = money_parse(amount_text, currency) if amount_text else None
+        preview = credit_note_preview(invoice=invoice, amount=amount, line_amounts=line_amounts or None)
     except BillingError as error:
         return CreditNotePagePreview(invoice=invoice, creditable=creditable, error=error.message)
     return CreditNotePagePreview(invoice=invoice, creditable=creditable, preview=preview, may_refund=may_refund)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -19,13 +20,14 @@ from billing.lock_objects import invoice_lock, member_lock
 from billing.models import (
     CreditNote,
     CreditNoteStatus,
+    credit_note_credit_parts,
     credit_note_credit_unused,
     credit_note_credit_used,
     credit_note_sent_nothing_back,
 )
 from billing.money import money_from_db, money_sum, zero
 from billing.rules import Refusal, state_is_not, transition_refusal
-from billing.selectors import credit_note_credit_parts, member_money_balance
+from billing.selectors import member_money_balance
 from billing.services.invoice_money_balance import balance_apply_locked
 from payments.allocations import allocation_create
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
@@ -55,35 +57,47 @@ def _sent_back_message(credit_note: CreditNote) -> str:
         .order_by("pk")
     )
     if credit_note.out_of_band_amount.amount > 0 and credit_note.refund_amount.amount == 0:
-        what = f"{credit_note.out_of_band_amount} was returned to the member outside the system"
-    elif refunds:
-        payments = ", ".join(sorted({str(refund.payment) for refund in refunds}))
-        amount = money_sum((refund.amount for refund in refunds), credit_note.currency)
-        what = f"{amount} was refunded to the member from {payments}"
-    else:
-        what = f"{credit_note.refund_amount + credit_note.out_of_band_amount} was sent back to the member"
-    return f"{credit_note}: {what}; it cannot be voided. Issue an invoice for the amount instead."
+        return _(
+            "%(credit_note)s: %(amount)s was returned to the member outside the system; it cannot be voided. "
+            "Issue an invoice for the amount instead."
+        ) % {"credit_note": credit_note, "amount": credit_note.out_of_band_amount}
+    if refunds:
+        return _(
+            "%(credit_note)s: %(amount)s was refunded to the member from %(payments)s; it cannot be voided. "
+            "Issue an invoice for the amount instead."
+        ) % {
+            "credit_note": credit_note,
+            "amount": money_sum((refund.amount for refund in refunds), credit_note.currency),
+            "payments": ", ".join(sorted({str(refund.payment) for refund in refunds})),
+        }
+    return _(
+        "%(credit_note)s: %(amount)s was sent back to the member; it cannot be voided. Issue an invoice for the "
+        "amount instead."
+    ) % {"credit_note": credit_note, "amount": credit_note.refund_amount + credit_note.out_of_band_amount}
 
 
 def _credit_used_message(credit_note: CreditNote) -> str:
     payment, amount = credit_note_credit_used(credit_note)
     if payment is not None:
         left = payment.amount_unallocated if payment.status == PaymentStatus.SUCCEEDED else zero(payment.currency)
-        return (
-            f"{credit_note} left {amount} on {payment} as the member's credit, and only {left} of it is still "
-            f"unallocated (it was applied elsewhere or refunded); it cannot be voided. Issue an invoice for the "
-            "amount instead."
-        )
+        return _(
+            "%(credit_note)s left %(amount)s on %(payment)s as the member's credit, and only %(left)s of it is "
+            "still unallocated (it was applied elsewhere or refunded); it cannot be voided. Issue an invoice for "
+            "the amount instead."
+        ) % {"credit_note": credit_note, "amount": amount, "payment": payment, "left": left}
     balance = member_money_balance(member=credit_note.invoice.member, currency=credit_note.currency)
-    return (
-        f"{credit_note} returned {amount} to the member's money balance, which now holds {balance}; it "
+    return _(
+        "%(credit_note)s returned %(amount)s to the member's money balance, which now holds %(balance)s; it "
         "cannot be voided. Issue an invoice for the amount instead."
-    )
+    ) % {"credit_note": credit_note, "amount": amount, "balance": balance}
 
 
 # Why `CreditNote.void` is refused.
 CREDIT_NOTE_VOID_REFUSALS = (
-    Refusal(state_is_not(CreditNoteStatus.VOID), lambda credit_note: f"{credit_note} is already void."),
+    Refusal(
+        state_is_not(CreditNoteStatus.VOID),
+        lambda credit_note: _("%(credit_note)s is already void.") % {"credit_note": credit_note},
+    ),
     Refusal(credit_note_sent_nothing_back, _sent_back_message),
     Refusal(credit_note_credit_unused, _credit_used_message),
 )
@@ -151,7 +165,7 @@ def _credit_back_to_invoice(*, credit_note, invoice, payment: Payment, amount: M
 def credit_note_void(*, credit_note: CreditNote, actor: Actor, reason: str = "") -> CreditNote:
     """Void an issued credit note whose refund part is nothing and whose member credit is still unused, restoring
     its invoice's amounts. Final."""
-    actor.require_permission("billing.void_credit_note", "void credit notes")
+    actor.require_permission("billing.void_credit_note", _("void credit notes"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         invoice = credit_note.invoice

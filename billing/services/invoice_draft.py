@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -26,25 +27,30 @@ class LineInput:
 
 
 def _line_validated(line: LineInput, *, currency: str, position: int) -> LineInput:
-    where = f"Line {position}"
+    where = {"position": position}
     description = (line.description or "").strip()
     if not description:
-        raise BillingError(f"{where}: enter a description.")
+        raise BillingError(_("Line %(position)s: enter a description.") % where)
     try:
         quantity = Decimal(line.quantity)
         tax_rate = Decimal(line.tax_rate)
     except (InvalidOperation, TypeError, ValueError):
-        raise InvalidAmount(f"{where}: the quantity and the tax rate must be numbers.") from None
+        raise InvalidAmount(_("Line %(position)s: the quantity and the tax rate must be numbers.") % where) from None
     if not quantity.is_finite() or quantity <= 0 or quantity > MAX_QUANTITY:
-        raise InvalidAmount(f"{where}: the quantity must be greater than 0 and at most {MAX_QUANTITY}.")
+        raise InvalidAmount(
+            _("Line %(position)s: the quantity must be greater than 0 and at most %(maximum)s.")
+            % {**where, "maximum": MAX_QUANTITY}
+        )
     if quantity != quantity.quantize(Decimal("0.001")):
-        raise InvalidAmount(f"{where}: the quantity has at most 3 decimals.")
+        raise InvalidAmount(_("Line %(position)s: the quantity has at most 3 decimals.") % where)
     if not tax_rate.is_finite() or tax_rate < 0 or tax_rate > 100 or tax_rate != tax_rate.quantize(Decimal("0.01")):
-        raise InvalidAmount(f"{where}: the tax rate is a percentage between 0 and 100 with at most 2 decimals.")
+        raise InvalidAmount(
+            _("Line %(position)s: the tax rate is a percentage between 0 and 100 with at most 2 decimals.") % where
+        )
     try:
         unit_amount = money_check_entered(line.unit_amount, currency=currency, allow_zero=True)
     except BillingError as error:
-        raise type(error)(f"{where}: {error.message}") from None
+        raise type(error)(_("Line %(position)s: %(problem)s") % {**where, "problem": error.message}) from None
     return LineInput(description=description, quantity=quantity, unit_amount=unit_amount, tax_rate=tax_rate)
 
 
@@ -85,7 +91,10 @@ def _lines_replace(*, invoice: Invoice, lines: list[LineInput]) -> None:
 
 def _dates_check(*, issue_date: datetime.date | None, due_date: datetime.date | None) -> None:
     if issue_date and due_date and due_date < issue_date:
-        raise BillingError(f"The due date {due_date:%Y-%m-%d} is before the issue date {issue_date:%Y-%m-%d}.")
+        raise BillingError(
+            _("The due date %(due_date)s is before the issue date %(issue_date)s.")
+            % {"due_date": due_date.strftime("%Y-%m-%d"), "issue_date": issue_date.strftime("%Y-%m-%d")}
+        )
 
 
 def invoice_draft_create(
@@ -98,7 +107,7 @@ def invoice_draft_create(
     due_date: datetime.date | None = None,
     memo: str = "",
 ) -> Invoice:
-    actor.require_permission("billing.add_invoice", "create invoices")
+    actor.require_permission("billing.add_invoice", _("create invoices"))
     currency = currency_check(currency or member.default_currency)
     _dates_check(issue_date=issue_date, due_date=due_date)
     with transaction.atomic(durable=True):
@@ -140,13 +149,16 @@ def invoice_draft_update(
     memo: str | None = None,
 ) -> Invoice:
     """Edit a draft: only what is given changes (its lines, dates (None clears one) and memo)."""
-    actor.require_permission("billing.change_invoice", "edit invoices")
+    actor.require_permission("billing.change_invoice", _("edit invoices"))
     with transaction.atomic(durable=True):
         member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         if invoice.status != InvoiceStatus.DRAFT:
             raise InvalidState(
-                f"{invoice} is issued: its lines and amounts can no longer change. Issue a credit note to reduce it."
+                _(
+                    "%(invoice)s is issued: its lines and amounts can no longer change. Issue a credit note to reduce it."
+                )
+                % {"invoice": invoice}
             )
         if issue_date is not UNCHANGED:
             invoice.issue_date = issue_date
@@ -163,14 +175,14 @@ def invoice_draft_update(
 
 def invoice_details_update(*, invoice: Invoice, actor: Actor, due_date: datetime.date | None, memo: str) -> Invoice:
     """Change the memo and due date, the only things that may change on an issued invoice."""
-    actor.require_permission("billing.change_invoice", "edit invoices")
+    actor.require_permission("billing.change_invoice", _("edit invoices"))
     with transaction.atomic(durable=True):
         member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         if invoice.status == InvoiceStatus.VOID:
-            raise InvalidState(f"{invoice} is void; it can no longer change.")
+            raise InvalidState(_("%(invoice)s is void; it can no longer change.") % {"invoice": invoice})
         if invoice.status != InvoiceStatus.DRAFT and due_date is None:
-            raise BillingError("An issued invoice needs a due date.")
+            raise BillingError(_("An issued invoice needs a due date."))
         _dates_check(issue_date=invoice.issue_date, due_date=due_date)
         changes = {}
         if due_date != invoice.due_date:
@@ -196,12 +208,15 @@ def invoice_details_update(*, invoice: Invoice, actor: Actor, due_date: datetime
 
 def invoice_draft_delete(*, invoice: Invoice, actor: Actor) -> None:
     """Delete a draft. Drafts have no number, so no gap is left in the series."""
-    actor.require_permission("billing.delete_invoice", "delete invoices")
+    actor.require_permission("billing.delete_invoice", _("delete invoices"))
     with transaction.atomic(durable=True):
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
         if invoice.status != InvoiceStatus.DRAFT:
-            raise InvalidState(f"{invoice} is issued and can never be deleted; void it or issue a credit note.")
+            raise InvalidState(
+                _("%(invoice)s is issued and can never be deleted; void it or issue a credit note.")
+                % {"invoice": invoice}
+            )
         activity_record(
             actor=actor,
             verb="invoice.draft_deleted",

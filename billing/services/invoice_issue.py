@@ -1,11 +1,13 @@
-"""Issue a draft invoice. It lives in `payments` because issuing applies the member's credit: money balance
-first, then unallocated payments, oldest first."""
+"""Issue a draft invoice. Issuing applies the member's credit in the same transaction: money balance first, then
+unallocated payments, oldest first, through payments' allocation helpers (the README's "Operations that touch
+invoices and payments")."""
 
 import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError
@@ -25,8 +27,8 @@ from payments.outbox import outbox_mail_add
 
 # Why `Invoice.issue` is refused.
 INVOICE_ISSUE_REFUSALS = (
-    Refusal(in_source("issue"), lambda invoice: f"{invoice} is already issued."),
-    Refusal(invoice_has_lines, lambda invoice: "Add at least one line before issuing the invoice.", BillingError),
+    Refusal(in_source("issue"), lambda invoice: _("%(invoice)s is already issued.") % {"invoice": invoice}),
+    Refusal(invoice_has_lines, lambda invoice: _("Add at least one line before issuing the invoice."), BillingError),
 )
 
 
@@ -35,7 +37,7 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
 
     `apply_credit` defaults to the BILLING_APPLY_CREDIT_AT_ISSUE setting.
     """
-    actor.require_permission("billing.issue_invoice", "issue invoices")
+    actor.require_permission("billing.issue_invoice", _("issue invoices"))
     if apply_credit is None:
         apply_credit = settings.BILLING_APPLY_CREDIT_AT_ISSUE
     with transaction.atomic(durable=True):
@@ -55,7 +57,10 @@ def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, appl
         days=settings.BILLING_DEFAULT_DUE_DAYS
     )
     if invoice.due_date < invoice.issue_date:
-        raise BillingError(f"The due date {invoice.due_date} is before the issue date {invoice.issue_date}.")
+        raise BillingError(
+            _("The due date %(due_date)s is before the issue date %(issue_date)s.")
+            % {"due_date": invoice.due_date, "issue_date": invoice.issue_date}
+        )
     invoice.number = number_next(series=INVOICE, year=invoice.issue_date.year)
     invoice.issue()
     invoice.issued_at = timezone.now()

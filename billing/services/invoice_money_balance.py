@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -54,7 +55,7 @@ def balance_return_locked(
 
 def invoice_apply_money_balance(*, invoice: Invoice, actor: Actor, amount: Money | None = None) -> Invoice:
     """Apply the member's money balance to the invoice, up to what remains (all that fits when no amount)."""
-    actor.require_permission("billing.adjust_money_balance", "apply money balances")
+    actor.require_permission("billing.adjust_money_balance", _("apply money balances"))
     if amount is not None:
         amount = money_check_entered(amount, currency=invoice.currency)
     with transaction.atomic(durable=True):
@@ -64,11 +65,16 @@ def invoice_apply_money_balance(*, invoice: Invoice, actor: Actor, amount: Money
         invoice_check_accepts_payment(invoice)
         available = member_money_balance(member=member, currency=invoice.currency)
         if available.amount <= 0:
-            raise BillingError(f"{member} has no money balance in {invoice.currency} to apply.")
+            raise BillingError(
+                _("%(member)s has no money balance in %(currency)s to apply.")
+                % {"member": member, "currency": invoice.currency}
+            )
         if amount is None:
             amount = min(available, invoice.amount_remaining)
-        amount_check_at_most(amount, available, what=f"{member}'s money balance")
-        amount_check_at_most(amount, invoice.amount_remaining, what=f"what remains on {invoice}")
+        amount_check_at_most(amount, available, what=_("%(member)s's money balance") % {"member": member})
+        amount_check_at_most(
+            amount, invoice.amount_remaining, what=_("what remains on %(invoice)s") % {"invoice": invoice}
+        )
         balance_apply_locked(member=member, invoice=invoice, amount=amount, actor=actor)
         invoice_refresh_amounts(invoice, actor=actor)
     return invoice

@@ -2,6 +2,8 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.activity import Actor, activity_record
 from billing.intents import intent_claim
@@ -20,37 +22,56 @@ from payments.models import Allocation
 from payments.retry_schedule import invoice_retries_cancel
 
 
-def _in_flight_message(what: str):
+def _in_flight_message(refusal: str):
+    """`refusal`: the message when a card payment is in flight, with %(invoice)s and %(reserved)s."""
+
     def message(invoice: Invoice) -> str:
-        return (
-            f"{invoice} has a card payment of {invoice_reserved(invoice)} in progress at the gateway; wait for its "
-            f"result before you {what}."
-        )
+        return refusal % {"invoice": invoice, "reserved": invoice_reserved(invoice)}
 
     return message
 
 
 def _allocated_message(invoice: Invoice) -> str:
     allocations = Allocation.objects.filter(invoice=invoice, status=Allocation.Status.ACTIVE).select_related("payment")
-    described = ", ".join(f"{allocation.amount} from {allocation.payment}" for allocation in allocations)
-    return f"{invoice} has {described} allocated; refund or unallocate it first, or issue a credit note."
+    described = ", ".join(
+        _("%(amount)s from %(payment)s") % {"amount": allocation.amount, "payment": allocation.payment}
+        for allocation in allocations
+    )
+    return _("%(invoice)s has %(allocated)s allocated; refund or unallocate it first, or issue a credit note.") % {
+        "invoice": invoice,
+        "allocated": described,
+    }
 
 
 # Why `Invoice.void` is refused, in the order a person should hear it.
 INVOICE_VOID_REFUSALS = (
     Refusal(
-        state_is_not(InvoiceStatus.DRAFT), lambda invoice: f"{invoice} is a draft: delete it instead of voiding it."
+        state_is_not(InvoiceStatus.DRAFT),
+        lambda invoice: _("%(invoice)s is a draft: delete it instead of voiding it.") % {"invoice": invoice},
     ),
-    Refusal(state_is_not(InvoiceStatus.VOID), lambda invoice: f"{invoice} is already void."),
+    Refusal(state_is_not(InvoiceStatus.VOID), lambda invoice: _("%(invoice)s is already void.") % {"invoice": invoice}),
     Refusal(invoice_has_nothing_allocated, _allocated_message),
-    Refusal(invoice_has_no_card_payment_in_flight, _in_flight_message("void it")),
+    Refusal(
+        invoice_has_no_card_payment_in_flight,
+        _in_flight_message(
+            gettext_lazy(
+                "%(invoice)s has a card payment of %(reserved)s in progress at the gateway; wait for its result "
+                "before you void it."
+            )
+        ),
+    ),
     Refusal(
         invoice_has_no_credit_note,
-        lambda invoice: f"{invoice} has credit notes and cannot be voided; issue a credit note for the rest.",
+        lambda invoice: (
+            _("%(invoice)s has credit notes and cannot be voided; issue a credit note for the rest.")
+            % {"invoice": invoice}
+        ),
     ),
     Refusal(
         state_is_not(InvoiceStatus.PAID),
-        lambda invoice: f"{invoice} is paid and cannot be voided; issue a credit note to reduce it.",
+        lambda invoice: (
+            _("%(invoice)s is paid and cannot be voided; issue a credit note to reduce it.") % {"invoice": invoice}
+        ),
     ),
 )
 
@@ -59,17 +80,26 @@ INVOICE_MARK_UNCOLLECTIBLE_REFUSALS = (
     Refusal(
         in_source("mark_uncollectible"),
         lambda invoice: (
-            f"{invoice} is {invoice.get_status_display().lower()}; only an open invoice can be marked uncollectible."
+            _("%(invoice)s is %(status)s; only an open invoice can be marked uncollectible.")
+            % {"invoice": invoice, "status": invoice.get_status_display().lower()}
         ),
     ),
-    Refusal(invoice_has_no_card_payment_in_flight, _in_flight_message("mark it uncollectible")),
+    Refusal(
+        invoice_has_no_card_payment_in_flight,
+        _in_flight_message(
+            gettext_lazy(
+                "%(invoice)s has a card payment of %(reserved)s in progress at the gateway; wait for its result "
+                "before you mark it uncollectible."
+            )
+        ),
+    ),
 )
 
 
 def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
     """Void an open or uncollectible invoice with nothing allocated, nothing in flight and no credit note.
     Money balance applied to it returns to the member. Final."""
-    actor.require_permission("billing.void_invoice", "void invoices")
+    actor.require_permission("billing.void_invoice", _("void invoices"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
@@ -100,7 +130,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
 
 def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
     """Stop collecting an open invoice; it can still be paid or voided."""
-    actor.require_permission("billing.mark_uncollectible_invoice", "mark invoices uncollectible")
+    actor.require_permission("billing.mark_uncollectible_invoice", _("mark invoices uncollectible"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member = member_lock(invoice.member_id)

@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -16,10 +17,10 @@ def money_balance_adjust(
 ) -> MoneyBalanceEntry:
     """Credit (goodwill, correction) or debit the member's money balance. A debit may not take the balance below
     zero: what a member owes is invoiced, not hidden in the balance."""
-    actor.require_permission("billing.adjust_money_balance", "adjust money balances")
+    actor.require_permission("billing.adjust_money_balance", _("adjust money balances"))
     note = (note or "").strip()
     if not note:
-        raise BillingError("Write a note that says why the balance changes.")
+        raise BillingError(_("Write a note that says why the balance changes."))
     amount = money_check_entered(amount)
     currency = currency_check(amount.currency.code)
     with transaction.atomic(durable=True):
@@ -28,7 +29,8 @@ def money_balance_adjust(
         balance = member_money_balance(member=member, currency=currency)
         if not is_credit and amount > balance:
             raise BillingError(
-                f"{member} has {balance} of money balance; a debit of {amount} would take it below zero."
+                _("%(member)s has %(balance)s of money balance; a debit of %(amount)s would take it below zero.")
+                % {"member": member, "balance": balance, "amount": amount}
             )
         entry = MoneyBalanceEntry.objects.create(
             member=member,

@@ -7,6 +7,8 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.errors import BillingError
 from billing.money import money_parse
@@ -20,14 +22,20 @@ class MemberLoginForm(forms.Form):
     """Email and password; `authenticate` gets the request, so django-axes counts the failures."""
 
     email = forms.EmailField(
-        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+        label=gettext_lazy("Email"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     password = forms.CharField(
-        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=gettext_lazy("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
     error_messages = {
-        "invalid_login": "This email and password do not match a member login. The password is case-sensitive.",
+        "invalid_login": gettext_lazy(
+            "This email and password do not match a member login. The password is case-sensitive."
+        ),
     }
 
     def __init__(self, request=None, *args, **kwargs):
@@ -72,7 +80,7 @@ class NewCardFields(forms.Form):
     that Stripe.js created in the browser (the number never reaches us)."""
 
     card_number = forms.CharField(
-        label="Card number",
+        label=gettext_lazy("Card number"),
         required=False,
         max_length=32,
         widget=CardNumberInput(
@@ -80,7 +88,7 @@ class NewCardFields(forms.Form):
         ),
     )
     card_expiry = forms.CharField(
-        label="Expiry (MM/YY)",
+        label=gettext_lazy("Expiry (MM/YY)"),
         required=False,
         max_length=7,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-exp", "placeholder": "MM/YY"}),
@@ -96,15 +104,15 @@ class NewCardFields(forms.Form):
         if self.gateway == "stripe":
             token = (self.cleaned_data.get("payment_method_token") or "").strip()
             if not re.fullmatch(r"pm_[A-Za-z0-9_]+", token):
-                self.add_error(None, "Enter your card details in the card form.")
+                self.add_error(None, _("Enter your card details in the card form."))
                 return
             self.cleaned_data["card_token"] = token
             return
         number = re.sub(r"[\s-]", "", self.cleaned_data.get("card_number") or "")
         if not number:
-            self.add_error("card_number", "Enter the card number.")
+            self.add_error("card_number", _("Enter the card number."))
         elif not number.isdigit() or not 13 <= len(number) <= 19 or not _luhn_valid(number):
-            self.add_error("card_number", "This card number is not valid; check the digits.")
+            self.add_error("card_number", _("This card number is not valid; check the digits."))
         expiry = self._expiry_clean(self.cleaned_data.get("card_expiry") or "")
         if number and expiry and not self.errors:
             month, year = expiry
@@ -113,26 +121,26 @@ class NewCardFields(forms.Form):
     def _expiry_clean(self, text: str) -> tuple[int, int] | None:
         match = re.fullmatch(r"\s*([0-9]{1,2})\s*/\s*([0-9]{2}|[0-9]{4})\s*", text)
         if not text.strip():
-            self.add_error("card_expiry", "Enter the expiry date, as MM/YY.")
+            self.add_error("card_expiry", _("Enter the expiry date, as MM/YY."))
             return None
         if not match or not 1 <= int(match[1]) <= 12:
-            self.add_error("card_expiry", "Enter the expiry date as MM/YY, for example 04/29.")
+            self.add_error("card_expiry", _("Enter the expiry date as MM/YY, for example 04/29."))
             return None
         month, year = int(match[1]), int(match[2])
         if year < 100:
             year += 2000
         today = timezone.localdate()
         if (year, month) < (today.year, today.month):
-            self.add_error("card_expiry", "This card has expired.")
+            self.add_error("card_expiry", _("This card has expired."))
             return None
         if year > today.year + 20:
-            self.add_error("card_expiry", "Enter the expiry date as MM/YY, for example 04/29.")
+            self.add_error("card_expiry", _("Enter the expiry date as MM/YY, for example 04/29."))
             return None
         return month, year
 
 
 class AddCardForm(NewCardFields):
-    make_default = forms.BooleanField(label="Use it as my default card", required=False)
+    make_default = forms.BooleanField(label=gettext_lazy("Use it as my default card"), required=False)
 
     def clean(self):
         super().clean()
@@ -143,14 +151,15 @@ class AddCardForm(NewCardFields):
 class CardChoiceForm(NewCardFields):
     """Pay with one of the member's saved cards (only theirs are choices) or a new card."""
 
-    card = forms.ChoiceField(label="Pay with", widget=forms.RadioSelect)
+    card = forms.ChoiceField(label=gettext_lazy("Pay with"), widget=forms.RadioSelect)
 
     def __init__(self, *args, cards: list[PaymentMethod], **kwargs):
         super().__init__(*args, **kwargs)
         self.cards = {str(card.pk): card for card in cards}
         self.fields["card"].choices = [
-            (pk, f"{card}{' — default' if card.is_default else ''}") for pk, card in self.cards.items()
-        ] + [(NEW_CARD, "A new card")]
+            (pk, _("%(card)s — default") % {"card": card} if card.is_default else str(card))
+            for pk, card in self.cards.items()
+        ] + [(NEW_CARD, _("A new card"))]
         default = next((pk for pk, card in self.cards.items() if card.is_default), next(iter(self.cards), NEW_CARD))
         self.fields["card"].initial = default
 
@@ -185,13 +194,13 @@ class PayForm(CardChoiceForm):
     other amount)."""
 
     # Not required: an empty amount is refused by the reader, with an example of how to type one.
-    amount = forms.CharField(label="Amount", max_length=32, required=False, strip=False)
+    amount = forms.CharField(label=gettext_lazy("Amount"), max_length=32, required=False, strip=False)
 
     def __init__(self, *args, currency: str, partial: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.currency = currency
         self.partial = partial
-        self.fields["amount"].label = f"Amount ({currency})"
+        self.fields["amount"].label = _("Amount (%(currency)s)") % {"currency": currency}
         if partial:
             self.fields["amount"].widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
         else:

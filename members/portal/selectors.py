@@ -5,26 +5,23 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.models import Invoice, InvoiceStatus, invoice_accepts_payment
-from billing.money import money_from_db, zero
 from members.models import Member
 from payments.models import (
-    IN_FLIGHT_STATUSES,
     Payment,
     PaymentAttempt,
     PaymentMethod,
-    PaymentStatus,
-    PaymentTarget,
     Refund,
 )
-from payments.selectors import PAYABLE_INVOICE_STATUSES, invoice_card_payments_unsettled
-
-# Payments a member gets a receipt for: money received (and kept for the record when voided).
-RECEIPT_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.VOID)
+from payments.selectors import (
+    invoice_card_payments_unsettled,
+    invoices_available_to_charge,
+)
 
 
 def portal_member(user: AbstractBaseUser | AnonymousUser) -> Member | None:
@@ -39,7 +36,7 @@ def _get_or_404(queryset: QuerySet, pk: int):
     try:
         return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
-        raise Http404(f"No such {queryset.model._meta.verbose_name} for you.") from None
+        raise Http404(_("No such %(name)s for you.") % {"name": queryset.model._meta.verbose_name}) from None
 
 
 # Invoices ----------------------------------------------------------------------------------------------------------
@@ -68,20 +65,6 @@ def member_portal_invoices(*, member: Member) -> QuerySet[Invoice]:
 def invoice_get_for_member(*, member: Member, pk: int) -> Invoice:
     """One of the member's issued invoices; 404 for a draft or another member's invoice."""
     return _get_or_404(Invoice.objects.issued().filter(member=member).select_related("member"), pk)
-
-
-def invoices_reserved(invoices: list[Invoice]) -> dict[int, Money]:
-    """What card payments in flight at the gateway reserve on each invoice, in one query."""
-    rows = (
-        PaymentTarget.objects.filter(
-            invoice__in=[invoice.pk for invoice in invoices], payment__status__in=IN_FLIGHT_STATUSES
-        )
-        .values("invoice_id")
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    totals = {row["invoice_id"]: row["total"] for row in rows}
-    return {invoice.pk: money_from_db(totals.get(invoice.pk), invoice.currency) for invoice in invoices}
 
 
 def invoice_card_payments_in_progress(*, invoice: Invoice) -> QuerySet[Payment]:
@@ -113,15 +96,11 @@ class InvoiceAmounts:
 
 
 def invoices_amounts(invoices: list[Invoice]) -> list[InvoiceAmounts]:
-    reserved = invoices_reserved(invoices)
-    rows = []
-    for invoice in invoices:
-        available = zero(invoice.currency)
-        if invoice_accepts_payment(invoice):
-            left = invoice.amount_remaining - reserved[invoice.pk]
-            available = money_from_db(max(left.amount, 0), invoice.currency)
-        rows.append(InvoiceAmounts(invoice, invoice.shown_status(), reserved[invoice.pk], available))
-    return rows
+    charge = invoices_available_to_charge(invoices)
+    return [
+        InvoiceAmounts(invoice, invoice.shown_status(), charge[invoice.pk].reserved, charge[invoice.pk].available)
+        for invoice in invoices
+    ]
 
 
 def invoice_amounts(invoice: Invoice) -> InvoiceAmounts:
@@ -131,11 +110,7 @@ def invoice_amounts(invoice: Invoice) -> InvoiceAmounts:
 def member_payable_by_currency(*, member: Member) -> dict[str, list[InvoiceAmounts]]:
     """The member's invoices that can be paid now, per currency, oldest first (the order in which one payment of
     several invoices is allocated)."""
-    invoices = list(
-        Invoice.objects.filter(member=member, status__in=PAYABLE_INVOICE_STATUSES, amount_remaining__gt=0).order_by(
-            "issue_date", "pk"
-        )
-    )
+    invoices = list(Invoice.objects.filter(member=member).accepting_payment().order_by("issue_date", "pk"))
     payable = defaultdict(list)
     for row in invoices_amounts(invoices):
         if row.payable:

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing.activity import Actor
@@ -24,7 +25,6 @@ from billing.money import amount_as_typed, money_from_db, money_sum, zero
 from billing.selectors import member_balance_entries, member_money_balances
 from members.portal.forms import AddCardForm, PayAllForm, PayForm
 from members.portal.selectors import (
-    RECEIPT_STATUSES,
     InvoiceAmounts,
     invoice_amounts,
     invoice_card_payments_in_progress,
@@ -142,7 +142,8 @@ def _card_form_kwargs(request: HttpRequest) -> dict:
 
 
 def _card_saved_note(payment_method) -> str:
-    return f" Your new card ({payment_method}) is saved and chosen below."
+    """A sentence to add after a refusal, with its leading space."""
+    return " " + _("Your new card (%(card)s) is saved and chosen below.") % {"card": payment_method}
 
 
 class MemberPasswordResetView(PasswordResetView):
@@ -218,10 +219,13 @@ def invoice_download(request: HttpRequest, pk: int) -> HttpResponse:
 def _not_payable_reason(amounts: InvoiceAmounts) -> str:
     invoice = amounts.invoice
     if invoice.status == InvoiceStatus.VOID:
-        return f"{invoice} is void: there is nothing to pay."
+        return _("%(invoice)s is void: there is nothing to pay.") % {"invoice": invoice}
     if not invoice_accepts_payment(invoice):
-        return f"{invoice} is paid in full."
-    return f"{amounts.reserved} of {invoice} is being processed; check back in a moment."
+        return _("%(invoice)s is paid in full.") % {"invoice": invoice}
+    return _("%(reserved)s of %(invoice)s is being processed; check back in a moment.") % {
+        "reserved": amounts.reserved,
+        "invoice": invoice,
+    }
 
 
 @member_required
@@ -301,7 +305,7 @@ def invoices_pay_all(request: HttpRequest, currency: str) -> HttpResponse:
     context = {"currency": currency, "rows": rows, "total": total, **_card_form_context()}
     if not rows:
         if request.method == "POST":
-            messages.error(request, f"You have no invoice to pay in {currency}.")
+            messages.error(request, _("You have no invoice to pay in %(currency)s.") % {"currency": currency})
             return redirect("portal:invoice_list")
         return render(request, "portal/invoices_pay_all.html", context)
     if request.method == "POST":
@@ -337,11 +341,13 @@ def _invoices_pay_all(request: HttpRequest, currency: str, form: PayAllForm):
         form.card_saved(payment_method)
     rows = member_payable_by_currency(member=request.member).get(currency, [])
     if not rows:
-        form.add_error(None, f"You have no invoice left to pay in {currency}.{saved_note}")
+        form.add_error(
+            None, _("You have no invoice left to pay in %(currency)s.") % {"currency": currency} + saved_note
+        )
         return None
     total = money_sum((row.available for row in rows), currency)
     if form.cleaned_data["expected_total"] != str(total.amount):
-        form.add_error(None, f"What you owe changed since you opened this page: check the new total.{saved_note}")
+        form.add_error(None, _("What you owe changed since you opened this page: check the new total.") + saved_note)
         return None
     try:
         return invoices_pay_with_card(
@@ -405,7 +411,7 @@ def payment_status_json(request: HttpRequest, pk: int) -> JsonResponse:
 @require_GET
 def receipt(request: HttpRequest, pk: int) -> HttpResponse:
     payment = payment_get_for_member(member=request.member, pk=pk)
-    if payment.status not in RECEIPT_STATUSES:
+    if not payment_has_receipt(payment):
         return redirect("portal:payment_status", pk=payment.pk)
     return render(
         request,
@@ -424,7 +430,7 @@ def receipt(request: HttpRequest, pk: int) -> HttpResponse:
 def receipt_download(request: HttpRequest, pk: int) -> HttpResponse:
     payment = payment_get_for_member(member=request.member, pk=pk)
     if not payment_has_receipt(payment):
-        raise Http404("This payment has no receipt yet.")
+        raise Http404(_("This payment has no receipt yet."))
     return pdf_response(receipt_pdf(payment), filename=f"{payment.number}.pdf")
 
 
@@ -462,7 +468,9 @@ def card_add(request: HttpRequest) -> HttpResponse:
         except BillingError as error:
             form.add_error(None, error.message)
         else:
-            return intent_redirect(request, reverse("portal:card_list"), message=f"Your card {card} is saved.")
+            return intent_redirect(
+                request, reverse("portal:card_list"), message=_("Your card %(card)s is saved.") % {"card": card}
+            )
     return _cards_page(request, form)
 
 
@@ -487,7 +495,9 @@ def card_set_default(request: HttpRequest, pk: int) -> HttpResponse:
     except BillingError as error:
         messages.error(request, error.message)
         return redirect("portal:card_list")
-    return intent_redirect(request, reverse("portal:card_list"), message=f"{card} is now your default card.")
+    return intent_redirect(
+        request, reverse("portal:card_list"), message=_("%(card)s is now your default card.") % {"card": card}
+    )
 
 
 @member_required
@@ -500,7 +510,7 @@ def card_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except BillingError as error:
         messages.error(request, error.message)
         return redirect("portal:card_list")
-    return intent_redirect(request, reverse("portal:card_list"), message=f"{card} is removed.")
+    return intent_redirect(request, reverse("portal:card_list"), message=_("%(card)s is removed.") % {"card": card})
 
 
 # Credit ------------------------------------------------------------------------------------------------------------

@@ -7,6 +7,9 @@ from django.contrib.admin.widgets import AdminDateWidget, AdminRadioSelect
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.admin.fields import (
     PREVIEW_JS,
@@ -23,15 +26,22 @@ from payments.sandbox.models import SandboxCard
 
 
 class ExternalPaymentForm(forms.Form):
-    amount = MoneyAmountField()
-    kind = forms.ChoiceField(label="Received as", choices=ExternalKind.choices)
+    amount = MoneyAmountField(label=gettext_lazy("Amount"))
+    kind = forms.ChoiceField(label=gettext_lazy("Received as"), choices=ExternalKind.choices)
     reference = forms.CharField(
-        required=False, max_length=200, help_text="Check number, transfer id or receipt number."
+        label=gettext_lazy("Reference"),
+        required=False,
+        max_length=200,
+        help_text=gettext_lazy("Check number, transfer id or receipt number."),
     )
     # Bounded by the service's rule (`received_on_check`: not in the future, not before
     # BILLING_EARLIEST_RECEIVED_DATE), which says which bound a date broke.
-    received_on = forms.DateField(label="Date received", initial=timezone.localdate, widget=AdminDateWidget)
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    received_on = forms.DateField(
+        label=gettext_lazy("Date received"), initial=timezone.localdate, widget=AdminDateWidget
+    )
+    note = forms.CharField(
+        label=gettext_lazy("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+    )
 
     def __init__(self, *args, currency: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,7 +53,7 @@ class ExternalPaymentForm(forms.Form):
 
 class StandalonePaymentForm(CurrencyAmountMixin, ExternalPaymentForm):
     member = member_field(Payment)
-    currency = forms.ChoiceField()
+    currency = forms.ChoiceField(label=gettext_lazy("Currency"))
 
     field_order = ["member", "amount", "currency", "kind", "reference", "received_on", "note"]
 
@@ -58,50 +68,61 @@ class StandalonePaymentForm(CurrencyAmountMixin, ExternalPaymentForm):
 class PaymentApplyForm(forms.Form):
     """Apply a payment's unallocated money to one of the member's invoices."""
 
-    invoice = ObjectChoiceField(queryset=Invoice.objects.none(), empty_label=None)
-    amount = MoneyAmountField()
+    invoice = ObjectChoiceField(label=gettext_lazy("Invoice"), queryset=Invoice.objects.none(), empty_label=None)
+    amount = MoneyAmountField(label=gettext_lazy("Amount"))
 
     def __init__(self, *args, invoices, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["invoice"].queryset = invoices
         self.fields["invoice"].label_from_instance = lambda invoice: (
-            f"{invoice} (due {invoice.due_date:%Y-%m-%d}, {invoice.amount_remaining} remaining)"
+            _("%(invoice)s (due %(due_date)s, %(remaining)s remaining)")
+            % {
+                "invoice": invoice,
+                "due_date": invoice.due_date.strftime("%Y-%m-%d"),
+                "remaining": invoice.amount_remaining,
+            }
         )
         self.fields["amount"].currency = currency
 
 
 class PaymentVoidForm(forms.Form):
     reason = forms.CharField(
+        label=gettext_lazy("Reason"),
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="For example: the check bounced, or the payment was entered by mistake.",
+        help_text=gettext_lazy("For example: the check bounced, or the payment was entered by mistake."),
     )
 
 
 class RefundForm(forms.Form):
     """How much of a payment to refund, why, and (when it takes allocated money) what happens to the invoices."""
 
-    amount = MoneyAmountField()
+    amount = MoneyAmountField(label=gettext_lazy("Amount"))
     reason = forms.ChoiceField(
+        label=gettext_lazy("Reason"),
         choices=[
-            ("", "Choose a reason"),
+            ("", gettext_lazy("Choose a reason")),
             *((value, label) for value, label in Refund.Reason.choices if value != Refund.Reason.CREDIT_NOTE),
-        ]
+        ],
     )
     note = forms.CharField(
+        label=gettext_lazy("Note"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Optional; kept with the refund and in the payment's activity.",
+        help_text=gettext_lazy("Optional; kept with the refund and in the payment's activity."),
     )
     invoice_handling = forms.ChoiceField(
-        label="The invoices",
+        label=gettext_lazy("The invoices"),
         required=False,
         widget=AdminRadioSelect(attrs={"class": "radiolist"}),
         choices=[
-            (Refund.InvoiceHandling.REOPEN, "Reopen the invoice balance: the invoices ask for the money again"),
+            (
+                Refund.InvoiceHandling.REOPEN,
+                gettext_lazy("Reopen the invoice balance: the invoices ask for the money again"),
+            ),
             (
                 Refund.InvoiceHandling.CREDIT_NOTE,
-                "Reduce the invoice with a credit note settled by this refund: the invoices stay paid",
+                gettext_lazy("Reduce the invoice with a credit note settled by this refund: the invoices stay paid"),
             ),
         ],
     )
@@ -122,24 +143,29 @@ class CardChoiceForm(forms.Form):
     """One of the member's saved cards (the view passes them, and which one starts selected)."""
 
     payment_method = ObjectChoiceField(
-        label="Card",
+        label=gettext_lazy("Card"),
         queryset=PaymentMethod.objects.none(),
         empty_label=None,
         widget=forms.RadioSelect,
-        error_messages={"required": "Choose a card.", "invalid_choice": "Choose one of the member's saved cards."},
+        error_messages={
+            "required": gettext_lazy("Choose a card."),
+            "invalid_choice": gettext_lazy("Choose one of the member's saved cards."),
+        },
     )
 
     def __init__(self, *args, payment_methods, **kwargs):
         super().__init__(*args, **kwargs)
         field = self.fields["payment_method"]
         field.queryset = payment_methods
-        field.label_from_instance = lambda card: f"{card} (default)" if card.is_default else str(card)
+        field.label_from_instance = lambda card: (
+            _("%(card)s (default)") % {"card": card} if card.is_default else str(card)
+        )
 
 
 class CardChargeForm(CardChoiceForm):
     """Charge a saved card: how much, and which card."""
 
-    amount = MoneyAmountField()
+    amount = MoneyAmountField(label=gettext_lazy("Amount"))
 
     field_order = ["amount", "payment_method"]
 
@@ -154,10 +180,13 @@ class CardChargeForm(CardChoiceForm):
 
 class PaymentCancelForm(forms.Form):
     reason = forms.CharField(
+        label=gettext_lazy("Reason"),
         required=False,
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Optional; kept in the payment's activity. For example: the member paid by transfer instead.",
+        help_text=gettext_lazy(
+            "Optional; kept in the payment's activity. For example: the member paid by transfer instead."
+        ),
     )
 
 
@@ -186,11 +215,11 @@ def _card_number_display(number: str) -> str:
 
 def _test_card_outcome(test_card) -> str:
     if test_card.attach_decline:
-        return f"refused when saved ({test_card.attach_decline[1].rstrip('.')})"
+        return _("refused when saved (%(reason)s)") % {"reason": test_card.attach_decline[1].rstrip(".")}
     return {
-        SandboxCard.Behaviour.SUCCEEDS: "saved, charges succeed",
-        SandboxCard.Behaviour.CHARGE_DECLINED: "saved, every charge is declined",
-        SandboxCard.Behaviour.AUTHENTICATION_REQUIRED: "saved, charges need the member's authentication",
+        SandboxCard.Behaviour.SUCCEEDS: _("saved, charges succeed"),
+        SandboxCard.Behaviour.CHARGE_DECLINED: _("saved, every charge is declined"),
+        SandboxCard.Behaviour.AUTHENTICATION_REQUIRED: _("saved, charges need the member's authentication"),
     }[test_card.behaviour]
 
 
@@ -204,9 +233,15 @@ def sandbox_test_cards_help() -> str:
             for number, test_card in TEST_CARDS.items()
         ),
     )
+    # The sentence is the project's own text (as a template's would be): not escaped.
     return format_html(
-        "The sandbox gateway accepts only Stripe's test card numbers. The number goes to the gateway and is never "
-        "stored: only the brand, the last 4 digits and the expiry are kept.<ul>{}</ul>",
+        "{}<ul>{}</ul>",
+        mark_safe(
+            _(
+                "The sandbox gateway accepts only Stripe's test card numbers. The number goes to the gateway and is never "
+                "stored: only the brand, the last 4 digits and the expiry are kept."
+            )
+        ),
         rows,
     )
 
@@ -215,7 +250,7 @@ class CardAddForm(forms.Form):
     """Save a card for a member. With the sandbox gateway, a test card number (and an optional expiry); with
     Stripe, the id of a PaymentMethod that Stripe collected (staff never type card numbers into our pages)."""
 
-    make_default = forms.BooleanField(required=False, label="Make it the default card")
+    make_default = forms.BooleanField(required=False, label=gettext_lazy("Make it the default card"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -223,33 +258,39 @@ class CardAddForm(forms.Form):
         fields = {}
         if self.stripe:
             fields["payment_method_id"] = forms.CharField(
-                label="Stripe PaymentMethod id",
+                label=_("Stripe PaymentMethod id"),
                 max_length=255,
                 widget=forms.TextInput(attrs={"autocomplete": "off", "size": 40, "placeholder": "pm_..."}),
-                help_text="The id (pm_...) of a card that Stripe collected, for example through the member "
-                "portal's card form or the Stripe dashboard.",
+                help_text=_(
+                    "The id (pm_...) of a card that Stripe collected, for example through the member portal's card "
+                    "form or the Stripe dashboard."
+                ),
             )
         else:
             this_year = timezone.localdate().year
             fields["card_number"] = forms.CharField(
-                label="Test card number", max_length=40, widget=CardNumberInput(), help_text=sandbox_test_cards_help()
+                label=_("Test card number"),
+                max_length=40,
+                widget=CardNumberInput(),
+                help_text=sandbox_test_cards_help(),
             )
             fields["exp_month"] = forms.IntegerField(
-                label="Expiry month", required=False, min_value=1, max_value=12, help_text="Optional (1 to 12)."
+                label=_("Expiry month"), required=False, min_value=1, max_value=12, help_text=_("Optional (1 to 12).")
             )
             fields["exp_year"] = forms.IntegerField(
-                label="Expiry year",
+                label=_("Expiry year"),
                 required=False,
                 min_value=this_year,
                 max_value=this_year + 30,
-                help_text=f"Optional, with the month; without them the sandbox uses 12/{this_year + 3}.",
+                help_text=_("Optional, with the month; without them the sandbox uses 12/%(year)s.")
+                % {"year": this_year + 3},
             )
         self.fields = {**fields, "make_default": self.fields["make_default"]}
 
     def clean_payment_method_id(self):
         value = self.cleaned_data["payment_method_id"].strip()
         if not value.startswith("pm_"):
-            raise ValidationError("Enter a Stripe PaymentMethod id: it starts with “pm_”.", code="invalid")
+            raise ValidationError(_("Enter a Stripe PaymentMethod id: it starts with “pm_”."), code="invalid")
         return value
 
     def clean(self):
@@ -257,7 +298,7 @@ class CardAddForm(forms.Form):
         expiry_given = {name: cleaned_data.get(name) is not None for name in ("exp_month", "exp_year")}
         expiry_valid = not self.has_error("exp_month") and not self.has_error("exp_year")
         if not self.stripe and expiry_valid and len(set(expiry_given.values())) == 2:
-            raise ValidationError("Enter both the expiry month and year, or neither.", code="expiry_incomplete")
+            raise ValidationError(_("Enter both the expiry month and year, or neither."), code="expiry_incomplete")
         return cleaned_data
 
     def card_token(self) -> str:

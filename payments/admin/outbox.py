@@ -2,17 +2,19 @@
 the last error; the relay hands it over again (`payments.outbox.outbox_relay`)."""
 
 from django.contrib import admin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.admin.base import ReadOnlyAdmin
 from payments.models import OutboxMessage
 
 
 class OutboxStateFilter(admin.SimpleListFilter):
-    title = "state"
+    title = gettext_lazy("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("waiting", "Waiting"), ("done", "Done")]
+        return [("waiting", _("Waiting")), ("done", _("Done"))]
 
     def queryset(self, request, queryset):
         if self.value() == "waiting":

@@ -11,8 +11,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django_fsm import can_proceed
 from djmoney.money import Money
 
@@ -30,7 +31,7 @@ from billing.admin.base import (
 )
 from billing.admin.fields import amount_initial, object_id_parse, preview_initial
 from billing.documents import payment_has_receipt, pdf_response, receipt_pdf
-from billing.models import InvoiceStatus, invoice_accepts_payment
+from billing.models import InvoiceStatus
 from billing.selectors import target_activities
 from members.models import Member
 from payments.admin.forms import (
@@ -51,6 +52,7 @@ from payments.models import (
     payment_has_something_to_refund,
 )
 from payments.selectors import (
+    invoice_available_to_charge,
     member_active_payment_methods,
     member_invoices_payable,
     payment_allocations,
@@ -60,7 +62,7 @@ from payments.selectors import (
     payments_with_review_flag,
 )
 from payments.services.payment_apply import allocation_remove, payment_apply
-from payments.services.payment_card import available_to_charge, payment_cancel, payment_retry
+from payments.services.payment_card import payment_cancel, payment_retry
 from payments.services.payment_external import payment_create_standalone
 from payments.services.payment_void import payment_void
 from payments.services.refund import payment_refund, payment_refundable
@@ -75,25 +77,33 @@ def charge_outcome_message(payment: Payment) -> ResultMessage:
     `make run`), else queued for a worker."""
     payment = Payment.objects.select_related("payment_method", "invoice").get(pk=payment.pk)
     card, invoice = payment.payment_method, payment.invoice
+    values = {"payment": payment, "amount": payment.amount, "card": card, "invoice": invoice}
     if payment.status == PaymentStatus.SUCCEEDED:
-        text = f"{payment}: {payment.amount} charged to {card}."
+        sentences = [_("%(payment)s: %(amount)s charged to %(card)s.") % values]
         if invoice is not None:
             if invoice.status == InvoiceStatus.PAID:
-                text += f" {invoice} is paid."
+                sentences.append(_("%(invoice)s is paid.") % values)
             else:
-                text += f" {invoice.amount_remaining} remains on {invoice}."
-        return ResultMessage(text)
+                sentences.append(
+                    _("%(remaining)s remains on %(invoice)s.") % {**values, "remaining": invoice.amount_remaining}
+                )
+        return ResultMessage(" ".join(sentences))
     if payment.status == PaymentStatus.FAILED:
-        reason = payment.failure_message or "The card was declined."
-        text = f"{payment}: the charge of {payment.amount} to {card} failed: {reason} ({payment.failure_code})."
+        sentences = [
+            _("%(payment)s: the charge of %(amount)s to %(card)s failed: %(reason)s (%(code)s).")
+            % {**values, "reason": payment.failure_message or _("The card was declined."), "code": payment.failure_code}
+        ]
         if payment.next_retry_at:
-            text += f" It is retried automatically on {retry_at_display(payment)}."
+            sentences.append(_("It is retried automatically on %(when)s.") % {"when": retry_at_display(payment)})
         else:
-            text += " It is not retried automatically."
-        return ResultMessage(text, messages.WARNING)
+            sentences.append(_("It is not retried automatically."))
+        return ResultMessage(" ".join(sentences), messages.WARNING)
     return ResultMessage(
-        f"{payment}: a charge of {payment.amount} to {card} is queued at the gateway; it shows as processing until "
-        "the gateway answers."
+        _(
+            "%(payment)s: a charge of %(amount)s to %(card)s is queued at the gateway; it shows as processing until "
+            "the gateway answers."
+        )
+        % values
     )
 
 
@@ -105,20 +115,18 @@ def payment_retry_limit(payment: Payment) -> Money | None:
     invoice = payment.invoice
     if invoice is None:
         return payment.amount
-    if not invoice_accepts_payment(invoice):
-        return None
-    available = available_to_charge(invoice)
+    available = invoice_available_to_charge(invoice).available
     if available.amount <= 0:
         return None
     return min(payment.amount, available)
 
 
 class NeedsReviewFilter(admin.SimpleListFilter):
-    title = "review"
+    title = gettext_lazy("review")
     parameter_name = "needs_review"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Needs review")]
+        return [("yes", _("Needs review"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -131,8 +139,8 @@ def payment_shown_status(payment: Payment) -> tuple[str, str]:
     refunded (refunds still at the gateway do not count until they succeed)."""
     if payment.status == PaymentStatus.SUCCEEDED and payment.amount_refunded.amount > 0:
         if payment.amount_refunded >= payment.amount:
-            return "refunded", "Refunded"
-        return "partially_refunded", "Partially refunded"
+            return "refunded", _("Refunded")
+        return "partially_refunded", _("Partially refunded")
     return payment.status, payment.get_status_display()
 
 
@@ -140,17 +148,20 @@ def payment_status_badges(payment: Payment) -> str:
     """The status, and the flags an administrator must not miss (a refund in progress, needs review, disputed).
     `needs_review` comes from `payments_with_review_flag`."""
     value, label = payment_shown_status(payment)
+    flags = [
+        ("refund_pending", _("Refund pending"), payment.amount_refund_pending.amount > 0),
+        ("needs_review", _("Needs review"), getattr(payment, "needs_review", False)),
+        ("disputed", _("Disputed"), payment.disputed),
+    ]
     return format_html(
-        '<span class="billing-badge billing-badge--{}">{}</span>{}{}{}',
+        '<span class="billing-badge billing-badge--{}">{}</span>{}',
         value,
         label,
-        mark_safe(' <span class="billing-badge billing-badge--refund_pending">Refund pending</span>')
-        if payment.amount_refund_pending.amount > 0
-        else "",
-        mark_safe(' <span class="billing-badge billing-badge--needs_review">Needs review</span>')
-        if getattr(payment, "needs_review", False)
-        else "",
-        mark_safe(' <span class="billing-badge billing-badge--disputed">Disputed</span>') if payment.disputed else "",
+        format_html_join(
+            "",
+            ' <span class="billing-badge billing-badge--{}">{}</span>',
+            ((flag, text) for flag, text, on in flags if on),
+        ),
     )
 
 
@@ -164,33 +175,51 @@ def refund_outcome_message(refund: Refund) -> ResultMessage:
         .get(pk=refund.pk)
     )
     payment, level = refund.payment, messages.SUCCESS
+    values = {
+        "amount": refund.amount,
+        "payment": payment,
+        "card": payment.payment_method,
+        "reason": refund.failure_message,
+    }
     if refund.kind != Refund.Kind.GATEWAY:
-        text = f"Refund of {refund.amount} from {payment} recorded."
+        sentences = [_("Refund of %(amount)s from %(payment)s recorded.") % values]
+    elif refund.status == RefundStatus.SUCCEEDED:
+        sentences = [_("Refund of %(amount)s from %(payment)s to %(card)s succeeded at the gateway.") % values]
+    elif refund.status == RefundStatus.PENDING:
+        sentences = [
+            _(
+                "Refund of %(amount)s from %(payment)s to %(card)s is pending at the gateway; the payment shows it as "
+                "in progress until the gateway answers."
+            )
+            % values
+        ]
     else:
-        card = payment.payment_method
-        if refund.status == RefundStatus.SUCCEEDED:
-            text = f"Refund of {refund.amount} from {payment} to {card} succeeded at the gateway."
-        elif refund.status == RefundStatus.PENDING:
-            text = (
-                f"Refund of {refund.amount} from {payment} to {card} is pending at the gateway; the payment shows it "
-                "as in progress until the gateway answers."
+        level = messages.WARNING
+        sentences = [
+            _(
+                "Refund of %(amount)s from %(payment)s to %(card)s failed at the gateway: %(reason)s The money stays "
+                "on the payment, unallocated (the member's credit)."
             )
-        else:
-            level = messages.WARNING
-            text = (
-                f"Refund of {refund.amount} from {payment} to {card} failed at the gateway: {refund.failure_message} "
-                "The money stays on the payment, unallocated (the member's credit)."
-            )
+            % values
+        ]
     for take in refund.takes.all():
         invoice = take.allocation.invoice
         if take.credit_note_id:
-            text += (
-                f" {take.credit_note} reduces {invoice} by {take.amount}; "
-                f"it stays {invoice.get_shown_status_display().lower()}."
+            sentences.append(
+                _("%(credit_note)s reduces %(invoice)s by %(amount)s; it stays %(status)s.")
+                % {
+                    "credit_note": take.credit_note,
+                    "invoice": invoice,
+                    "amount": take.amount,
+                    "status": invoice.get_shown_status_display().lower(),
+                }
             )
         else:
-            text += f" {invoice} asks for {take.amount} again ({invoice.amount_remaining} remains)."
-    return ResultMessage(text, level)
+            sentences.append(
+                _("%(invoice)s asks for %(amount)s again (%(remaining)s remains).")
+                % {"invoice": invoice, "amount": take.amount, "remaining": invoice.amount_remaining}
+            )
+    return ResultMessage(" ".join(sentences), level)
 
 
 @admin.register(Payment)
@@ -210,11 +239,11 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
     list_select_related = ("member",)
     actions = None
 
-    @admin.display(description="Method", ordering="method")
+    @admin.display(description=gettext_lazy("Method"), ordering="method")
     def method_label(self, payment: Payment) -> str:
         return payment.get_method_label()
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
     def status_badges(self, payment: Payment) -> str:
         return payment_status_badges(payment)
 
@@ -263,20 +292,20 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             and payment_retry_limit(payment) is not None
             and member_active_payment_methods(member=payment.member).exists()
         ):
-            actions.append(ObjectAction("Retry payment", self.url_for("retry", payment.pk)))
+            actions.append(ObjectAction(_("Retry payment"), self.url_for("retry", payment.pk)))
         if transition_allowed(payment.cancel, user):
-            actions.append(ObjectAction("Cancel payment", self.url_for("cancel", payment.pk), danger=True))
+            actions.append(ObjectAction(_("Cancel payment"), self.url_for("cancel", payment.pk), danger=True))
         if (
             payment.status == PaymentStatus.SUCCEEDED
             and payment.amount_unallocated.amount > 0
             and user.has_perm(ALLOCATE_PAYMENT)
             and member_invoices_payable(member=payment.member, currency=payment.currency).exists()
         ):
-            actions.append(ObjectAction("Apply to invoice", self.url_for("apply", payment.pk)))
+            actions.append(ObjectAction(_("Apply to invoice"), self.url_for("apply", payment.pk)))
         if payment_has_something_to_refund(payment) and user.has_perm(REFUND_PAYMENT):
-            actions.append(ObjectAction("Refund", self.url_for("refund", payment.pk)))
+            actions.append(ObjectAction(_("Refund"), self.url_for("refund", payment.pk)))
         if transition_allowed(payment.void, user):
-            actions.append(ObjectAction("Void payment", self.url_for("void", payment.pk), danger=True))
+            actions.append(ObjectAction(_("Void payment"), self.url_for("void", payment.pk), danger=True))
         return actions
 
     # The payment page
@@ -297,7 +326,7 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             activities=target_activities(target=payment),
             actions=self.payment_actions(request, payment),
             download=(
-                ObjectAction("Download receipt (PDF)", self.url_for("receipt_pdf", payment.pk))
+                ObjectAction(_("Download receipt (PDF)"), self.url_for("receipt_pdf", payment.pk))
                 if payment_has_receipt(payment)
                 else None
             ),
@@ -309,7 +338,10 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
         """The payment's receipt as a PDF: for money received (succeeded, or voided and kept for the record)."""
         payment = self.object_get(request, object_id)
         if not payment_has_receipt(payment):
-            raise Http404(f"{payment} has no receipt: it is {payment.get_status_display().lower()}.")
+            raise Http404(
+                _("%(payment)s has no receipt: it is %(status)s.")
+                % {"payment": payment, "status": payment.get_status_display().lower()}
+            )
         return pdf_response(receipt_pdf(payment), filename=f"{payment.number}.pdf")
 
     # Buttons
@@ -331,18 +363,21 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             form=form,
             call=lambda: payment_create_standalone(actor=self.actor(request), **form.payment_kwargs()),
             success=lambda payment: (
-                f"{payment} recorded: {payment.amount} stays unallocated as {payment.member}'s "
-                "credit until it is applied to an invoice."
+                _(
+                    "%(payment)s recorded: %(amount)s stays unallocated as %(member)s's credit until it is applied to "
+                    "an invoice."
+                )
+                % {"payment": payment, "amount": payment.amount, "member": payment.member}
             ),
             success_url=lambda payment: self.url_for("change", payment.pk),
-            title="Record a standalone payment",
-            submit_label="Record payment",
+            title=_("Record a standalone payment"),
+            submit_label=_("Record payment"),
             cancel_url=(
                 reverse(f"{self.admin_site.name}:members_member_change", args=[member.pk])
                 if member
                 else self.url_for("changelist")
             ),
-            intro="Money received without an invoice (an advance, a deposit). It stays unallocated until applied.",
+            intro=_("Money received without an invoice (an advance, a deposit). It stays unallocated until applied."),
         )
 
     def unallocate_view(self, request, allocation_id):
@@ -352,8 +387,16 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             permission=ALLOCATE_PAYMENT,
             call=lambda: allocation_remove(allocation=allocation, actor=self.actor(request)),
             success=lambda removed: (
-                f"{removed} unallocated: {allocation.amount} is back as unallocated money on {allocation.payment}, "
-                f"and {allocation.invoice} asks for it again."
+                _(
+                    "%(allocation)s unallocated: %(amount)s is back as unallocated money on %(payment)s, and "
+                    "%(invoice)s asks for it again."
+                )
+                % {
+                    "allocation": removed,
+                    "amount": allocation.amount,
+                    "payment": allocation.payment,
+                    "invoice": allocation.invoice,
+                }
             ),
             redirect_url=self.next_url(request, default=self.url_for("change", allocation.payment_id)),
         )
@@ -363,13 +406,21 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
         reopens = list(payment_void_reopens(payment=payment))
         form = PaymentVoidForm(self.form_data(request))
         consequences = [
-            f"{payment} ({payment.amount}, {payment.get_method_label().lower()}) becomes void and is kept for audit. "
-            "This cannot be undone."
+            _("%(payment)s (%(amount)s, %(method)s) becomes void and is kept for audit. This cannot be undone.")
+            % {"payment": payment, "amount": payment.amount, "method": payment.get_method_label().lower()}
         ]
         consequences += [
-            f"{allocation.invoice} ({allocation.invoice.get_shown_status_display().lower()}) gets {allocation.amount} "
-            f"back to pay: {allocation.invoice.amount_remaining + allocation.amount} will remain"
-            + (", and it reopens." if allocation.invoice.status == InvoiceStatus.PAID else ".")
+            (
+                _("%(invoice)s (%(status)s) gets %(amount)s back to pay: %(remaining)s will remain, and it reopens.")
+                if allocation.invoice.status == InvoiceStatus.PAID
+                else _("%(invoice)s (%(status)s) gets %(amount)s back to pay: %(remaining)s will remain.")
+            )
+            % {
+                "invoice": allocation.invoice,
+                "status": allocation.invoice.get_shown_status_display().lower(),
+                "amount": allocation.amount,
+                "remaining": allocation.invoice.amount_remaining + allocation.amount,
+            }
             for allocation in reopens
         ]
         return self.form_page(
@@ -378,18 +429,26 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             permission=VOID_PAYMENT,
             form=form,
             call=lambda: payment_void(payment=payment, actor=self.actor(request), reason=form.cleaned_data["reason"]),
-            success=lambda voided: (
-                f"{voided} voided."
-                + (
-                    f" {', '.join(str(allocation.invoice) for allocation in reopens)} "
-                    f"{'asks' if len(reopens) == 1 else 'ask'} for the money again."
-                    if reopens
-                    else ""
-                )
+            success=lambda voided: " ".join(
+                [
+                    _("%(payment)s voided.") % {"payment": voided},
+                    *(
+                        [
+                            ngettext(
+                                "%(invoices)s asks for the money again.",
+                                "%(invoices)s ask for the money again.",
+                                len(reopens),
+                            )
+                            % {"invoices": ", ".join(str(allocation.invoice) for allocation in reopens)}
+                        ]
+                        if reopens
+                        else []
+                    ),
+                ]
             ),
             success_url=self.url_for("change", payment.pk),
-            title=f"Void {payment}?",
-            submit_label="Yes, void the payment",
+            title=_("Void %(payment)s?") % {"payment": payment},
+            submit_label=_("Yes, void the payment"),
             cancel_url=self.url_for("change", payment.pk),
             template=CONFIRM_TEMPLATE,
             consequences=consequences,
@@ -417,14 +476,22 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
                 actor=self.actor(request),
             ),
             success=lambda allocations: (
-                f"{allocations[0].amount} of {payment} applied to {allocations[0].invoice} ({allocations[0]})."
+                _("%(amount)s of %(payment)s applied to %(invoice)s (%(allocation)s).")
+                % {
+                    "amount": allocations[0].amount,
+                    "payment": payment,
+                    "invoice": allocations[0].invoice,
+                    "allocation": allocations[0],
+                }
             ),
             success_url=self.url_for("change", payment.pk),
-            title=f"Apply {payment} to an invoice",
-            submit_label="Apply",
+            title=_("Apply %(payment)s to an invoice") % {"payment": payment},
+            submit_label=_("Apply"),
             cancel_url=self.url_for("change", payment.pk),
-            intro=f"{payment.amount_unallocated} of {payment} is unallocated. Apply at most that, and at most what "
-            "remains on the invoice.",
+            intro=_(
+                "%(amount)s of %(payment)s is unallocated. Apply at most that, and at most what remains on the invoice."
+            )
+            % {"amount": payment.amount_unallocated, "payment": payment},
         )
 
     def retry_view(self, request, object_id):
@@ -439,19 +506,26 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             currency=payment.currency,
             payment_methods=cards,
             amount_help=(
-                f"The same amount or less: at most {limit}." if limit is not None else "The same amount or less."
+                _("The same amount or less: at most %(limit)s.") % {"limit": limit}
+                if limit is not None
+                else _("The same amount or less.")
             ),
             initial={
                 "amount": amount_initial(limit) if limit is not None else None,
                 "payment_method": chosen.pk if chosen else None,
             },
         )
-        intro = f"A new attempt now, with a new idempotency key. {payment} asked for {payment.amount}"
+        values = {"payment": payment, "amount": payment.amount, "reason": payment.failure_message, "limit": limit}
         if payment.failure_message:
-            intro += f" and failed: {payment.failure_message}"
-        intro += "."
+            asked = _("%(payment)s asked for %(amount)s and failed: %(reason)s.")
+        else:
+            asked = _("%(payment)s asked for %(amount)s.")
+        intro = " ".join([_("A new attempt now, with a new idempotency key."), asked % values])
         if payment.invoice_id and limit is not None and limit < payment.amount:
-            intro += f" {payment.invoice} now asks for less: at most {limit} can be charged."
+            intro += " " + _("%(invoice)s now asks for less: at most %(limit)s can be charged.") % {
+                **values,
+                "invoice": payment.invoice,
+            }
         return self.form_page(
             request,
             obj=payment,
@@ -460,8 +534,8 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             call=lambda: payment_retry(payment=payment, actor=self.actor(request), **form.charge_kwargs()),
             success=lambda attempt: charge_outcome_message(payment),
             success_url=self.url_for("change", payment.pk),
-            title=f"Retry {payment}",
-            submit_label="Retry the charge",
+            title=_("Retry %(payment)s") % {"payment": payment},
+            submit_label=_("Retry the charge"),
             cancel_url=self.url_for("change", payment.pk),
             intro=intro,
         )
@@ -469,13 +543,16 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
     def cancel_view(self, request, object_id):
         payment = self.object_get(request, object_id)
         consequences = [
-            f"{payment} ({payment.amount}, {payment.get_status_display().lower()}) is canceled: nothing more is "
-            "charged for it and its automatic retries stop. This cannot be undone."
+            _(
+                "%(payment)s (%(amount)s, %(status)s) is canceled: nothing more is charged for it and its automatic "
+                "retries stop. This cannot be undone."
+            )
+            % {"payment": payment, "amount": payment.amount, "status": payment.get_status_display().lower()}
         ]
         if payment.invoice_id:
             consequences.append(
-                f"{payment.invoice} keeps asking for {payment.invoice.amount_remaining}; charge a card again or "
-                "record another payment for it."
+                _("%(invoice)s keeps asking for %(remaining)s; charge a card again or record another payment for it.")
+                % {"invoice": payment.invoice, "remaining": payment.invoice.amount_remaining}
             )
         form = PaymentCancelForm(self.form_data(request))
         return self.form_page(
@@ -484,10 +561,12 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             permission=CHARGE_PAYMENT,
             form=form,
             call=lambda: payment_cancel(payment=payment, actor=self.actor(request), reason=form.cleaned_data["reason"]),
-            success=lambda canceled: f"{canceled} canceled; nothing more will be charged for it.",
+            success=lambda canceled: (
+                _("%(payment)s canceled; nothing more will be charged for it.") % {"payment": canceled}
+            ),
             success_url=self.url_for("change", payment.pk),
-            title=f"Cancel {payment}?",
-            submit_label="Yes, cancel the payment",
+            title=_("Cancel %(payment)s?") % {"payment": payment},
+            submit_label=_("Yes, cancel the payment"),
             cancel_url=self.url_for("change", payment.pk),
             template=CONFIRM_TEMPLATE,
             consequences=consequences,
@@ -500,7 +579,8 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
         back = self.next_url(request, default=self.url_for("change", payment.pk))
         form_kwargs = {
             "currency": payment.currency,
-            "amount_help": f"At most {refundable}: the payment's amount less what is refunded or being refunded.",
+            "amount_help": _("At most %(refundable)s: the payment's amount less what is refunded or being refunded.")
+            % {"refundable": refundable},
         }
         if request.method == "POST" and "_preview" in request.POST:
             form = preview_initial(RefundForm, request.POST, **form_kwargs)
@@ -511,16 +591,18 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             amount_text = request.POST.get("amount") if request.method == "POST" else str(initial_amount or "")
         preview = refund_preview(payment=payment, text=amount_text)
         if payment.is_external:
-            intro = (
-                f"{payment} is an external payment ({payment.get_external_kind_display().lower()}): the refund is "
-                "recorded at once; give the money back outside the system."
-            )
+            intro = _(
+                "%(payment)s is an external payment (%(kind)s): the refund is recorded at once; give the money back "
+                "outside the system."
+            ) % {"payment": payment, "kind": payment.get_external_kind_display().lower()}
         else:
-            intro = (
-                f"{payment} was charged to {payment.payment_method}: the refund goes back to that card through the "
-                "gateway, and is pending until the gateway answers."
-            )
-        intro += " It takes the payment's unallocated money first, then the money it paid invoices with, newest first."
+            intro = _(
+                "%(payment)s was charged to %(card)s: the refund goes back to that card through the gateway, and is "
+                "pending until the gateway answers."
+            ) % {"payment": payment, "card": payment.payment_method}
+        intro += " " + _(
+            "It takes the payment's unallocated money first, then the money it paid invoices with, newest first."
+        )
         return self.form_page(
             request,
             obj=payment,
@@ -529,18 +611,20 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
             call=lambda: payment_refund(payment=payment, actor=self.actor(request), **form.refund_kwargs()),
             success=refund_outcome_message,
             success_url=back,
-            title=f"Refund {payment}",
-            submit_label="Refund",
+            title=_("Refund %(payment)s") % {"payment": payment},
+            submit_label=_("Refund"),
             cancel_url=back,
             template="admin/payments/payment/refund_form.html",
             fieldsets=[
                 (None, {"fields": ["amount", "reason", "note"]}),
                 (
-                    "What happens to the invoices",
+                    _("What happens to the invoices"),
                     {
                         "fields": ["invoice_handling"],
-                        "description": "This refund takes money that paid invoices. Choose, for this refund, "
-                        "whether those invoices ask for it again or are reduced by a credit note.",
+                        "description": _(
+                            "This refund takes money that paid invoices. Choose, for this refund, whether those "
+                            "invoices ask for it again or are reduced by a credit note."
+                        ),
                     },
                 ),
             ],

@@ -5,6 +5,7 @@ again under its locks). The same preview feeds the page (server-side, on GET and
 from dataclasses import dataclass, field
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.admin.previews import money_json, shown_status_after
@@ -76,7 +77,7 @@ def refund_preview(*, payment: Payment, text: str | None) -> RefundPreview:
     allocations newest first, grouped per invoice."""
     refundable = payment_refundable(payment)
     if not (text or "").strip():
-        return RefundPreview(refundable, error="Enter the amount to refund.")
+        return RefundPreview(refundable, error=_("Enter the amount to refund."))
     try:
         amount = money_parse(text, payment.currency)
     except BillingError as error:
@@ -85,8 +86,11 @@ def refund_preview(*, payment: Payment, text: str | None) -> RefundPreview:
         return RefundPreview(
             refundable,
             amount=amount,
-            error=f"{amount} is more than what is left to refund on {payment} ({refundable}, counting refunds in "
-            "progress).",
+            error=_(
+                "%(amount)s is more than what is left to refund on %(payment)s (%(refundable)s, counting refunds in "
+                "progress)."
+            )
+            % {"amount": amount, "payment": payment, "refundable": refundable},
         )
     plan = refund_plan(payment=payment, amount=amount)
     taken: dict[int, tuple[Invoice, Money]] = {}

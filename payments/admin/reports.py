@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.admin.base import VIEW_BILLING_REPORTS
 from billing.admin.fields import BoundedDateField
@@ -42,21 +44,31 @@ DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 def currency_choices() -> list[tuple[str, str]]:
-    return [("", "All currencies"), *((code, code) for code in settings.BILLING_CURRENCIES)]
+    return [("", _("All currencies")), *((code, code) for code in settings.BILLING_CURRENCIES)]
 
 
 class PaymentReportForm(forms.Form):
-    date_from = BoundedDateField(label="From", required=False, widget=DATE_INPUT)
-    date_to = BoundedDateField(label="To", required=False, widget=DATE_INPUT)
-    method = forms.ChoiceField(label="Method", required=False, choices=[("", "All methods"), *PAYMENT_METHOD_CHOICES])
-    status = forms.ChoiceField(label="Status", required=False, choices=[("", "All statuses"), *PaymentStatus.choices])
-    currency = forms.ChoiceField(label="Currency", required=False, choices=currency_choices)
+    date_from = BoundedDateField(label=gettext_lazy("From"), required=False, widget=DATE_INPUT)
+    date_to = BoundedDateField(label=gettext_lazy("To"), required=False, widget=DATE_INPUT)
+    method = forms.ChoiceField(
+        label=gettext_lazy("Method"),
+        required=False,
+        choices=[("", gettext_lazy("All methods")), *PAYMENT_METHOD_CHOICES],
+    )
+    status = forms.ChoiceField(
+        label=gettext_lazy("Status"),
+        required=False,
+        choices=[("", gettext_lazy("All statuses")), *PaymentStatus.choices],
+    )
+    currency = forms.ChoiceField(label=gettext_lazy("Currency"), required=False, choices=currency_choices)
 
     def clean(self):
         cleaned = super().clean()
         date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
         if date_from and date_to and date_from > date_to:
-            raise forms.ValidationError(f"The start date {date_from} is after the end date {date_to}.")
+            raise forms.ValidationError(
+                _("The start date %(start)s is after the end date %(end)s.") % {"start": date_from, "end": date_to}
+            )
         return cleaned
 
     def filters(self) -> PaymentReportFilters:
@@ -71,12 +83,14 @@ class PaymentReportForm(forms.Form):
 
 
 class AgingReportForm(forms.Form):
-    as_of = BoundedDateField(label="As of", required=False, widget=DATE_INPUT, help_text="Today when empty.")
-    currency = forms.ChoiceField(label="Currency", required=False, choices=currency_choices)
+    as_of = BoundedDateField(
+        label=gettext_lazy("As of"), required=False, widget=DATE_INPUT, help_text=gettext_lazy("Today when empty.")
+    )
+    currency = forms.ChoiceField(label=gettext_lazy("Currency"), required=False, choices=currency_choices)
 
 
 class CreditReportForm(forms.Form):
-    currency = forms.ChoiceField(label="Currency", required=False, choices=currency_choices)
+    currency = forms.ChoiceField(label=gettext_lazy("Currency"), required=False, choices=currency_choices)
 
 
 def csv_response(filename: str, write: Callable[[io.StringIO], None]) -> HttpResponse:
@@ -99,9 +113,21 @@ def query_without(request: HttpRequest, *names: str) -> str:
 
 
 REPORTS = (
-    ("payments", "Payments", "Payments by date, method and status, with totals per currency."),
-    ("aging", "Accounts receivable aging", "What members still owe, by days past the due date."),
-    ("member_credit", "Member credit", "Unallocated payments and money balances, per member."),
+    (
+        "payments",
+        gettext_lazy("Payments"),
+        gettext_lazy("Payments by date, method and status, with totals per currency."),
+    ),
+    (
+        "aging",
+        gettext_lazy("Accounts receivable aging"),
+        gettext_lazy("What members still owe, by days past the due date."),
+    ),
+    (
+        "member_credit",
+        gettext_lazy("Member credit"),
+        gettext_lazy("Unallocated payments and money balances, per member."),
+    ),
 )
 
 
@@ -147,7 +173,7 @@ class BillingReports:
         ]
         context = {
             **self.admin_site.each_context(request),
-            "title": "Billing reports",
+            "title": _("Billing reports"),
             "reports": reports,
         }
         return TemplateResponse(request, "admin/reports/index.html", context)
@@ -156,7 +182,7 @@ class BillingReports:
         self.permission_require(request)
         form = PaymentReportForm(request.GET)
         if not form.is_valid():
-            return self.render(request, "admin/reports/payments.html", title="Payments report", form=form)
+            return self.render(request, "admin/reports/payments.html", title=_("Payments report"), form=form)
         queryset = payments_report_queryset(form.filters())
         totals = payments_report_totals(queryset)
         ordered = payments_report_ordered(queryset)
@@ -172,7 +198,7 @@ class BillingReports:
         return self.render(
             request,
             "admin/reports/payments.html",
-            title="Payments report",
+            title=_("Payments report"),
             form=form,
             rows=payments_report_rows(page.object_list),
             totals=totals,
@@ -185,7 +211,7 @@ class BillingReports:
         self.permission_require(request)
         form = AgingReportForm(request.GET)
         if not form.is_valid():
-            return self.render(request, "admin/reports/aging.html", title="Accounts receivable aging", form=form)
+            return self.render(request, "admin/reports/aging.html", title=_("Accounts receivable aging"), form=form)
         as_of = form.cleaned_data.get("as_of") or timezone.localdate()
         rows, totals = aging_report(as_of=as_of, currency=form.cleaned_data.get("currency") or "")
         if wants_csv(request):
@@ -195,7 +221,7 @@ class BillingReports:
         return self.render(
             request,
             "admin/reports/aging.html",
-            title="Accounts receivable aging",
+            title=_("Accounts receivable aging"),
             form=form,
             as_of=as_of,
             bucket_labels=[label for _, label, *_ in AGING_BUCKETS],
@@ -207,7 +233,7 @@ class BillingReports:
         self.permission_require(request)
         form = CreditReportForm(request.GET)
         if not form.is_valid():
-            return self.render(request, "admin/reports/member_credit.html", title="Member credit", form=form)
+            return self.render(request, "admin/reports/member_credit.html", title=_("Member credit"), form=form)
         rows, totals = member_credit_report(currency=form.cleaned_data.get("currency") or "")
         if wants_csv(request):
             return csv_response(
@@ -215,5 +241,5 @@ class BillingReports:
                 lambda output: member_credit_csv_write(output, rows, totals),
             )
         return self.render(
-            request, "admin/reports/member_credit.html", title="Member credit", form=form, rows=rows, totals=totals
+            request, "admin/reports/member_credit.html", title=_("Member credit"), form=form, rows=rows, totals=totals
         )

@@ -5,6 +5,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.admin.base import ReadOnlyAdmin
 from billing.errors import BillingError
@@ -15,11 +17,11 @@ REPROCESS_WEBHOOK_EVENT = "payments.reprocess_webhookevent"
 
 
 class WebhookEventStateFilter(admin.SimpleListFilter):
-    title = "state"
+    title = gettext_lazy("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("failed", "Failed for good"), ("waiting", "Waiting"), ("processed", "Processed")]
+        return [("failed", _("Failed for good")), ("waiting", _("Waiting")), ("processed", _("Processed"))]
 
     def queryset(self, request, queryset):
         if self.value() == "failed":
@@ -51,16 +53,16 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "payload",
     )
 
-    @admin.display(description="State")
+    @admin.display(description=gettext_lazy("State"))
     def state_badge(self, event: WebhookEvent) -> str:
-        labels = {"processed": "Processed", "failed": "Failed", "waiting": "Waiting"}
+        labels = {"processed": _("Processed"), "failed": _("Failed"), "waiting": _("Waiting")}
         badge = {"processed": "succeeded", "failed": "failed", "waiting": "pending"}[event.state]
         return format_html('<span class="billing-badge billing-badge--{}">{}</span>', badge, labels[event.state])
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REPROCESS_WEBHOOK_EVENT)
 
-    @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
+    @admin.action(description=gettext_lazy("Reprocess the selected events"), permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         for event in queryset.order_by("received_at", "pk"):
             try:
@@ -68,13 +70,17 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             except BillingError as error:
                 messages.error(request, error.message)
                 continue
+            values = {"type": event.type, "event_id": event.event_id, "error": event.processing_error}
             if event.processed_at is not None:
-                messages.success(request, f"{event.type} {event.event_id} reprocessed: processed.")
+                messages.success(request, _("%(type)s %(event_id)s reprocessed: processed.") % values)
             elif event.attempts:
                 messages.warning(
                     request,
-                    f"{event.type} {event.event_id} was tried again and failed: {event.processing_error} "
-                    "It is tried again by the periodic sweep.",
+                    _(
+                        "%(type)s %(event_id)s was tried again and failed: %(error)s It is tried again by the "
+                        "periodic sweep."
+                    )
+                    % values,
                 )
             else:
-                messages.success(request, f"{event.type} {event.event_id} is queued to be processed again.")
+                messages.success(request, _("%(type)s %(event_id)s is queued to be processed again.") % values)

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class SandboxConfig(AppConfig):
     name = "payments.sandbox"
     label = "sandbox"
-    verbose_name = "Sandbox gateway"
+    verbose_name = gettext_lazy("Sandbox gateway")

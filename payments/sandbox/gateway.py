@@ -157,16 +157,18 @@ class SandboxGateway:
                 charge.confirmations += 1
                 behaviour = charge.card.behaviour if charge.card.customer_id == charge.customer_id else None
                 if behaviour is None:
-                    charge.status, charge.decline_code = SandboxCharge.Status.FAILED, "card_not_attached"
-                    charge.message = "This card is no longer saved for the customer."
+                    charge.fail(
+                        decline_code="card_not_attached", message="This card is no longer saved for the customer."
+                    )
                 elif behaviour == SandboxCard.Behaviour.SUCCEEDS:
-                    charge.status = SandboxCharge.Status.SUCCEEDED
+                    charge.succeed()
                 elif behaviour == SandboxCard.Behaviour.AUTHENTICATION_REQUIRED:
-                    charge.status, charge.decline_code = SandboxCharge.Status.REQUIRES_ACTION, "authentication_required"
-                    charge.message = "The card needs the member's authentication (3-D Secure)."
+                    charge.require_action(
+                        decline_code="authentication_required",
+                        message="The card needs the member's authentication (3-D Secure).",
+                    )
                 else:
-                    charge.status, charge.decline_code = SandboxCharge.Status.FAILED, "generic_decline"
-                    charge.message = "Your card was declined."
+                    charge.fail(decline_code="generic_decline", message="Your card was declined.")
                 charge.save()
         if self.fail_after_charge:
             return ChargeResult(ChargeOutcome.UNKNOWN, gateway_payment_id, message="The gateway did not answer.")

@@ -3,6 +3,7 @@ They were created by the `payments` app and keep their `payments_` table names."
 
 from django.db import models
 from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 
 class SandboxCustomer(models.Model):
@@ -41,7 +42,10 @@ class SandboxCard(models.Model):
         return self.id
 
 
-class SandboxCharge(models.Model):
+class SandboxCharge(ConcurrentTransitionMixin, models.Model):
+    """A charge as the gateway keeps it: created when prepared, then confirmed once into its outcome, which never
+    changes afterwards (as a Stripe PaymentIntent's does not once it succeeded or failed)."""
+
     class Status(models.TextChoices):
         REQUIRES_CONFIRMATION = "requires_confirmation", "Requires confirmation"
         SUCCEEDED = "succeeded", "Succeeded"
@@ -54,7 +58,7 @@ class SandboxCharge(models.Model):
     card = models.ForeignKey(SandboxCard, on_delete=models.PROTECT, related_name="charges")
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=32, choices=Status.choices, default=Status.REQUIRES_CONFIRMATION)
+    status = FSMField(max_length=32, choices=Status.choices, default=Status.REQUIRES_CONFIRMATION, protected=True)
     decline_code = models.CharField(max_length=64, blank=True)
     message = models.TextField(blank=True)
     metadata = models.JSONField(default=dict)
@@ -66,6 +70,21 @@ class SandboxCharge(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    # Confirming a charge is its one move; each outcome is final.
+    @transition(field=status, source=Status.REQUIRES_CONFIRMATION, target=Status.SUCCEEDED)
+    def succeed(self):
+        pass
+
+    @transition(field=status, source=Status.REQUIRES_CONFIRMATION, target=Status.FAILED)
+    def fail(self, *, decline_code: str, message: str):
+        """Declined: the decline code and message are the outcome the gateway answers with."""
+        self.decline_code, self.message = decline_code, message
+
+    @transition(field=status, source=Status.REQUIRES_CONFIRMATION, target=Status.REQUIRES_ACTION)
+    def require_action(self, *, decline_code: str, message: str):
+        """The card needs the member's authentication: the charge waits for an action it never gets here."""
+        self.decline_code, self.message = decline_code, message
 
 
 class SandboxRefund(models.Model):

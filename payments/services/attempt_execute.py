@@ -23,7 +23,6 @@ from payments.gateways import gateway_get
 from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResult, Gateway
 from payments.lock_objects import payment_lock, payment_lock_with_invoices
 from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
-from payments.notifications import payment_failed_for_good_mail_add
 from payments.outbox import outbox_mail_add
 
 SYSTEM = Actor.system("card payments")
@@ -226,3 +225,9 @@ def retry_next_at(*, payment: Payment, invoices: list, decline_code: str, failed
     if payment.automatic_retries >= len(schedule):
         return None
     return failed_at + datetime.timedelta(days=schedule[payment.automatic_retries])
+
+
+def payment_failed_for_good_mail_add(*, payment_id: int) -> None:
+    """Inside the transaction that ends the payment's retries: the member's and the administrators' mails."""
+    outbox_mail_add(notification="payment_failed_member", payment_id=payment_id)
+    outbox_mail_add(notification="payment_failed_admin", payment_id=payment_id)

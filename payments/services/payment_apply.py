@@ -1,6 +1,7 @@
 """Apply a member's unallocated payments to an invoice, and take an allocation back off (unallocate)."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor
@@ -23,13 +24,13 @@ from payments.rules import (
 
 def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]], actor: Actor) -> list[Allocation]:
     """Apply each (payment, amount) to the invoice: one allocation, with its own number, per application."""
-    actor.require_permission("payments.allocate_payment", "apply payments")
+    actor.require_permission("payments.allocate_payment", _("apply payments"))
     if not applications:
-        raise BillingError("Enter an amount for at least one payment.")
-    payment_ids = [payment.pk for payment, _ in applications]
+        raise BillingError(_("Enter an amount for at least one payment."))
+    payment_ids = [payment.pk for payment, _amount in applications]
     if len(set(payment_ids)) != len(payment_ids):
-        raise BillingError("Each payment can appear only once.")
-    amounts = [money_check_entered(amount, currency=invoice.currency) for _, amount in applications]
+        raise BillingError(_("Each payment can appear only once."))
+    amounts = [money_check_entered(amount, currency=invoice.currency) for _payment, amount in applications]
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member_lock(invoice.member_id)
@@ -37,15 +38,29 @@ def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]]
         payments = {payment.pk: payment for payment in payments_lock(payment_ids)}
         invoice_check_accepts_payment(invoice)
         requested = money_sum(amounts, invoice.currency)
-        amount_check_at_most(requested, invoice.amount_remaining, what=f"what remains on {invoice}")
+        amount_check_at_most(
+            requested, invoice.amount_remaining, what=_("what remains on %(invoice)s") % {"invoice": invoice}
+        )
         allocations = []
         for payment_id, amount in zip(payment_ids, amounts, strict=True):
             payment = payments[payment_id]
             payment_check_same_member(payment, invoice)
             payment_check_succeeded(payment)
             if payment.currency != invoice.currency:
-                raise BillingError(f"{payment} is in {payment.currency}; {invoice} is in {invoice.currency}.")
-            amount_check_at_most(amount, payment.amount_unallocated, what=f"the unallocated money of {payment}")
+                raise BillingError(
+                    _("%(payment)s is in %(payment_currency)s; %(invoice)s is in %(invoice_currency)s.")
+                    % {
+                        "payment": payment,
+                        "payment_currency": payment.currency,
+                        "invoice": invoice,
+                        "invoice_currency": invoice.currency,
+                    }
+                )
+            amount_check_at_most(
+                amount,
+                payment.amount_unallocated,
+                what=_("the unallocated money of %(payment)s") % {"payment": payment},
+            )
             allocations.append(allocation_create(payment=payment, invoice=invoice, amount=amount, actor=actor))
             payment_refresh_amounts(payment)
         invoice_refresh_amounts(invoice, actor=actor)
@@ -54,7 +69,7 @@ def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]]
 
 def allocation_remove(*, allocation: Allocation, actor: Actor) -> Allocation:
     """Unallocate: the money goes back to unallocated on its payment and the invoice reopens."""
-    actor.require_permission("payments.allocate_payment", "unallocate payments")
+    actor.require_permission("payments.allocate_payment", _("unallocate payments"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member_lock(allocation.invoice.member_id)
@@ -62,7 +77,7 @@ def allocation_remove(*, allocation: Allocation, actor: Actor) -> Allocation:
         payment = payments_lock([allocation.payment_id])[0]
         allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
         if allocation.status != Allocation.Status.ACTIVE:
-            raise InvalidState(f"Allocation {allocation} was already removed.")
+            raise InvalidState(_("Allocation %(allocation)s was already removed.") % {"allocation": allocation})
         allocation_release(allocation=allocation, actor=actor, reason="Unallocated by staff")
         payment_refresh_amounts(payment)
         invoice_refresh_amounts(invoice, actor=actor)

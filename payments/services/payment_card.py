@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -41,6 +42,7 @@ from payments.rules import (
     amount_check_at_most,
     invoice_check_accepts_payment,
 )
+from payments.selectors import invoice_available_to_charge
 
 
 def attempt_create_locked(
@@ -63,19 +65,16 @@ def payment_method_for_charge(*, member: Member, payment_method: PaymentMethod |
     if payment_method is None:
         payment_method = member.payment_methods.filter(removed_at__isnull=True).order_by("-is_default", "-id").first()
         if payment_method is None:
-            raise BillingError(f"{member} has no saved card. Add one, or record an external payment.")
+            raise BillingError(
+                _("%(member)s has no saved card. Add one, or record an external payment.") % {"member": member}
+            )
         return payment_method
     payment_method = PaymentMethod.objects.get(pk=payment_method.pk)
     if payment_method.member_id != member.pk:
-        raise BillingError("This card belongs to another member.")
+        raise BillingError(_("This card belongs to another member."))
     if payment_method.removed_at is not None:
-        raise BillingError(f"{payment_method} was removed; choose another card.")
+        raise BillingError(_("%(card)s was removed; choose another card.") % {"card": payment_method})
     return payment_method
-
-
-def available_to_charge(invoice: Invoice) -> Money:
-    """What may still be charged: remaining minus card payments already in flight."""
-    return invoice.amount_remaining - invoice_reserved(invoice)
 
 
 def _member_partial_payment_check(*, amount: Money, available: Money) -> None:
@@ -83,10 +82,12 @@ def _member_partial_payment_check(*, amount: Money, available: Money) -> None:
     if amount == available:
         return
     if not settings.BILLING_PORTAL_PARTIAL_PAYMENTS:
-        raise BillingError(f"Pay the full {available}; this space does not take partial payments online.")
+        raise BillingError(
+            _("Pay the full %(amount)s; this space does not take partial payments online.") % {"amount": available}
+        )
     minimum = money_from_db(Decimal(settings.BILLING_PORTAL_PARTIAL_MINIMUM), amount.currency.code)
     if amount < minimum:
-        raise BillingError(f"A partial payment is at least {minimum}.")
+        raise BillingError(_("A partial payment is at least %(minimum)s.") % {"minimum": minimum})
 
 
 def _card_payment_create_locked(
@@ -102,23 +103,29 @@ def _card_payment_create_locked(
     targets = []
     for invoice, amount in charges:
         invoice_check_accepts_payment(invoice)
-        available = available_to_charge(invoice)
+        charge = invoice_available_to_charge(invoice)
+        available = charge.available
         if available.amount <= 0:
             raise InvalidState(
-                f"{invoice} has {invoice_reserved(invoice)} being charged already; nothing more can be charged "
-                "until the gateway answers."
+                _(
+                    "%(invoice)s has %(reserved)s being charged already; nothing more can be charged until the "
+                    "gateway answers."
+                )
+                % {"invoice": invoice, "reserved": charge.reserved}
             )
         if amount is None:
             amount = available
-        amount_check_at_most(amount, available, what=f"what can still be charged on {invoice}")
+        amount_check_at_most(
+            amount, available, what=_("what can still be charged on %(invoice)s") % {"invoice": invoice}
+        )
         if actor.kind == Actor.MEMBER:
             _member_partial_payment_check(amount=amount, available=available)
         targets.append((invoice, amount))
-    currencies = {invoice.currency for invoice, _ in targets}
+    currencies = {invoice.currency for invoice, _amount in targets}
     if len(currencies) != 1:
-        raise BillingError("One payment pays invoices of one currency; pay the others separately.")
+        raise BillingError(_("One payment pays invoices of one currency; pay the others separately."))
     currency = currencies.pop()
-    total = money_sum((amount for _, amount in targets), currency)
+    total = money_sum((amount for _invoice, amount in targets), currency)
     payment = Payment.objects.create(
         number=number_next(series=PAYMENT, year=timezone.localdate().year),
         member=member,
@@ -158,9 +165,9 @@ def _actor_check_can_charge(actor: Actor, member: Member) -> str:
     """Staff charge any member; a member pays only their own invoices. Returns the attempt's trigger."""
     if actor.kind == Actor.MEMBER:
         if member.user_id is None or member.user_id != getattr(actor.user, "pk", None):
-            raise BillingError("You can only pay your own invoices.")
+            raise BillingError(_("You can only pay your own invoices."))
         return PaymentAttempt.Trigger.MEMBER
-    actor.require_permission("payments.charge_payment", "charge cards")
+    actor.require_permission("payments.charge_payment", _("charge cards"))
     return PaymentAttempt.Trigger.STAFF
 
 
@@ -185,14 +192,14 @@ def invoices_pay_with_card(
 ) -> Payment:
     """One card payment for all that can be charged on several of the member's invoices, allocated oldest first."""
     if not invoices:
-        raise BillingError("Choose at least one invoice to pay.")
+        raise BillingError(_("Choose at least one invoice to pay."))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member = member_lock(member.pk)
         trigger = _actor_check_can_charge(actor, member)
         locked = invoices_lock(invoice.pk for invoice in invoices)
         if len(locked) != len({invoice.pk for invoice in invoices}) or any(i.member_id != member.pk for i in locked):
-            raise BillingError("You can only pay your own invoices.")
+            raise BillingError(_("You can only pay your own invoices."))
         oldest_first = sorted(locked, key=lambda invoice: (invoice.issue_date or datetime.date.max, invoice.pk))
         return _card_payment_create_locked(
             member=member,
@@ -208,8 +215,8 @@ def invoice_issue_and_charge(
 ) -> tuple[Invoice, Payment | None]:
     """Issue the draft and charge all that remains to the member's default (or chosen) card, in one step.
     No payment is made when credit applied at issue already paid it."""
-    actor.require_permission("billing.issue_invoice", "issue and charge invoices")
-    actor.require_permission("payments.charge_payment", "issue and charge invoices")
+    actor.require_permission("billing.issue_invoice", _("issue and charge invoices"))
+    actor.require_permission("payments.charge_payment", _("issue and charge invoices"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
@@ -236,19 +243,19 @@ def _retry_targets(
     """What each target can take now: never more than before, nor than the invoice still needs."""
     targets = list(payment.targets.all())
     if amount is not None and len(targets) > 1:
-        raise BillingError(f"{payment} pays several invoices; it is retried for what remains on them.")
+        raise BillingError(
+            _("%(payment)s pays several invoices; it is retried for what remains on them.") % {"payment": payment}
+        )
     planned = []
     for target in targets:
         invoice = invoices[target.invoice_id]
         if automatic and invoice.status != InvoiceStatus.OPEN:
             continue
-        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
-            continue
-        limit = min(target.amount, available_to_charge(invoice))
+        limit = min(target.amount, invoice_available_to_charge(invoice).available)
         if limit.amount <= 0:
             continue
         if amount is not None:
-            amount_check_at_most(amount, limit, what="the most this retry can charge")
+            amount_check_at_most(amount, limit, what=_("the most this retry can charge"))
             limit = amount
         planned.append((target, limit))
     return planned
@@ -269,7 +276,7 @@ def payment_retry(
     """
     automatic = trigger in (PaymentAttempt.Trigger.AUTOMATIC, PaymentAttempt.Trigger.NEW_CARD)
     if not automatic:
-        actor.require_permission("payments.charge_payment", "retry payments")
+        actor.require_permission("payments.charge_payment", _("retry payments"))
     if amount is not None:
         amount = money_check_entered(amount, currency=payment.currency)
     with transaction.atomic(durable=True):
@@ -279,14 +286,18 @@ def payment_retry(
         planned = _retry_targets(payment=payment, invoices=invoices, amount=amount, automatic=automatic)
         if not planned:
             described = ", ".join(
-                f"{invoice} is {invoice.get_status_display().lower()}" for invoice in invoices.values()
+                _("%(invoice)s is %(status)s") % {"invoice": invoice, "status": invoice.get_status_display().lower()}
+                for invoice in invoices.values()
             )
             if any(invoice_reserved(invoice).amount > 0 for invoice in invoices.values()):
-                raise InvalidState(f"{payment}'s invoices are being charged already; wait for the gateway's answer.")
+                raise InvalidState(
+                    _("%(payment)s's invoices are being charged already; wait for the gateway's answer.")
+                    % {"payment": payment}
+                )
             if trigger == PaymentAttempt.Trigger.AUTOMATIC:
                 _payment_cancel_locked(payment=payment, actor=actor, reason=described)
                 return None
-            raise InvalidState(f"There is nothing to charge: {described}.")
+            raise InvalidState(_("There is nothing to charge: %(described)s.") % {"described": described})
         if payment_method is None and payment.payment_method.removed_at is None:
             payment_method = payment.payment_method
         payment_method = payment_method_for_charge(member=member, payment_method=payment_method)
@@ -294,8 +305,8 @@ def payment_retry(
         for target, target_amount in planned:
             target.amount = target_amount
             target.save(update_fields=["amount", "amount_currency"])
-        payment.targets.exclude(pk__in=[target.pk for target, _ in planned]).delete()
-        payment.amount = money_sum((target_amount for _, target_amount in planned), payment.currency)
+        payment.targets.exclude(pk__in=[target.pk for target, _amount in planned]).delete()
+        payment.amount = money_sum((target_amount for _target, target_amount in planned), payment.currency)
         payment.payment_method = payment_method
         payment.next_retry_at = None
         if trigger == PaymentAttempt.Trigger.AUTOMATIC:
@@ -347,10 +358,10 @@ def _payment_cancel_locked(*, payment: Payment, actor: Actor, reason: str) -> No
 
 def payment_cancel(*, payment: Payment, actor: Actor, reason: str = "") -> Payment:
     """Cancel a card payment that is queued or failed; nothing more will be charged for it."""
-    actor.require_permission("payments.charge_payment", "cancel payments")
+    actor.require_permission("payments.charge_payment", _("cancel payments"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
-        _, _, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
+        _member, _invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         transition_check(payment.cancel, PAYMENT_CANCEL_REFUSALS)
         _payment_cancel_locked(payment=payment, actor=actor, reason=(reason or "").strip() or "Canceled by staff")
     return payment

@@ -4,6 +4,7 @@ import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
@@ -73,7 +74,7 @@ def payment_create_external(
 ) -> Payment:
     """Record an external payment against an invoice. It pays up to what remains; any excess stays unallocated
     on the payment as the member's credit, and an `invoice.overpaid` activity records it. Staff only."""
-    actor.require_permission("payments.record_external_payment", "record external payments")
+    actor.require_permission("payments.record_external_payment", _("record external payments"))
     kind = external_kind_check(kind)
     received_on = received_on_check(received_on)
     if amount is not None:
@@ -124,7 +125,7 @@ def payment_create_standalone(
     note: str = "",
 ) -> Payment:
     """Record an external payment with no invoice; all of it stays unallocated until applied."""
-    actor.require_permission("payments.record_external_payment", "record external payments")
+    actor.require_permission("payments.record_external_payment", _("record external payments"))
     kind = external_kind_check(kind)
     received_on = received_on_check(received_on)
     amount = money_check_entered(amount)

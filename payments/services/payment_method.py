@@ -6,6 +6,7 @@ Card numbers are passed to the gateway and never stored or logged.
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.activity import Actor, activity_record
 from billing.errors import BillingError, InvalidState
@@ -21,9 +22,9 @@ from payments.outbox import outbox_add
 def _actor_check_member(actor: Actor, member: Member) -> None:
     if actor.kind == Actor.MEMBER:
         if member.user_id is None or member.user_id != getattr(actor.user, "pk", None):
-            raise BillingError("You can only manage your own cards.")
+            raise BillingError(_("You can only manage your own cards."))
     else:
-        actor.require_permission("payments.manage_payment_methods", "manage saved cards")
+        actor.require_permission("payments.manage_payment_methods", _("manage saved cards"))
 
 
 def member_gateway_customer_ensure(*, member: Member) -> str:
@@ -36,7 +37,9 @@ def member_gateway_customer_ensure(*, member: Member) -> str:
             email=member.email, name=member.name, idempotency_key=f"member-{member.pk}-customer"
         )
     except GatewayError as error:
-        raise BillingError(f"The payment gateway could not be reached: {error.message}") from error
+        raise BillingError(
+            _("The payment gateway could not be reached: %(error)s") % {"error": error.message}
+        ) from error
     with transaction.atomic(durable=True):
         member = member_lock(member.pk)
         if not member.gateway_customer_id:
@@ -52,9 +55,9 @@ def payment_method_setup_start(*, member: Member, actor: Actor) -> str:
     _actor_check_member(actor, member)
     customer_id = member_gateway_customer_ensure(member=member)
     try:
-        _, client_secret = gateway_get().setup_intent_create(customer_id=customer_id)
+        _setup_intent_id, client_secret = gateway_get().setup_intent_create(customer_id=customer_id)
     except GatewayError as error:
-        raise BillingError(f"The card form could not be prepared: {error.message}") from error
+        raise BillingError(_("The card form could not be prepared: %(error)s") % {"error": error.message}) from error
     return client_secret
 
 
@@ -64,13 +67,13 @@ def payment_method_add(*, member: Member, card_token: str, actor: Actor, make_de
     _actor_check_member(actor, member)
     card_token = (card_token or "").strip()
     if not card_token:
-        raise BillingError("Enter the card.")
+        raise BillingError(_("Enter the card."))
     intent_check_unused(actor=actor)
     customer_id = member_gateway_customer_ensure(member=member)
     try:
         card = gateway_get().card_attach(customer_id=customer_id, card_token=card_token)
     except GatewayError as error:
-        raise BillingError(f"The card was not saved: {error.message}") from error
+        raise BillingError(_("The card was not saved: %(error)s") % {"error": error.message}) from error
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member = member_lock(member.pk)
@@ -79,7 +82,7 @@ def payment_method_add(*, member: Member, card_token: str, actor: Actor, make_de
             # The same card sent twice (a form submitted again): saved once.
             if saved.member_id == member.pk and saved.removed_at is None:
                 return saved
-            raise BillingError("This card cannot be saved again; enter it in a new card form.")
+            raise BillingError(_("This card cannot be saved again; enter it in a new card form."))
         has_default = member.payment_methods.filter(is_default=True, removed_at__isnull=True).exists()
         if make_default and has_default:
             member.payment_methods.filter(is_default=True).update(is_default=False)
@@ -111,7 +114,7 @@ def payment_method_set_default(*, payment_method: PaymentMethod, actor: Actor) -
         member = member_lock(payment_method.member_id)
         payment_method = PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)
         if payment_method.removed_at is not None:
-            raise InvalidState(f"{payment_method} was removed.")
+            raise InvalidState(_("%(card)s was removed.") % {"card": payment_method})
         member.payment_methods.filter(is_default=True).exclude(pk=payment_method.pk).update(is_default=False)
         payment_method.is_default = True
         payment_method.save(update_fields=["is_default"])
@@ -133,9 +136,11 @@ def payment_method_remove(*, payment_method: PaymentMethod, actor: Actor) -> Pay
         member = member_lock(payment_method.member_id)
         payment_method = PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)
         if payment_method.removed_at is not None:
-            raise InvalidState(f"{payment_method} was already removed.")
+            raise InvalidState(_("%(card)s was already removed.") % {"card": payment_method})
         if payment_method_being_charged(payment_method):
-            raise InvalidState(f"{payment_method} is being charged right now; remove it when the payment is done.")
+            raise InvalidState(
+                _("%(card)s is being charged right now; remove it when the payment is done.") % {"card": payment_method}
+            )
         was_default = payment_method.is_default
         payment_method.removed_at = timezone.now()
         payment_method.is_default = False

@@ -14,7 +14,7 @@ from members.models import Member
 from payments.amounts import invoice_reserved
 from payments.lock_objects import payment_lock
 from payments.models import Payment, PaymentAttempt, PaymentMethod, PaymentMethodKind, PaymentStatus
-from payments.notifications import payment_failed_for_good_mail_add
+from payments.services.attempt_execute import payment_failed_for_good_mail_add
 from payments.services.payment_card import payment_retry
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.activity import Actor, activity_record
 from billing.intents import intent_claim
@@ -16,7 +17,7 @@ def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment
 
     Every allocation is removed, so the invoices it paid reopen. Final. Card payments are refunded instead.
     """
-    actor.require_permission("payments.void_payment", "void payments")
+    actor.require_permission("payments.void_payment", _("void payments"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)

@@ -11,16 +11,17 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from billing.activity import Actor, activity_record
+from billing.credit_notes import CreditNoteSplit, credit_note_create_locked
 from billing.errors import BillingError, InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import member_lock
 from billing.models import CreditNote, CreditNoteReason, Invoice
 from billing.money import money_check_entered, money_from_db, money_to_minor_units, zero
-from billing.numbering import CREDIT_NOTE, number_next
-from payments.allocations import allocations_take_newest_first
+from payments.allocations import allocations_newest_first, allocations_take_newest_first
 from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
 from payments.gateways import gateway_get
 from payments.gateways.base import Gateway, RefundOutcome, RefundResult
@@ -30,10 +31,10 @@ from payments.models import (
     AttemptStatus,
     Payment,
     PaymentMethodKind,
-    PaymentStatus,
     Refund,
     RefundAllocation,
     RefundStatus,
+    payment_is_received,
 )
 from payments.outbox import outbox_add, outbox_mail_add
 
@@ -67,15 +68,8 @@ def payment_refundable(payment: Payment) -> Money:
 def refund_plan(*, payment: Payment, amount: Money) -> RefundPlan:
     """The preview of a refund, from the payment's current rows (re-checked under the locks when refunding)."""
     from_unallocated = min(amount, payment.amount_unallocated)
-    left = amount - from_unallocated
-    from_invoices = []
     allocations = payment.allocations.filter(status=Allocation.Status.ACTIVE).select_related("invoice")
-    for allocation in allocations.order_by("-created_at", "-pk"):
-        if left.amount <= 0:
-            break
-        take = min(allocation.amount, left)
-        from_invoices.append((allocation, take))
-        left -= take
+    from_invoices, _left = allocations_newest_first(allocations, amount - from_unallocated)
     return RefundPlan(amount, payment_refundable(payment), from_unallocated, from_invoices)
 
 
@@ -146,37 +140,48 @@ def payment_refund(
     invoice_handling: str = "",
 ) -> Refund:
     """Refund part or all of a succeeded payment."""
-    actor.require_permission("payments.refund_payment", "refund payments")
+    actor.require_permission("payments.refund_payment", _("refund payments"))
     if reason not in Refund.Reason.values or reason == Refund.Reason.CREDIT_NOTE:
-        raise BillingError("Choose a reason for the refund.")
+        raise BillingError(_("Choose a reason for the refund."))
     if invoice_handling not in Refund.InvoiceHandling.values:
-        raise BillingError("Choose what happens to the invoices this payment paid.")
+        raise BillingError(_("Choose what happens to the invoices this payment paid."))
     amount = money_check_entered(amount, currency=payment.currency)
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
-        if payment.status != PaymentStatus.SUCCEEDED:
-            raise InvalidState(f"{payment} is {payment.get_status_display().lower()}; only received money is refunded.")
+        if not payment_is_received(payment):
+            raise InvalidState(
+                _("%(payment)s is %(status)s; only received money is refunded.")
+                % {"payment": payment, "status": payment.get_status_display().lower()}
+            )
         refundable = payment_refundable(payment)
         if amount > refundable:
             raise BillingError(
-                f"{amount} is more than what is left to refund on {payment} ({refundable}, counting refunds in "
-                "progress)."
+                _(
+                    "%(amount)s is more than what is left to refund on %(payment)s (%(refundable)s, counting refunds in progress)."
+                )
+                % {"amount": amount, "payment": payment, "refundable": refundable}
             )
         plan = refund_plan(payment=payment, amount=amount)
         if plan.takes_allocated_money and not invoice_handling:
-            described = ", ".join(f"{take} from {allocation.invoice}" for allocation, take in plan.from_invoices)
+            described = ", ".join(
+                _("%(amount)s from %(invoice)s") % {"amount": take, "invoice": allocation.invoice}
+                for allocation, take in plan.from_invoices
+            )
             raise BillingError(
-                f"This refund takes {described}: choose whether to reopen the invoice balance or to reduce the "
-                "invoice with a credit note."
+                _(
+                    "This refund takes %(described)s: choose whether to reopen the invoice balance or to reduce the "
+                    "invoice with a credit note."
+                )
+                % {"described": described}
             )
         takes = allocations_take_newest_first(
-            allocations=[allocation for allocation, _ in plan.from_invoices],
+            allocations=[allocation for allocation, _take in plan.from_invoices],
             amount=amount - plan.from_unallocated,
             actor=actor,
             reason=f"Refund of {payment}",
         )
-        for allocation, _ in takes:
+        for allocation, _take in takes:
             allocation.invoice = invoices[allocation.invoice_id]
         payment_refresh_amounts(payment)
         refund = refund_create_locked(
@@ -220,19 +225,15 @@ def _credit_note_settled_by_refund(
     *, invoice: Invoice, amount: Money, refund: Refund, reason: str, actor: Actor
 ) -> CreditNote:
     """A credit note for the money a refund took off a paid invoice, so that the invoice stays paid."""
-    credit_note = CreditNote.objects.create(
-        number=number_next(series=CREDIT_NOTE, year=timezone.localdate().year),
+    nothing = zero(invoice.currency)
+    credit_note = credit_note_create_locked(
         invoice=invoice,
-        currency=invoice.currency,
         amount=amount,
         reason=CREDIT_NOTE_REASON_FOR.get(reason, CreditNoteReason.OTHER),
         memo=f"Settled by a refund of {refund.payment}.",
-        pre_payment_amount=zero(invoice.currency),
-        refund_amount=amount,
-        credit_amount=zero(invoice.currency),
-        out_of_band_amount=zero(invoice.currency),
-        actor_label=actor.label,
-        created_by=actor.user,
+        pre_payment_amount=nothing,
+        split=CreditNoteSplit(refund=amount, credit=nothing, out_of_band=nothing),
+        actor=actor,
     )
     activity_record(
         actor=actor,

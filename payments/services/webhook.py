@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
@@ -225,11 +226,14 @@ def webhook_events_sweep(*, now: datetime.datetime | None = None) -> SweepSummar
 
 def webhook_event_reprocess(*, webhook_event: WebhookEvent, actor: Actor) -> WebhookEvent:
     """Try a failed (or still waiting) event again, with a fresh count of tries; its processing is queued."""
-    actor.require_permission("payments.reprocess_webhookevent", "reprocess webhook events")
+    actor.require_permission("payments.reprocess_webhookevent", _("reprocess webhook events"))
     with transaction.atomic(durable=True):
         event = WebhookEvent.objects.select_for_update().get(pk=webhook_event.pk)
         if event.processed_at is not None:
-            raise InvalidState(f"The event {event.event_id} is processed already; there is nothing to reprocess.")
+            raise InvalidState(
+                _("The event %(event_id)s is processed already; there is nothing to reprocess.")
+                % {"event_id": event.event_id}
+            )
         activity_record(
             actor=actor,
             verb="webhook.reprocessed",

@@ -1,5 +1,8 @@
 """Absolute links into the portal, for mail: the portal's root as members reach it (settings.BILLING_PORTAL_URL)
-followed by the page's path inside the portal."""
+followed by the page's path inside the portal.
+
+Here, not in the portal package: the mails (`payments.notifications`) are domain modules, and no domain module
+imports a page. A link is a name in the URL configuration, so nothing of the portal is imported."""
 
 from django.conf import settings
 from django.urls import reverse
