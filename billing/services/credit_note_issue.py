@@ -112,7 +112,7 @@ def credit_note_request_validate(
 ) -> CreditNoteRequest:
     """Check what was asked, before any lock: the user's permissions, the reason, an amount or amounts per line,
     and the amounts of the split (a part not given is zero)."""
-    actor.require_permission("billing.issue_credit_note", "issue credit notes")
+    actor.require_permission("billing.issue_credit_note", _("issue credit notes"))
     if reason not in CreditNoteReason.values:
         raise BillingError(_("Choose a reason for the credit note."))
     if (amount is None) == (not line_amounts):
@@ -127,7 +127,7 @@ def credit_note_request_validate(
     split = CreditNoteSplit(refund=refund, credit=credit, out_of_band=out_of_band)
     if split.refund.amount or split.out_of_band.amount:
         # Its refund and out-of-band parts send money back, as a refund of the payments does.
-        actor.require_permission("payments.refund_payment", "send money back with a credit note")
+        actor.require_permission("payments.refund_payment", _("send money back with a credit note"))
     return CreditNoteRequest(reason=reason, amount=amount, line_amounts=line_amounts, memo=memo, split=split)
 
 
