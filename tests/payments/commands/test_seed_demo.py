@@ -1,76 +1,60 @@
+"""What seed_demo makes on an empty database: the demo space's members, invoices, payments, cards, refunds, credit
+notes and logins, and its output. The tests only read it, so the demo space is seeded once for the module
+(`demo_space`); the tests that run seed_demo on other databases or with options are in test_seed_demo_runs.py."""
+
 from collections import Counter
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.test import TestCase, override_settings
 from djmoney.money import Money
 
-from billing.models import (
-    Activity,
-    CreditNote,
-    CreditNoteLine,
-    Invoice,
-    InvoiceLine,
-    InvoiceStatus,
-    MoneyBalanceEntry,
-    NumberSequence,
-)
+from billing.models import Activity, Invoice, InvoiceLine, InvoiceStatus, MoneyBalanceEntry
 from billing.selectors import member_money_balance
+from coworking_billing.celery import app as celery_app
 from members.models import Member
 from payments.admin.payments import payment_shown_status
 from payments.management.commands.seed_demo import DEMO_MEMBERS, MEMBER_PASSWORD, NORTHWIND_CREDIT_MEMO
-from payments.management.commands.seed_demo import Command as SeedDemo
 from payments.models import (
     Allocation,
     AttemptStatus,
     ExternalKind,
     Payment,
-    PaymentAttempt,
     PaymentMethod,
     PaymentStatus,
     Refund,
-    RefundAllocation,
     RefundStatus,
 )
 from payments.sandbox.models import SandboxCard, SandboxCharge, SandboxRefund
-
-PORTAL_EMAILS = ["lea.martin@example.com", "accounts@northwind-studio.example"]
-
-
-def seed(*args) -> str:
-    out = StringIO()
-    call_command("seed_demo", *args, stdout=out)
-    return out.getvalue()
+from tests.payments.commands.seeding import PORTAL_EMAILS, database_snapshot, seed
 
 
-def database_snapshot() -> dict:
-    return {
-        "users": get_user_model().objects.count(),
-        "members": Member.objects.count(),
-        "invoices": Invoice.objects.count(),
-        "lines": InvoiceLine.objects.count(),
-        "payments": Payment.objects.count(),
-        "allocations": Allocation.objects.count(),
-        "balance_entries": MoneyBalanceEntry.objects.count(),
-        "activities": Activity.objects.count(),
-        "cards": PaymentMethod.objects.count(),
-        "attempts": PaymentAttempt.objects.count(),
-        "sandbox_cards": SandboxCard.objects.count(),
-        "sandbox_charges": SandboxCharge.objects.count(),
-        "sandbox_refunds": SandboxRefund.objects.count(),
-        "refunds": Refund.objects.count(),
-        "refund_allocations": RefundAllocation.objects.count(),
-        "credit_notes": CreditNote.objects.count(),
-        "credit_note_lines": CreditNoteLine.objects.count(),
-        "sequences": sorted(NumberSequence.objects.values_list("series", "year", "last_value")),
-    }
+@pytest.fixture(scope="module")
+def demo_space(django_db_setup, django_db_blocker) -> str:
+    """seed_demo run once for the module on an empty database: its output. The demo data stays for the module's
+    tests in a transaction rolled back after the last one, as Django's TestCase keeps what `setUpTestData` makes;
+    each test runs in a savepoint of it (pytest-django's `db`), so nothing a test writes reaches the next. Tasks run
+    in-process and passwords are hashed with the suite's fast hasher, as the function-scoped fixtures of
+    tests/conftest.py do for each test."""
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        with django_db_blocker.unblock():
+            atomics = TestCase._enter_atomics()
+            try:
+                with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+                    output = seed()
+                with django_db_blocker.block():
+                    yield output
+            finally:
+                TestCase._rollback_atomics(atomics)
+    finally:
+        celery_app.conf.task_always_eager = eager
 
 
-def test_seed_demo_creates_every_shown_status(db, today):
-    seed()
-
+def test_seed_demo_creates_every_shown_status(demo_space, db, today):
     shown = Counter(invoice.shown_status(today=today) for invoice in Invoice.objects.all())
     assert shown == {
         "draft": 1,
@@ -85,9 +69,7 @@ def test_seed_demo_creates_every_shown_status(db, today):
         assert Invoice.objects.with_shown_status(status, today=today).count() == shown[status]
 
 
-def test_seed_demo_creates_every_external_kind(db):
-    seed()
-
+def test_seed_demo_creates_every_external_kind(demo_space, db):
     kinds = Counter(Payment.objects.filter(method="external").values_list("external_kind", flat=True))
     assert kinds == {ExternalKind.CASH: 2, ExternalKind.CHECK: 1, ExternalKind.BANK_TRANSFER: 4, ExternalKind.OTHER: 1}
     check = Payment.objects.get(external_kind=ExternalKind.CHECK)
@@ -95,9 +77,7 @@ def test_seed_demo_creates_every_external_kind(db):
     assert all(Payment.objects.filter(external_kind=ExternalKind.BANK_TRANSFER).values_list("reference", flat=True))
 
 
-def test_seed_demo_members_are_persons_and_companies_in_three_currencies(db):
-    seed()
-
+def test_seed_demo_members_are_persons_and_companies_in_three_currencies(demo_space, db):
     members = Member.objects.all()
     assert {member.email for member in members} == {demo.email for demo in DEMO_MEMBERS}
     assert Counter(member.kind for member in members) == {"person": 3, "company": 3}
@@ -107,9 +87,7 @@ def test_seed_demo_members_are_persons_and_companies_in_three_currencies(db):
     assert InvoiceLine.objects.filter(tax_rate=20).count() == InvoiceLine.objects.count()
 
 
-def test_seed_demo_payment_stories(db):
-    seed()
-
+def test_seed_demo_payment_stories(demo_space, db):
     # A bounced check: void, its allocation removed, its invoice open again and then partly paid in cash (and
     # reduced by a credit note, see the refund stories).
     check = Payment.objects.get(external_kind=ExternalKind.CHECK)
@@ -166,9 +144,7 @@ def test_seed_demo_payment_stories(db):
     ]
 
 
-def test_seed_demo_saves_sandbox_cards_through_the_service(db):
-    seed()
-
+def test_seed_demo_saves_sandbox_cards_through_the_service(demo_space, db):
     cards = {card.member.email: card for card in PaymentMethod.objects.select_related("member")}
     assert set(cards) == {demo.email for demo in DEMO_MEMBERS if demo.card}
     assert "oliver.bennett@example.co.uk" not in cards
@@ -185,9 +161,7 @@ def test_seed_demo_saves_sandbox_cards_through_the_service(db):
     assert SandboxCard.objects.count() == 5
 
 
-def test_seed_demo_card_payments_one_succeeded_one_declined(db, today):
-    seed()
-
+def test_seed_demo_card_payments_one_succeeded_one_declined(demo_space, db, today):
     succeeded = Payment.objects.get(method="card", status=PaymentStatus.SUCCEEDED)
     assert succeeded.member.email == "lea.martin@example.com"
     assert succeeded.amount == Money("120.00", "EUR")
@@ -208,9 +182,7 @@ def test_seed_demo_card_payments_one_succeeded_one_declined(db, today):
     assert SandboxCharge.objects.count() == 2
 
 
-def test_seed_demo_money_balance_credits_and_credit_applied_at_issue(db):
-    seed()
-
+def test_seed_demo_money_balance_credits_and_credit_applied_at_issue(demo_space, db):
     adjustments = MoneyBalanceEntry.objects.filter(kind=MoneyBalanceEntry.Kind.ADJUSTMENT)
     assert sorted(entry.amount for entry in adjustments) == [Money("25.00", "EUR"), Money("50.00", "EUR")]
     jonas = Member.objects.get(email="jonas.weber@example.com")
@@ -227,8 +199,8 @@ def test_seed_demo_money_balance_credits_and_credit_applied_at_issue(db):
     assert member_money_balance(member=northwind, currency="EUR") == Money("0.00", "EUR")
 
 
-def test_seed_demo_creates_the_logins_and_prints_them(db):
-    output = seed()
+def test_seed_demo_creates_the_logins_and_prints_them(demo_space, db):
+    output = demo_space
 
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_staff and admin.is_superuser
@@ -260,18 +232,7 @@ def test_seed_demo_creates_the_logins_and_prints_them(db):
     ) in output
 
 
-def test_seed_demo_reads_the_admin_password_from_the_environment(db, monkeypatch):
-    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "a-longer-secret")
-
-    output = seed()
-
-    assert get_user_model().objects.get(username="admin").check_password("a-longer-secret")
-    assert "password: a-longer-secret" in output
-
-
-def test_seed_demo_acts_as_the_admin(db):
-    seed()
-
+def test_seed_demo_acts_as_the_admin(demo_space, db):
     admin = get_user_model().objects.get(username="admin")
     by_staff = Activity.objects.filter(actor_kind="staff")
     assert set(by_staff.values_list("actor_user", flat=True)) == {admin.pk}
@@ -290,8 +251,7 @@ def test_seed_demo_acts_as_the_admin(db):
     ]
 
 
-def test_seed_demo_twice_creates_nothing_new(db):
-    seed()
+def test_seed_demo_twice_creates_nothing_new(demo_space, db):
     before = database_snapshot()
 
     output = seed()
@@ -303,48 +263,7 @@ def test_seed_demo_twice_creates_nothing_new(db):
         assert email in output
 
 
-def test_seed_demo_keeps_an_existing_admin_password(db):
-    get_user_model().objects.create_superuser("admin", "admin@space.example", "chosen-by-the-operator")
-
-    output = seed()
-
-    assert get_user_model().objects.get(username="admin").check_password("chosen-by-the-operator")
-    assert "password: (unchanged; this account already existed)" in output
-
-
-def test_seed_demo_refuses_partial_demo_data(db):
-    Member.objects.create(name="Léa Martin", email="lea.martin@example.com")
-
-    with pytest.raises(CommandError, match="part of the demo data"):
-        seed()
-
-    assert Member.objects.count() == 1
-    assert Invoice.objects.count() == 0
-    assert Payment.objects.count() == 0
-    assert PaymentMethod.objects.count() == 0
-
-
-def test_seed_demo_adds_the_cards_to_a_space_seeded_before_cards_existed(db, monkeypatch):
-    """A database seeded by an earlier version (the story without cards) gets the cards and card payments once."""
-    with monkeypatch.context() as patch:
-        patch.setattr(SeedDemo, "_cards_ensure", lambda command: False)
-        seed()
-    assert PaymentMethod.objects.count() == 0
-
-    output = seed()
-    after = database_snapshot()
-
-    assert "Demo coworking space created." in output
-    assert (after["cards"], after["payments"], after["attempts"], after["refunds"]) == (5, 10, 2, 3)
-    assert "nothing created" in seed()
-    assert database_snapshot() == after
-    out = StringIO()
-    call_command("check_billing_integrity", stdout=out)
-    assert out.getvalue().strip() == "No violations: 15 invoices, 10 payments checked."
-
-
-def test_seed_demo_then_integrity_check_finds_nothing(db):
-    seed()
+def test_seed_demo_then_integrity_check_finds_nothing(demo_space, db):
     out = StringIO()
 
     call_command("check_billing_integrity", stdout=out)
@@ -352,34 +271,7 @@ def test_seed_demo_then_integrity_check_finds_nothing(db):
     assert out.getvalue().strip() == "No violations: 15 invoices, 10 payments checked."
 
 
-def test_seed_demo_generates_extra_members(db):
-    seed("--members", "9")
-    before = database_snapshot()
-
-    seed("--members", "9")
-
-    assert database_snapshot() == before
-    assert before["members"] == 9
-    generated = Member.objects.filter(email__endswith="@members.example")
-    assert generated.count() == 3
-    for member in generated:
-        statuses = sorted(member.invoices.values_list("status", flat=True))
-        assert statuses == [InvoiceStatus.OPEN, InvoiceStatus.PAID]
-    out = StringIO()
-    call_command("check_billing_integrity", stdout=out)
-    assert out.getvalue().strip() == "No violations: 21 invoices, 13 payments checked."
-
-
-def test_seed_demo_refuses_fewer_members_than_the_story(db):
-    with pytest.raises(CommandError, match="at least 6"):
-        seed("--members", "3")
-
-    assert Member.objects.count() == 0
-
-
-def test_seed_demo_refund_stories(db):
-    seed()
-
+def test_seed_demo_refund_stories(demo_space, db):
     # Part of a card payment refunded to the card, the workshop invoice reduced by a credit note so it stays paid.
     card = Payment.objects.get(method="card", status=PaymentStatus.SUCCEEDED)
     refund = card.refunds.get()
@@ -449,3 +341,19 @@ def test_seed_demo_refund_stories(db):
 
 def two_invoices_reference() -> str:
     return Payment.objects.get(reference__startswith="SEPA NWST INV-").reference
+
+
+def test_seed_demo_creates_a_front_desk_and_an_accountant_login(demo_space, db):
+    output = demo_space
+
+    User = get_user_model()
+    for username, group in (("frontdesk", "Front desk"), ("accountant", "Accountants")):
+        user = User.objects.get(username=username)
+        assert user.is_staff and not user.is_superuser
+        assert user.check_password(username)
+        assert list(user.groups.values_list("name", flat=True)) == [group]
+        assert f"username: {username}   password: {username}   ({group})" in output
+    assert User.objects.get(username="frontdesk").has_perm("payments.record_external_payment")
+    assert not User.objects.get(username="frontdesk").has_perm("payments.refund_payment")
+    assert User.objects.get(username="accountant").has_perm("billing.issue_credit_note")
+    assert User.objects.get(username="accountant").has_perm("payments.view_billing_reports")

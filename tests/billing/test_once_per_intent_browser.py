@@ -1,6 +1,6 @@
 """Once per intent in a real browser (headless Chromium, tests/support/browser.py): a double click on a submit button
 acts once, and a form on its way disables its button and holds back a second submit (static/payments/submit-once.js,
-a courtesy: the protection is the form's key, tests/payments/test_once_per_intent.py)."""
+a courtesy: the protection is the form's key, tests/billing/test_once_per_intent.py)."""
 
 import re
 

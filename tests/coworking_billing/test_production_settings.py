@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from payments.gateways import gateway_get
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Reaching them is not needed to check the settings, and the README's hosts do not exist here.
 UNREACHABLE = ("DATABASE_URL", "REDIS_URL")
 SETTINGS = (
