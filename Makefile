@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet
 
-.PHONY: run test install install-test migrate seed lint format lock graph clean
+.PHONY: run test test-slow install install-test migrate seed lint format lock graph clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -40,12 +40,20 @@ seed: migrate
 run: seed
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# `make test` leaves out the tests marked slow (the state machines' larger random runs); .ci/run includes them with
+# PYTEST_MARKERS="slow or not slow", and `make test-slow` runs them alone.
+PYTEST_MARKERS ?= not slow
+
 test: install-test
 	@mkdir -p var
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "$(PYTEST_MARKERS)" $(PYTEST_ARGS)
+
+test-slow: install-test
+	@mkdir -p var
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""Amounts and invoices for the Hypothesis state machines (`test_properties*.py`), in minor units."""
+"""Amounts and invoices for the Hypothesis state machines (`foundation/`, `corrections/`), in minor units."""
 
 from decimal import Decimal
 

@@ -1,0 +1,37 @@
+"""Random sequences of corrections and card payments keep the invariants of the spec's section 10 and do what the
+oracle says (the machine: `rules.py`).
+
+Each test runs the machine, then checks that every operation was both done and refused and that every path in
+PATHS was taken: the fixed set in every `make test`, more random examples in the `slow` test (`.ci/run`)."""
+
+import pytest
+
+from payments.gateways import gateway_override
+from tests.payments.machines.corrections.machine import OUTCOMES
+from tests.payments.machines.corrections.rules import OPERATIONS, PATHS, CorrectionsMachine
+from tests.payments.machines.running import outcomes_expected, run_until_covered
+
+EXPECTED_OUTCOMES = outcomes_expected(OPERATIONS, PATHS)
+
+
+def corrections_run(capture_on_commit, *, max_examples: int, derandomize: bool) -> list[str]:
+    CorrectionsMachine.capture_on_commit = staticmethod(capture_on_commit)
+    try:
+        return run_until_covered(
+            CorrectionsMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=max_examples, derandomize=derandomize
+        )
+    finally:
+        gateway_override(None)
+
+
+def test_fixed_corrections_and_card_payments_keep_the_books_consistent(db, django_capture_on_commit_callbacks):
+    missed = corrections_run(django_capture_on_commit_callbacks, max_examples=30, derandomize=True)
+
+    assert missed == []
+
+
+@pytest.mark.slow
+def test_random_corrections_and_card_payments_keep_the_books_consistent(db, django_capture_on_commit_callbacks):
+    missed = corrections_run(django_capture_on_commit_callbacks, max_examples=40, derandomize=False)
+
+    assert missed == []

@@ -1,0 +1,26 @@
+"""Random sequences of the foundation operations (invoices, external and standalone payments, applying and
+unallocating, voiding, money balance) keep the invariants of the spec's section 10 and agree with the reference
+model (the machine: `rules.py`).
+
+Each test runs the machine, then checks that every operation was both done and refused and that every path in
+PATHS was taken: the fixed set in every `make test`, more random examples in the `slow` test (`.ci/run`)."""
+
+import pytest
+
+from tests.payments.machines.foundation.rules import OPERATIONS, OUTCOMES, PATHS, FoundationMachine
+from tests.payments.machines.running import outcomes_expected, run_until_covered
+
+EXPECTED_OUTCOMES = outcomes_expected(OPERATIONS, PATHS)
+
+
+def test_fixed_operations_keep_the_books_consistent(db):
+    missed = run_until_covered(FoundationMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=50, derandomize=True)
+
+    assert missed == []
+
+
+@pytest.mark.slow
+def test_random_operations_keep_the_books_consistent(db):
+    missed = run_until_covered(FoundationMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=80, derandomize=False)
+
+    assert missed == []
