@@ -1,4 +1,4 @@
-"""The foundation machine's invariants, checked after every step: the books pass `billing_integrity_violations()`,
+"""The foundation machine's invariants, checked after every step that may have changed the books: the books pass `billing_integrity_violations()`,
 invariants 1, 2 and 4 of the spec's section 10 hold on the rows directly, and every row agrees with the model."""
 
 from decimal import Decimal
