@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet
 
-.PHONY: run test test-slow install install-test migrate seed lint format lock graph clean
+.PHONY: run test test-slow install install-test migrate seed lint format lock graph bench bench-smoke clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -54,6 +54,14 @@ test: install-test
 test-slow: install-test
 	@mkdir -p var
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+
+# The benchmarks (bench/README.md): every script, then one table of their ratios; `make bench BENCH_ARGS=--write`
+# also puts the table into bench/README.md. `make bench-smoke` runs each at a tiny size (.ci/run does).
+bench: install-test
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+bench-smoke: install-test
+	$(BIN)/python bench/run_all.py --smoke
 
 lint: install-test
 	$(BIN)/ruff check .
