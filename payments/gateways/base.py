@@ -1,5 +1,6 @@
 """What every gateway answers, as plain values. Only `payments/gateways/stripe.py` knows the Stripe SDK."""
 
+import datetime
 import enum
 from dataclasses import dataclass
 from typing import Protocol
@@ -78,6 +79,9 @@ class InvalidWebhook(GatewayError):
 
 class Gateway(Protocol):
     name: str
+    # How long the gateway answers a key sent again with the first call's outcome (Stripe keeps keys 24 hours);
+    # after that, a charge whose answer was lost is found by its metadata (`charge_find`).
+    idempotency_key_lifetime: datetime.timedelta
 
     def customer_create(self, *, email: str, name: str, idempotency_key: str) -> str: ...
 
@@ -88,6 +92,25 @@ class Gateway(Protocol):
     def setup_intent_create(self, *, customer_id: str) -> tuple[str, str]:
         """Start collecting a card in the member's browser (Stripe.js confirms it); return the setup's id and the
         client secret the page needs. Gateways that collect cards with their own form raise GatewayError."""
+
+    def charge_create(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> ChargeResult:
+        """Create the payment and charge it off-session, in one call. The same key sent again within
+        `idempotency_key_lifetime` answers the first call's outcome and charges nothing more. Never raises for an
+        outcome: a lost answer is UNKNOWN (without the payment's id when none came back). Raises GatewayUnavailable
+        only when the gateway was not reached, so nothing was charged."""
+
+    def charge_find(self, *, customer_id: str, attempt: str) -> ChargeResult | None:
+        """The charged payment whose metadata names this attempt (`{"attempt": attempt}`); None when the gateway
+        has none, or only one never confirmed (nothing was charged). Raises GatewayUnavailable when it cannot ask."""
 
     def charge_prepare(
         self,

@@ -1,6 +1,7 @@
 """Stripe, through the official SDK. The only module that imports `stripe`; it answers with the dataclasses of
 `payments.gateways.base` and turns Stripe's errors into ours."""
 
+import datetime
 import json
 import math
 import time
@@ -49,6 +50,8 @@ def _error_code(error: stripe.StripeError) -> tuple[str, str]:
 
 class StripeGateway:
     name = "stripe"
+    # Stripe answers a key sent again with the first call's outcome for 24 hours (it may forget it after that).
+    idempotency_key_lifetime = datetime.timedelta(hours=24)
 
     def __init__(self):
         self.client = _client()
@@ -96,6 +99,75 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise self._unavailable(error) from error
 
+    def charge_create(self, *, customer_id, payment_method_id, amount_minor, currency, idempotency_key, metadata):
+        try:
+            intent = self.client.v1.payment_intents.create(
+                params={
+                    "amount": amount_minor,
+                    "currency": currency.lower(),
+                    "customer": customer_id,
+                    "payment_method": payment_method_id,
+                    "metadata": metadata,
+                    "confirm": True,
+                    "off_session": True,
+                },
+                options={"idempotency_key": f"{idempotency_key}-charge"},
+            )
+        except stripe.CardError as error:
+            code, message = _error_code(error)
+            outcome = (
+                ChargeOutcome.AUTHENTICATION_REQUIRED if code == "authentication_required" else ChargeOutcome.DECLINED
+            )
+            return ChargeResult(outcome, self._declined_intent_id(error), decline_code=code, message=message)
+        except stripe.StripeError as error:
+            # Timeouts, connection errors, 5xx, the same key still running: the charge may have happened. The same
+            # key sent again answers the first call's outcome; reconciliation does that, or finds it by metadata.
+            return ChargeResult(ChargeOutcome.UNKNOWN, message=str(error))
+        return self._result(intent)
+
+    def _declined_intent_id(self, error: stripe.CardError) -> str:
+        """The PaymentIntent a declined create-and-confirm made: Stripe puts it in the error; a server that only
+        names the charge (localstripe) is asked for the charge's PaymentIntent. "" when it cannot be known."""
+        detail = error.error
+        intent = getattr(detail, "payment_intent", None) if detail else None
+        if intent:
+            return intent if isinstance(intent, str) else intent.get("id", "")
+        charge_id = getattr(detail, "charge", None) if detail else None
+        if not charge_id:
+            return ""
+        try:
+            charge = self.client.v1.charges.retrieve(charge_id)
+        except stripe.StripeError:
+            return ""
+        found = charge.to_dict().get("payment_intent")
+        return (found if isinstance(found, str) else (found or {}).get("id", "")) or ""
+
+    def charge_find(self, *, customer_id: str, attempt: str) -> ChargeResult | None:
+        try:
+            intents = self._intents_of_attempt(customer_id=customer_id, attempt=attempt)
+        except stripe.StripeError as error:
+            raise self._unavailable(error) from error
+        charged = [intent for intent in intents if not _never_confirmed(intent)]
+        if not charged:
+            return None
+        charged.sort(key=lambda intent: (intent.get("status") != "succeeded", -(intent.get("created") or 0)))
+        return charge_result_from_payment_intent(charged[0])
+
+    def _intents_of_attempt(self, *, customer_id: str, attempt: str) -> list[dict]:
+        """Stripe's search by metadata; where search is not offered (some accounts, localstripe), the customer's
+        PaymentIntents listed and filtered here; where the list takes no customer (localstripe), all of them."""
+        try:
+            found = self.client.v1.payment_intents.search(params={"query": f"metadata['attempt']:'{attempt}'"})
+            return [intent.to_dict() for intent in found.auto_paging_iter()]
+        except stripe.InvalidRequestError:
+            pass
+        try:
+            listed = self.client.v1.payment_intents.list(params={"customer": customer_id, "limit": 100})
+        except stripe.InvalidRequestError:
+            listed = self.client.v1.payment_intents.list(params={"limit": 100})
+        intents = (intent.to_dict() for intent in listed.auto_paging_iter())
+        return [intent for intent in intents if (intent.get("metadata") or {}).get("attempt") == attempt]
+
     def charge_prepare(self, *, customer_id, payment_method_id, amount_minor, currency, idempotency_key, metadata):
         try:
             intent = self.client.v1.payment_intents.create(
@@ -135,9 +207,7 @@ class StripeGateway:
             intent = self.client.v1.payment_intents.retrieve(gateway_payment_id)
         except stripe.StripeError as error:
             raise self._unavailable(error) from error
-        if intent.status in ("requires_confirmation",) or (
-            intent.status == "requires_payment_method" and not intent.last_payment_error
-        ):
+        if _never_confirmed(intent.to_dict()):
             return None
         return self._result(intent)
 
@@ -170,6 +240,14 @@ class StripeGateway:
     @staticmethod
     def _unavailable(error: stripe.StripeError) -> GatewayError:
         return GatewayUnavailable(f"Stripe could not be reached or refused the request: {error.user_message or error}")
+
+
+def _never_confirmed(intent: dict) -> bool:
+    """A PaymentIntent that charged nothing yet and was never tried."""
+    status = intent.get("status")
+    return status == "requires_confirmation" or (
+        status == "requires_payment_method" and not intent.get("last_payment_error")
+    )
 
 
 def charge_result_from_payment_intent(intent: dict) -> ChargeResult:

@@ -58,6 +58,9 @@ def _luhn_valid(number: str) -> bool:
 
 class SandboxGateway:
     name = "sandbox"
+    # The sandbox keeps its keys for ever; it says 24 hours, as Stripe does, so that what comes after a key's
+    # lifetime (finding a charge by its metadata) runs against it too.
+    idempotency_key_lifetime = datetime.timedelta(hours=24)
 
     def __init__(
         self,
@@ -146,30 +149,78 @@ class SandboxGateway:
             charge = SandboxCharge.objects.get(idempotency_key=idempotency_key)
         return charge.id
 
+    def charge_create(self, *, customer_id, payment_method_id, amount_minor, currency, idempotency_key, metadata):
+        """Create and confirm in one call (one latency): a new key inserts the charge with its outcome at once; a
+        key sent before answers the first call's outcome (confirming it once if it was only prepared)."""
+        self._network()
+        card = SandboxCard.objects.filter(pk=payment_method_id).first()
+        if card is None:
+            return ChargeResult(
+                ChargeOutcome.DECLINED,
+                decline_code="card_not_attached",
+                message="This card is no longer saved for the customer.",
+            )
+        charge = SandboxCharge(
+            id=_new_id("pi"),
+            idempotency_key=idempotency_key,
+            customer_id=customer_id,
+            card=card,
+            amount_minor=amount_minor,
+            currency=currency.lower(),
+            metadata=metadata,
+        )
+        self._charge_decide(charge)
+        try:
+            with transaction.atomic():
+                charge.save(force_insert=True)
+        except IntegrityError:
+            charge = self._charge_confirm_once(SandboxCharge.objects.get(idempotency_key=idempotency_key).pk)
+        if self.fail_after_charge:
+            return ChargeResult(ChargeOutcome.UNKNOWN, message="The gateway did not answer.")
+        return self._result(charge)
+
+    def charge_find(self, *, customer_id: str, attempt: str) -> ChargeResult | None:
+        self._network()
+        charge = (
+            SandboxCharge.objects.filter(customer_id=customer_id, metadata__attempt=attempt)
+            .exclude(status=SandboxCharge.Status.REQUIRES_CONFIRMATION)
+            .order_by("created_at", "id")
+            .first()
+        )
+        return None if charge is None else self._result(charge)
+
+    @staticmethod
+    def _charge_decide(charge: SandboxCharge) -> None:
+        """Confirm the charge into its outcome, from its card's behaviour (the card must still be the customer's)."""
+        charge.confirmations += 1
+        card = charge.card
+        behaviour = card.behaviour if card.customer_id == charge.customer_id else None
+        if behaviour is None:
+            charge.fail(decline_code="card_not_attached", message="This card is no longer saved for the customer.")
+        elif behaviour == SandboxCard.Behaviour.SUCCEEDS:
+            charge.succeed()
+        elif behaviour == SandboxCard.Behaviour.AUTHENTICATION_REQUIRED:
+            charge.require_action(
+                decline_code="authentication_required",
+                message="The card needs the member's authentication (3-D Secure).",
+            )
+        else:
+            charge.fail(decline_code="generic_decline", message="Your card was declined.")
+
+    def _charge_confirm_once(self, charge_id: str) -> SandboxCharge:
+        with transaction.atomic():
+            charge = SandboxCharge.objects.select_for_update().select_related("card").get(pk=charge_id)
+            if charge.status == SandboxCharge.Status.REQUIRES_CONFIRMATION:
+                self._charge_decide(charge)
+                charge.save()
+        return charge
+
     def charge_confirm(self, *, gateway_payment_id: str, idempotency_key: str) -> ChargeResult:
         try:
             self._network()
         except GatewayUnavailable:
             return ChargeResult(ChargeOutcome.UNKNOWN, gateway_payment_id, message="The gateway did not answer.")
-        with transaction.atomic():
-            charge = SandboxCharge.objects.select_for_update().select_related("card").get(pk=gateway_payment_id)
-            if charge.status == SandboxCharge.Status.REQUIRES_CONFIRMATION:
-                charge.confirmations += 1
-                behaviour = charge.card.behaviour if charge.card.customer_id == charge.customer_id else None
-                if behaviour is None:
-                    charge.fail(
-                        decline_code="card_not_attached", message="This card is no longer saved for the customer."
-                    )
-                elif behaviour == SandboxCard.Behaviour.SUCCEEDS:
-                    charge.succeed()
-                elif behaviour == SandboxCard.Behaviour.AUTHENTICATION_REQUIRED:
-                    charge.require_action(
-                        decline_code="authentication_required",
-                        message="The card needs the member's authentication (3-D Secure).",
-                    )
-                else:
-                    charge.fail(decline_code="generic_decline", message="Your card was declined.")
-                charge.save()
+        charge = self._charge_confirm_once(gateway_payment_id)
         if self.fail_after_charge:
             return ChargeResult(ChargeOutcome.UNKNOWN, gateway_payment_id, message="The gateway did not answer.")
         return self._result(charge)

@@ -1,10 +1,12 @@
 """Run one payment attempt at the gateway and record its outcome.
 
-Three steps, never holding a lock across the network: (1) a short transaction marks the attempt as sent, (2) the
-gateway is called with the attempt's idempotency key, its payment id stored as soon as it is known, (3) a second
-short transaction records the outcome. Running the steps again for the same attempt (a retried task, a worker that
-died, reconciliation) asks the gateway what happened before charging, and reuses the same key, so it never charges
-twice. Recording only moves state forward: a settled attempt is never settled again.
+Three steps, never holding a lock across the network: (1) a short transaction claims the attempt (its idempotency
+key was committed with it), (2) one gateway call creates and confirms the charge with that key, its payment id
+stored as soon as it is known, (3) a second short transaction records the outcome. Running the steps again for the
+same attempt (a retried task, a worker that died, reconciliation) sends the same key again within the gateway's key
+lifetime, which answers the first call's outcome without charging again; after the lifetime it first looks the
+charge up by the attempt in its metadata. An attempt whose payment id is stored is asked about by that id. So it
+never charges twice. Recording only moves state forward: a settled attempt is never settled again.
 """
 
 import datetime
@@ -15,14 +17,14 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from billing.activity import Actor, activity_record
+from billing.lock_objects import invoices_lock, member_lock
 from billing.models import InvoiceStatus, invoice_accepts_payment
-from billing.money import money_to_minor_units, zero
+from billing.money import money_from_db, money_sum, money_to_minor_units, zero
 from payments.allocations import allocation_create
-from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
+from payments.amounts import invoice_refresh_amounts
 from payments.gateways import gateway_get
 from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResult, Gateway
-from payments.lock_objects import payment_lock, payment_lock_with_invoices
-from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
+from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus, PaymentTarget
 from payments.outbox import outbox_mail_add
 
 SYSTEM = Actor.system("card payments")
@@ -35,7 +37,9 @@ def attempt_execute(*, attempt_id: int, gateway: Gateway | None = None) -> Payme
     if not claimed:
         return attempt
     result = _attempt_call_gateway(attempt, gateway)
-    return attempt_record_outcome(attempt_id=attempt.pk, result=result)
+    return attempt_record_outcome(
+        attempt_id=attempt.pk, result=result, payment_id=attempt.payment_id, member_id=attempt.payment.member_id
+    )
 
 
 def attempt_claim_lease() -> datetime.timedelta:
@@ -45,12 +49,17 @@ def attempt_claim_lease() -> datetime.timedelta:
 
 def _attempt_claim(attempt_id: int) -> tuple[PaymentAttempt, bool]:
     """Claim the attempt: True when this worker may call the gateway for it. A processing attempt claimed by
-    another worker is left alone: that worker records its result, or reconciliation finds it once the claim lapsed."""
+    another worker is left alone: that worker records its result, or reconciliation finds it once the claim lapsed.
+    The attempt comes back with its payment, member and card read, which the gateway call needs."""
     now = timezone.now()
     with transaction.atomic(durable=True):
         payment_id = PaymentAttempt.objects.values_list("payment_id", flat=True).get(pk=attempt_id)
-        payment = payment_lock(payment_id)
-        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt_id)
+        # The payment, then the attempt (the lock order); the member and the card are read, not locked.
+        payment = Payment.objects.select_for_update(of=("self",)).select_related("member").get(pk=payment_id)
+        attempt = (
+            PaymentAttempt.objects.select_for_update(of=("self",)).select_related("payment_method").get(pk=attempt_id)
+        )
+        attempt.payment = payment
         if attempt.status == AttemptStatus.PROCESSING:
             if attempt.claimed_until and attempt.claimed_until > now:
                 return attempt, False
@@ -75,36 +84,77 @@ def _attempt_claim(attempt_id: int) -> tuple[PaymentAttempt, bool]:
 
 
 def _attempt_call_gateway(attempt: PaymentAttempt, gateway: Gateway) -> ChargeResult:
-    """May raise GatewayUnavailable before anything was charged; the caller retries the same attempt later."""
-    attempt = PaymentAttempt.objects.select_related("payment__member", "payment_method").get(pk=attempt.pk)
+    """One call for a new attempt: create and confirm with the attempt's key. A resumed attempt is asked about by
+    its stored payment id; without one, its key is sent again within the gateway's key lifetime (which answers the
+    first call's outcome), and after it the charge is first looked up by the attempt in its metadata.
+    May raise GatewayUnavailable before anything was charged; the caller retries the same attempt later."""
+    payment = attempt.payment
+    customer_id = payment.member.gateway_customer_id
     if attempt.gateway_payment_id:
         known = gateway.charge_retrieve(gateway_payment_id=attempt.gateway_payment_id)
         if known is not None:
             return known
-        gateway_payment_id = attempt.gateway_payment_id
-    else:
-        payment = attempt.payment
-        gateway_payment_id = gateway.charge_prepare(
-            customer_id=payment.member.gateway_customer_id,
-            payment_method_id=attempt.payment_method.gateway_id,
-            amount_minor=money_to_minor_units(attempt.amount),
-            currency=attempt.amount.currency.code,
-            idempotency_key=attempt.idempotency_key,
-            metadata={"attempt": str(attempt.uid), "payment": payment.number},
+        # Prepared (two calls, before charges were made in one) and never confirmed: confirm it with its key.
+        return gateway.charge_confirm(
+            gateway_payment_id=attempt.gateway_payment_id, idempotency_key=attempt.idempotency_key
         )
+    sent_at = attempt.sent_at or attempt.created_at
+    if timezone.now() - sent_at >= gateway.idempotency_key_lifetime:
+        found = gateway.charge_find(customer_id=customer_id, attempt=str(attempt.uid))
+        if found is not None:
+            return found
+        # The gateway has no charge for this attempt: nothing was charged, so charging it now charges it once.
+    result = gateway.charge_create(
+        customer_id=customer_id,
+        payment_method_id=attempt.payment_method.gateway_id,
+        amount_minor=money_to_minor_units(attempt.amount),
+        currency=attempt.amount.currency.code,
+        idempotency_key=attempt.idempotency_key,
+        metadata={"attempt": str(attempt.uid), "payment": payment.number},
+    )
+    if result.gateway_payment_id:
         # Write-ahead: from here on, whoever resumes this attempt asks the gateway about this id first.
         PaymentAttempt.objects.filter(pk=attempt.pk, gateway_payment_id="").update(
-            gateway_payment_id=gateway_payment_id
+            gateway_payment_id=result.gateway_payment_id
         )
-    return gateway.charge_confirm(gateway_payment_id=gateway_payment_id, idempotency_key=attempt.idempotency_key)
+    return result
 
 
-def attempt_record_outcome(*, attempt_id: int, result: ChargeResult, actor: Actor = SYSTEM) -> PaymentAttempt:
-    """Record what the gateway said. Unknown outcomes leave the attempt processing for reconciliation."""
-    peek = PaymentAttempt.objects.select_related("payment").get(pk=attempt_id)
+def _outcome_lock(*, payment_id: int, member_id: int) -> tuple:
+    """The locks of recording an outcome, in the order of every service: the member, the invoices the payment is
+    meant to pay (a card payment at the gateway has no allocation yet, and its targets cannot change while the
+    member is locked), the payment, then the attempt. Returns the member, the invoices by id, the targets and the
+    payment."""
+    member = member_lock(member_id)
+    targets = list(PaymentTarget.objects.filter(payment_id=payment_id).order_by("position", "pk"))
+    invoices = {invoice.pk: invoice for invoice in invoices_lock(target.invoice_id for target in targets)}
+    for invoice in invoices.values():
+        invoice.member = member  # the member is locked and read: the allocation's activity needs no second read
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    payment.member = member
+    if payment.invoice_id in invoices:
+        payment.invoice = invoices[payment.invoice_id]
+    return member, invoices, targets, payment
+
+
+def attempt_record_outcome(
+    *,
+    attempt_id: int,
+    result: ChargeResult,
+    actor: Actor = SYSTEM,
+    payment_id: int | None = None,
+    member_id: int | None = None,
+) -> PaymentAttempt:
+    """Record what the gateway said. Unknown outcomes leave the attempt processing for reconciliation.
+    `payment_id` and `member_id` are the attempt's, when the caller knows them already."""
+    if payment_id is None or member_id is None:
+        payment_id, member_id = PaymentAttempt.objects.values_list("payment_id", "payment__member_id").get(
+            pk=attempt_id
+        )
     with transaction.atomic(durable=True):
-        member, invoices, payment = payment_lock_with_invoices(peek.payment_id, member_id=peek.payment.member_id)
+        member, invoices, targets, payment = _outcome_lock(payment_id=payment_id, member_id=member_id)
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt_id)
+        attempt.payment = payment
         attempt.last_checked_at = timezone.now()
         if attempt.status != AttemptStatus.PROCESSING:
             return attempt
@@ -112,7 +162,13 @@ def attempt_record_outcome(*, attempt_id: int, result: ChargeResult, actor: Acto
             attempt.gateway_payment_id = result.gateway_payment_id
         if result.outcome == ChargeOutcome.SUCCEEDED:
             _record_success(
-                member=member, invoices=invoices, payment=payment, attempt=attempt, result=result, actor=actor
+                member=member,
+                invoices=invoices,
+                targets=targets,
+                payment=payment,
+                attempt=attempt,
+                result=result,
+                actor=actor,
             )
         elif result.outcome in (ChargeOutcome.DECLINED, ChargeOutcome.AUTHENTICATION_REQUIRED):
             _record_failure(
@@ -124,23 +180,35 @@ def attempt_record_outcome(*, attempt_id: int, result: ChargeResult, actor: Acto
     return attempt
 
 
-def _record_success(*, member, invoices, payment: Payment, attempt: PaymentAttempt, result: ChargeResult, actor):
+def _record_success(
+    *, member, invoices, targets, payment: Payment, attempt: PaymentAttempt, result: ChargeResult, actor
+):
     """The charge succeeded: allocate it to its invoices in order, each up to what the invoice still needs; the
-    rest (an invoice paid by other means meanwhile) stays unallocated as the member's credit."""
+    rest (an invoice paid by other means meanwhile) stays unallocated as the member's credit.
+
+    A card payment at the gateway has no allocation and no refund yet, so its cached amounts after this are what
+    is allocated here and the rest unallocated: written once, with the payment's new status, at the end."""
     now = timezone.now()
     attempt.succeed()
     attempt.gateway_charge_id = result.gateway_charge_id
     attempt.finished_at = now
     attempt.needs_review = False
-    attempt.save()
+    attempt.save(
+        update_fields=[
+            "status",
+            "gateway_payment_id",
+            "gateway_charge_id",
+            "finished_at",
+            "needs_review",
+            "last_checked_at",
+        ]
+    )
     status_before = payment.status
     payment.succeed()
     payment.succeeded_at = now
     payment.received_on = timezone.localdate()
     payment.failure_code = payment.failure_message = ""
     payment.next_retry_at = None
-    payment.save()
-    payment_refresh_amounts(payment)
     activity_record(
         actor=actor,
         verb="payment.succeeded",
@@ -152,14 +220,15 @@ def _record_success(*, member, invoices, payment: Payment, attempt: PaymentAttem
         status_after=payment.status,
         data={"attempt": str(attempt.uid), "gateway_payment_id": attempt.gateway_payment_id},
     )
-    for target in payment.targets.all():
+    allocated = []
+    for target in targets:
         invoice = invoices[target.invoice_id]
         applied = (
             min(target.amount, invoice.amount_remaining) if invoice_accepts_payment(invoice) else zero(invoice.currency)
         )
         if applied.amount > 0:
             allocation_create(payment=payment, invoice=invoice, amount=applied, actor=actor)
-            payment_refresh_amounts(payment)
+            allocated.append(applied)
             invoice_refresh_amounts(invoice, actor=actor)
         if target.amount > applied:
             activity_record(
@@ -172,6 +241,27 @@ def _record_success(*, member, invoices, payment: Payment, attempt: PaymentAttem
                 message=f"{invoice} was paid by other means while {payment} was at the gateway; the excess stays "
                 "unallocated as the member's credit.",
             )
+    payment.amount_allocated = money_sum(allocated, payment.currency)
+    payment.amount_refunded = payment.amount_refund_pending = money_from_db(None, payment.currency)
+    payment.amount_unallocated = payment.amount - payment.amount_allocated
+    payment.save(
+        update_fields=[
+            "status",
+            "succeeded_at",
+            "received_on",
+            "failure_code",
+            "failure_message",
+            "next_retry_at",
+            "amount_allocated",
+            "amount_allocated_currency",
+            "amount_refunded",
+            "amount_refunded_currency",
+            "amount_refund_pending",
+            "amount_refund_pending_currency",
+            "amount_unallocated",
+            "amount_unallocated_currency",
+        ]
+    )
     outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
 
 
