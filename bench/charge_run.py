@@ -19,7 +19,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from common import figure_print, parser_create, throwaway_database
-
 from django.conf import settings  # noqa: E402 (after common: Django is set up there)
 from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402

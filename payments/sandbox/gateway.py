@@ -149,10 +149,32 @@ class SandboxGateway:
             charge = SandboxCharge.objects.get(idempotency_key=idempotency_key)
         return charge.id
 
+    def _answer_after(self, started: float) -> None:
+        """A remote gateway does its own work within the time it takes to answer: a create or a find answers
+        `latency_seconds` after it was sent, the sandbox's own rows written meanwhile (longer if they took longer)."""
+        remaining = self.latency_seconds - (time.monotonic() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+
     def charge_create(self, *, customer_id, payment_method_id, amount_minor, currency, idempotency_key, metadata):
         """Create and confirm in one call (one latency): a new key inserts the charge with its outcome at once; a
         key sent before answers the first call's outcome (confirming it once if it was only prepared)."""
-        self._network()
+        started = time.monotonic()
+        if self.fail_before_charge:
+            self._network()  # the latency, then the gateway is found unreachable
+        try:
+            return self._charge_create(
+                customer_id=customer_id,
+                payment_method_id=payment_method_id,
+                amount_minor=amount_minor,
+                currency=currency,
+                idempotency_key=idempotency_key,
+                metadata=metadata,
+            )
+        finally:
+            self._answer_after(started)
+
+    def _charge_create(self, *, customer_id, payment_method_id, amount_minor, currency, idempotency_key, metadata):
         card = SandboxCard.objects.filter(pk=payment_method_id).first()
         if card is None:
             return ChargeResult(
@@ -180,13 +202,18 @@ class SandboxGateway:
         return self._result(charge)
 
     def charge_find(self, *, customer_id: str, attempt: str) -> ChargeResult | None:
-        self._network()
-        charge = (
-            SandboxCharge.objects.filter(customer_id=customer_id, metadata__attempt=attempt)
-            .exclude(status=SandboxCharge.Status.REQUIRES_CONFIRMATION)
-            .order_by("created_at", "id")
-            .first()
-        )
+        started = time.monotonic()
+        if self.fail_before_charge:
+            self._network()
+        try:
+            charge = (
+                SandboxCharge.objects.filter(customer_id=customer_id, metadata__attempt=attempt)
+                .exclude(status=SandboxCharge.Status.REQUIRES_CONFIRMATION)
+                .order_by("created_at", "id")
+                .first()
+            )
+        finally:
+            self._answer_after(started)
         return None if charge is None else self._result(charge)
 
     @staticmethod

@@ -1,8 +1,10 @@
 """Run localstripe (a fake, stateful Stripe server from PyPI) inside the test process, bound to 127.0.0.1.
 
 localstripe's own launcher listens on every interface and has no host flag, so we serve its aiohttp app on a
-socket of our own. One difference from Stripe is mended here: Stripe accepts `off_session` when confirming a
-PaymentIntent, localstripe refuses any argument there, so the confirm route drops it.
+socket of our own. Two differences from Stripe are mended here: Stripe accepts `off_session` when confirming a
+PaymentIntent, localstripe refuses any argument there, so the confirm route drops it; and Stripe answers a POST sent
+again with the same `Idempotency-Key` with the first answer (charging nothing more), which localstripe ignores, so a
+middleware keeps the first answer per key (until the data is flushed), as Stripe does for 24 hours.
 """
 
 import asyncio
@@ -12,6 +14,25 @@ from dataclasses import dataclass
 
 import requests
 from aiohttp import web
+
+_IDEMPOTENT_ANSWERS: dict[str, tuple[int, bytes]] = {}
+
+
+@web.middleware
+async def _idempotency_middleware(request, handler):
+    """Stripe's idempotency: a POST with a key seen before gets the first answer again, whatever it was."""
+    if request.method == "DELETE" and request.path == "/_config/data":
+        _IDEMPOTENT_ANSWERS.clear()
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or not key:
+        return await handler(request)
+    if key in _IDEMPOTENT_ANSWERS:
+        status, body = _IDEMPOTENT_ANSWERS[key]
+        return web.Response(status=status, body=body, content_type="application/json")
+    response = await handler(request)
+    if isinstance(response, web.Response) and response.body is not None:
+        _IDEMPOTENT_ANSWERS[key] = (response.status, bytes(response.body))
+    return response
 
 
 def _patch_confirm_off_session() -> None:
@@ -82,6 +103,9 @@ def closed_port_url() -> str:
 def localstripe_start() -> LocalStripe:
     _patch_confirm_off_session()
     from localstripe import server  # imported after the patch: it registers the routes at import
+
+    if _idempotency_middleware not in server.app.middlewares:
+        server.app.middlewares.insert(0, _idempotency_middleware)  # outermost: it keeps error answers too
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
