@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from billing.activity import Actor, activity_record
-from billing.lock_objects import invoices_lock, member_lock
+from billing.lock_objects import member_lock
 from billing.models import InvoiceStatus, invoice_accepts_payment
 from billing.money import money_from_db, money_sum, money_to_minor_units, zero
 from payments.allocations import allocation_create
@@ -53,9 +53,8 @@ def _attempt_claim(attempt_id: int) -> tuple[PaymentAttempt, bool]:
     The attempt comes back with its payment, member and card read, which the gateway call needs."""
     now = timezone.now()
     with transaction.atomic(durable=True):
-        payment_id = PaymentAttempt.objects.values_list("payment_id", flat=True).get(pk=attempt_id)
         # The payment, then the attempt (the lock order); the member and the card are read, not locked.
-        payment = Payment.objects.select_for_update(of=("self",)).select_related("member").get(pk=payment_id)
+        payment = Payment.objects.select_for_update(of=("self",)).select_related("member").get(attempts=attempt_id)
         attempt = (
             PaymentAttempt.objects.select_for_update(of=("self",)).select_related("payment_method").get(pk=attempt_id)
         )
@@ -113,7 +112,8 @@ def _attempt_call_gateway(attempt: PaymentAttempt, gateway: Gateway) -> ChargeRe
         metadata={"attempt": str(attempt.uid), "payment": payment.number},
     )
     if result.gateway_payment_id:
-        # Write-ahead: from here on, whoever resumes this attempt asks the gateway about this id first.
+        # Write-ahead: whoever resumes this attempt asks the gateway about this id, and a webhook about it finds the
+        # attempt, even when this worker dies before recording the outcome.
         PaymentAttempt.objects.filter(pk=attempt.pk, gateway_payment_id="").update(
             gateway_payment_id=result.gateway_payment_id
         )
@@ -126,8 +126,15 @@ def _outcome_lock(*, payment_id: int, member_id: int) -> tuple:
     member is locked), the payment, then the attempt. Returns the member, the invoices by id, the targets and the
     payment."""
     member = member_lock(member_id)
-    targets = list(PaymentTarget.objects.filter(payment_id=payment_id).order_by("position", "pk"))
-    invoices = {invoice.pk: invoice for invoice in invoices_lock(target.invoice_id for target in targets)}
+    # The targets with their invoices, the invoices locked in the order of their ids (one query).
+    targets = list(
+        PaymentTarget.objects.filter(payment_id=payment_id)
+        .select_related("invoice")
+        .select_for_update(of=("invoice",))
+        .order_by("invoice_id")
+    )
+    targets.sort(key=lambda target: (target.position, target.pk))
+    invoices = {target.invoice_id: target.invoice for target in targets}
     for invoice in invoices.values():
         invoice.member = member  # the member is locked and read: the allocation's activity needs no second read
     payment = Payment.objects.select_for_update().get(pk=payment_id)
