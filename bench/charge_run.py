@@ -7,6 +7,7 @@ The workers are a real Celery worker process (`celery worker --pool=prefork -c 4
 the throw-away database) when REDIS_URL is set, else 4 threads in this process running the same task function
 (`--threads` chooses the threads on purpose)."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -144,6 +145,7 @@ def run_with_threads(jobs, *, workers: int, latency: float, timeout: float) -> f
     from payments.tasks import attempt_execute_task
 
     gateway_override(SandboxGateway(latency_seconds=latency))
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # no line per task
     pending = list(jobs)
     lock = threading.Lock()
 
