@@ -4,6 +4,8 @@ webhooks verified and stored in one short transaction): every few seconds on the
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import Activity, InvoiceStatus
@@ -181,3 +183,17 @@ def test_a_worker_with_beat_processes_a_stored_webhook_event_within_seconds(
             timeout=30,
         )
     assert WebhookEvent.objects.get().attempts == 1
+
+
+def test_the_webhook_request_is_one_insert(client, settings):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    celery_app.conf.task_always_eager = False  # as in production
+
+    with CaptureQueriesContext(connection) as queries:
+        response = post(client, event("evt_one_query", "customer.created", {"id": "cus_1", "object": "customer"}))
+
+    assert (response.status_code, response.content) == (200, b"stored")
+    # Its transaction (a savepoint here, inside the test's transaction) holds one statement.
+    statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
+    assert [statement.split(" (")[0] for statement in statements] == ['INSERT INTO "payments_webhookevent"']
+    assert WebhookEvent.objects.get().state == "waiting"
