@@ -53,7 +53,7 @@ def webhook_event_store(*, gateway: str, event: GatewayEvent) -> tuple[WebhookEv
                 payload=event.payload,
                 received_at=received_at,
             )
-            stored._state.adding = False
+            stored._state.adding, stored._state.db = False, connection.alias
             _process_in_process(stored)
             return stored, True
     stored = WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id)
