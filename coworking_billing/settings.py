@@ -251,11 +251,19 @@ BILLING_PORTAL_URL = os.environ.get("BILLING_PORTAL_URL", "http://127.0.0.1:8000
 # for good (listed in the admin, to reprocess) after BILLING_WEBHOOK_MAX_ATTEMPTS tries.
 BILLING_OUTBOX_RETRY_SECONDS = int(os.environ.get("BILLING_OUTBOX_RETRY_SECONDS", "60"))
 BILLING_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("BILLING_WEBHOOK_MAX_ATTEMPTS", "5"))
+# The webhook view only stores an event; the relay processes the events stored since its last run, this often.
+BILLING_WEBHOOK_RELAY_SECONDS = float(os.environ.get("BILLING_WEBHOOK_RELAY_SECONDS", "3"))
 
 CELERY_BEAT_SCHEDULE = {
     "run-payment-retries": {"task": "payments.tasks.payment_retries_run_task", "schedule": 15 * 60},
     "reconcile-payments": {"task": "payments.tasks.attempts_reconcile_task", "schedule": 5 * 60},
     "reconcile-refunds": {"task": "payments.tasks.refunds_reconcile_task", "schedule": 5 * 60},
+    # A relay that waits in the queue longer than its period is dropped: the next one does its work.
+    "relay-webhook-events": {
+        "task": "payments.tasks.webhook_events_relay_task",
+        "schedule": BILLING_WEBHOOK_RELAY_SECONDS,
+        "options": {"expires": BILLING_WEBHOOK_RELAY_SECONDS},
+    },
     "sweep-webhook-events": {"task": "payments.tasks.webhook_events_sweep_task", "schedule": 60},
     "relay-outbox": {"task": "payments.tasks.outbox_relay_task", "schedule": 60},
 }

@@ -425,6 +425,15 @@ class WebhookEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["gateway", "event_id"], name="webhook_event_unique"),
         ]
+        indexes = [
+            # The relay (every few seconds) and the sweep read the events waiting, oldest first: a few rows of a
+            # table that only grows.
+            models.Index(
+                fields=["received_at", "id"],
+                condition=Q(processed_at__isnull=True, failed_at__isnull=True),
+                name="webhook_event_waiting",
+            ),
+        ]
         permissions = [("reprocess_webhookevent", "Can reprocess failed webhook events")]
 
     def __str__(self) -> str:

@@ -20,7 +20,7 @@ from payments.services.attempt_reconcile import attempts_reconcile
 from payments.services.payment_retries import payment_retries_run, payments_retry_with_new_card
 from payments.services.refund import refund_execute
 from payments.services.refund_reconcile import refunds_reconcile
-from payments.services.webhook import webhook_event_process, webhook_events_sweep
+from payments.services.webhook import webhook_event_process, webhook_events_relay, webhook_events_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,13 @@ def attempts_reconcile_task() -> dict:
 def refunds_reconcile_task() -> dict:
     summary = refunds_reconcile()
     return {"checked": summary.checked, "settled": summary.settled, "flagged": summary.flagged}
+
+
+@shared_task
+def webhook_events_relay_task() -> dict:
+    """The stored webhook events never tried: the webhook view only stores them (beat runs this every few seconds)."""
+    summary = webhook_events_relay()
+    return {"due": summary.due, "processed": summary.processed, "failed": summary.failed}
 
 
 @shared_task

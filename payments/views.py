@@ -10,7 +10,8 @@ from payments.services.webhook import webhook_event_store
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    """Verify, store once, answer at once; the event is processed in a task. Anything that is not a signed, recent
+    """Verify, store once in one short transaction, answer at once: nothing is handed to the broker here, the
+    webhook relay (a worker, every few seconds) processes the stored event. Anything that is not a signed, recent
     Stripe event object answers 400 and stores nothing."""
     try:
         event = webhook_event_verify(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))

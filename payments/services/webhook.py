@@ -1,6 +1,11 @@
 """Gateway webhooks: stored once by event id, processed in a task, moving state only forward.
 
-Processing is claimed on the event (`claimed_until`), so that the task, a late task and the periodic sweep
+The webhook view verifies the event and stores it in one short transaction, and hands nothing to the broker: the
+stored event is the work to do. The relay (`webhook_events_relay`, a Celery beat task every
+BILLING_WEBHOOK_RELAY_SECONDS) processes the events stored since its last run; with Celery in-process (no broker,
+as in `make run`) an event is processed right after its commit instead, as its task would be.
+
+Processing is claimed on the event (`claimed_until`), so that the relay, a task, a late task and the periodic sweep
 (`webhook_events_sweep`) never process one event twice. A failure is kept on the event with its error and tried again
 by the sweep; after BILLING_WEBHOOK_MAX_ATTEMPTS tries the event has failed for good and waits in the admin for
 someone to reprocess it (`webhook_event_reprocess`).
@@ -10,8 +15,9 @@ import datetime
 import logging
 from dataclasses import dataclass
 
+from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,21 +38,62 @@ PROCESSING_LEASE = datetime.timedelta(minutes=10)
 
 
 def webhook_event_store(*, gateway: str, event: GatewayEvent) -> tuple[WebhookEvent, bool]:
-    """Store a verified event and queue its processing. A duplicate (same id) is stored once; when the event we
-    have is not processed yet (the broker was down, its task died), the duplicate queues its processing again."""
-    try:
-        with transaction.atomic(durable=True):
-            stored = WebhookEvent.objects.create(
-                gateway=gateway, event_id=event.event_id, type=event.type, payload=event.payload
+    """Store a verified event, in one short transaction that hands nothing to the broker: the relay processes it.
+    A duplicate (same id) is stored once and changes nothing; with Celery in-process, a duplicate of an event not
+    processed yet (stored while the broker was down) processes it."""
+    received_at = timezone.now()
+    with transaction.atomic(durable=True):
+        event_pk = _event_insert(gateway=gateway, event=event, received_at=received_at)
+        if event_pk is not None:
+            stored = WebhookEvent(
+                pk=event_pk,
+                gateway=gateway,
+                event_id=event.event_id,
+                type=event.type,
+                payload=event.payload,
+                received_at=received_at,
             )
-            _process_later(stored)
-    except IntegrityError:
-        stored = WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id)
-        if stored.processed_at is None and stored.failed_at is None:
-            with transaction.atomic(durable=True):
-                _process_later(stored)
-        return stored, False
-    return stored, True
+            stored._state.adding, stored._state.db = False, connection.alias
+            _process_in_process(stored)
+            return stored, True
+    stored = WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id)
+    if stored.processed_at is None and stored.failed_at is None:
+        with transaction.atomic(durable=True):
+            _process_in_process(stored)
+    return stored, False
+
+
+def _event_insert(*, gateway: str, event: GatewayEvent, received_at: datetime.datetime) -> int | None:
+    """One INSERT of the event unless we have it already (same gateway and id, `webhook_event_unique`): the new
+    row's id, or None for a duplicate. (The ORM's create would raise for a duplicate, and prepare the whole model.)"""
+    fields = WebhookEvent._meta
+    values = {
+        "gateway": gateway,
+        "event_id": event.event_id,
+        "type": event.type,
+        "payload": event.payload,
+        "received_at": received_at,
+        "processing_error": "",
+        "attempts": 0,
+    }
+    columns = ", ".join(connection.ops.quote_name(fields.get_field(name).column) for name in values)
+    params = [fields.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(fields.db_table)} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(params))}) "
+            "ON CONFLICT (gateway, event_id) DO NOTHING RETURNING id",
+            params,
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _process_in_process(event: WebhookEvent) -> None:
+    """With Celery in-process (no broker and no beat: `make run`, the tests) nothing runs the relay: process the event
+    right after the commit, as its task would run. A failure there is logged and kept for the sweep."""
+    if current_app.conf.task_always_eager:
+        transaction.on_commit(lambda: webhook_event_process(webhook_event_id=event.pk), robust=True)
 
 
 def _process_later(event: WebhookEvent) -> None:
@@ -157,17 +204,29 @@ HANDLERS = {
 def webhook_event_process(*, webhook_event_id: int) -> str:
     """Apply the event once. Returns what was done (for logs and tests); never raises for a handler's failure,
     which is kept on the event for the sweep's next try and for a person to read in the admin."""
-    now = timezone.now()
-    claimed = (
-        WebhookEvent.objects.filter(pk=webhook_event_id, processed_at__isnull=True, failed_at__isnull=True)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + PROCESSING_LEASE, attempts=F("attempts") + 1, last_attempt_at=now)
-    )
+    claimed = _event_claim(webhook_event_id)
     event = WebhookEvent.objects.get(pk=webhook_event_id)
     if not claimed:
         if event.processed_at is not None:
             return "already processed"
         return "failed for good" if event.failed_at is not None else "being processed"
+    outcome, _ = _event_apply(event)
+    return outcome
+
+
+def _event_claim(webhook_event_id: int) -> bool:
+    """Claim the event for one try, unless it is processed, failed for good or being processed."""
+    now = timezone.now()
+    return bool(
+        WebhookEvent.objects.filter(pk=webhook_event_id, processed_at__isnull=True, failed_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + PROCESSING_LEASE, attempts=F("attempts") + 1, last_attempt_at=now)
+    )
+
+
+def _event_apply(event: WebhookEvent) -> tuple[str, bool]:
+    """One try of a claimed event: its handler's outcome (or "failed: ...", kept on the event) and whether it is
+    processed."""
     handler = HANDLERS.get(event.type)
     try:
         outcome = handler(event, event.payload["data"]["object"]) if handler else "ignored"
@@ -185,12 +244,12 @@ def webhook_event_process(*, webhook_event_id: int) -> str:
             event.attempts,
             "failed for good; reprocess it in the admin" if failed_for_good else "webhook_events_sweep tries again",
         )
-        return f"failed: {error}"
+        return f"failed: {error}", False
     WebhookEvent.objects.filter(pk=event.pk).update(
         processed_at=timezone.now(), processing_error="", claimed_until=None
     )
     logger.info("Webhook %s %s: %s", event.type, event.event_id, outcome)
-    return outcome
+    return outcome, True
 
 
 @dataclass
@@ -218,6 +277,32 @@ def webhook_events_sweep(*, now: datetime.datetime | None = None) -> SweepSummar
         summary.due += 1
         webhook_event_process(webhook_event_id=event_id)
         if WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=False).exists():
+            summary.processed += 1
+        else:
+            summary.failed += 1
+    return summary
+
+
+def webhook_events_fresh(*, now: datetime.datetime):
+    """Events never tried (stored since the relay last ran) that nothing is processing: the relay's work."""
+    return WebhookEvent.objects.filter(
+        processed_at__isnull=True, failed_at__isnull=True, last_attempt_at__isnull=True
+    ).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+
+
+def webhook_events_relay(*, now: datetime.datetime | None = None) -> SweepSummary:
+    """Process the events stored and never tried, oldest first: the webhook view only stores them. On the beat
+    schedule every BILLING_WEBHOOK_RELAY_SECONDS; two relays running at once share the events (each one claims an
+    event before processing it, and leaves those claimed by the other). A failure is kept on the event, and the sweep
+    tries it again."""
+    now = now or timezone.now()
+    summary = SweepSummary()
+    for event_id in webhook_events_fresh(now=now).order_by("received_at", "pk").values_list("pk", flat=True):
+        if not _event_claim(event_id):
+            continue
+        summary.due += 1
+        _, processed = _event_apply(WebhookEvent.objects.get(pk=event_id))
+        if processed:
             summary.processed += 1
         else:
             summary.failed += 1

@@ -4,6 +4,7 @@ The worker is another process: it reads what this test committed to the test dat
 `transactional_db`, and it consumes a queue of the test's own on the broker of REDIS_URL.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,6 +53,14 @@ def _test_database_url() -> str:
 def worker(transactional_db, tmp_path):
     """A worker process for the test, on a queue of its own; stopped in any case. (One per test: the database is
     emptied after each transactional test, content types included, which a longer-lived worker has cached.)"""
+    with worker_running(tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def worker_running(tmp_path: Path, *, beat: bool = False, env_extra: dict[str, str] | None = None):
+    """The worker process of the `worker` fixture; with `beat`, Celery beat runs inside it (`-B`), its schedule kept
+    in tmp_path, and sends the beat tasks to the worker's queue."""
     queue = f"tests-worker-{uuid.uuid4().hex[:12]}"
     log_path = tmp_path / "worker.log"
     env = {
@@ -60,6 +69,7 @@ def worker(transactional_db, tmp_path):
         "DATABASE_CONN_MAX_AGE": "0",
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "coworking_billing.settings",
+        **(env_extra or {}),
     }
     command = [
         str(CELERY),
@@ -76,6 +86,7 @@ def worker(transactional_db, tmp_path):
         "--without-mingle",
         "--without-heartbeat",
         "--loglevel=INFO",
+        *(["-B", "-s", str(tmp_path / "beat-schedule")] if beat else []),
         "--",
         f"task.default_queue={queue}",  # what the worker's own tasks queue (a retry's charge) stays with it
     ]
