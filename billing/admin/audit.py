@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from billing.admin.base import ReadOnlyAdmin
+from billing.admin.lists import MemberFilter, currency_filter, member_filter_media
 from billing.models import Activity, MoneyBalanceEntry
 
 
@@ -18,7 +19,11 @@ class ActivityAdmin(ReadOnlyAdmin):
 @admin.register(MoneyBalanceEntry)
 class MoneyBalanceEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "member", "kind", "amount", "invoice", "note", "actor_label")
-    list_filter = ("kind", "amount_currency", ("member", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("kind", currency_filter("amount_currency"), MemberFilter)
     search_fields = ("member__name", "invoice__number", "note")
     list_select_related = ("member", "invoice")
     date_hierarchy = "created_at"
+
+    @property
+    def media(self):
+        return super().media + member_filter_media(MoneyBalanceEntry)

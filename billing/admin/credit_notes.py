@@ -13,6 +13,7 @@ from django_fsm import can_proceed
 
 from billing.admin.base import CONFIRM_TEMPLATE, ObjectAction, ReadOnlyAdmin, transition_allowed
 from billing.admin.forms import CreditNoteVoidForm
+from billing.admin.lists import currency_filter
 from billing.documents import credit_note_pdf, pdf_response
 from billing.models import CreditNote, InvoiceStatus
 from billing.selectors import target_activities
@@ -61,7 +62,7 @@ def credit_note_void_consequences(credit_note: CreditNote) -> list[str]:
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
     list_display = ("number", "invoice", "member", "amount", "status_badge", "reason", "created_at")
-    list_filter = ("status", "reason", "currency", "created_at")
+    list_filter = ("status", "reason", currency_filter("currency"), "created_at")
     search_fields = ("number", "invoice__number", "invoice__member__name")
     list_select_related = ("invoice__member",)
     date_hierarchy = "created_at"
