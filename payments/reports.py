@@ -1,16 +1,18 @@
 """The billing reports (payments, accounts receivable aging, member credit): reads only.
 
 Every figure is summed in the database, grouped (`values` + `Sum`), so a report costs the same few queries
-whatever the number of rows. Sums are rounded back to the currency's minor unit: SQLite adds decimals as floats.
+whatever the number of rows; the pages show one page of rows at a time (`ReportPage`), the CSV exports every row.
+Sums are rounded back to the currency's minor unit: SQLite adds decimals as floats.
 """
 
 import csv
 import datetime
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
+from django.db import connection
 from django.db.models import Count, DateField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils.functional import Promise, lazy
@@ -19,13 +21,44 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from billing.models import Invoice, InvoiceStatus, MoneyBalanceEntry
 from billing.money import minor_unit
+from members.models import Member
 from payments.models import ExternalKind, Payment, PaymentMethodKind, PaymentStatus
 
 ZERO = Decimal(0)
 
 
-def amount_at_scale(value: Decimal | None, currency: str) -> Decimal:
+def amount_at_scale(value: Decimal | float | None, currency: str) -> Decimal:
+    if isinstance(value, float):  # a sum read with raw SQL on SQLite
+        value = Decimal(str(value))
     return (value or ZERO).quantize(minor_unit(currency))
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """Which rows of a report a page shows: `number` from 1, `size` rows. The page reads one row more than it
+    shows, to know whether a next page exists without counting every row."""
+
+    number: int = 1
+    size: int = 100
+
+    @classmethod
+    def parse(cls, value, *, size: int) -> "ReportPage":
+        """The page a request asks for (`?page=3`); the first for anything that is not a page number."""
+        text = str(value or "").strip()
+        number = int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else 1
+        return cls(number=max(number, 1), size=size)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @property
+    def limit(self) -> int:
+        return self.size + 1
+
+    def split(self, rows: list) -> tuple[list, bool]:
+        """The rows to show, and whether there are more."""
+        return rows[: self.size], len(rows) > self.size
 
 
 def _external_label(kind_label) -> str:
@@ -208,12 +241,17 @@ def aging_report_queryset(*, as_of: datetime.date, currency: str = "") -> QueryS
     return queryset
 
 
-def _aging_rows(queryset: QuerySet[Invoice], group: tuple[str, ...], *, as_of: datetime.date) -> list[dict]:
+def _aging_rows(
+    queryset: QuerySet[Invoice], group: tuple[str, ...], *, as_of: datetime.date, page: ReportPage | None = None
+) -> list[dict]:
     sums = {
         key: Sum("amount_remaining", filter=_aging_bucket_filter(as_of, low, high))
         for key, _label, low, high in AGING_BUCKETS
     }
-    return list(queryset.values(*group).annotate(total=Sum("amount_remaining"), **sums).order_by(*group))
+    rows = queryset.values(*group).annotate(total=Sum("amount_remaining"), **sums).order_by(*group)
+    if page is not None:
+        rows = rows[page.offset : page.offset + page.limit]
+    return list(rows)
 
 
 def _aging_row(row: dict, *, member: str) -> AgingRow:
@@ -226,13 +264,14 @@ def _aging_row(row: dict, *, member: str) -> AgingRow:
     )
 
 
-def aging_report(*, as_of: datetime.date, currency: str = "") -> tuple[list[AgingRow], list[AgingRow]]:
-    """Rows per member and currency (by member name), then totals per currency: two grouped queries."""
+def aging_report(
+    *, as_of: datetime.date, currency: str = "", page: ReportPage | None = None
+) -> tuple[list[AgingRow], list[AgingRow]]:
+    """Rows per member and currency (by member name; only those of `page` when given, plus one to tell whether
+    there is a next page), then totals per currency: two grouped queries."""
     queryset = aging_report_queryset(as_of=as_of, currency=currency)
-    rows = [
-        _aging_row(row, member=row["member__name"])
-        for row in _aging_rows(queryset, ("member__name", "member_id", "currency"), as_of=as_of)
-    ]
+    grouped = _aging_rows(queryset, ("member__name", "member_id", "currency"), as_of=as_of, page=page)
+    rows = [_aging_row(row, member=row["member__name"]) for row in grouped]
     totals = [_aging_row(row, member=_("Total")) for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
     return rows, totals
 
@@ -265,40 +304,68 @@ class CreditRow(CreditAmounts):
 
 @dataclass
 class CreditTotal(CreditAmounts):
-    members: set = field(default_factory=set)
+    members: int = 0
 
 
-def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[CreditTotal]]:
+def _credit_rows_sql(currency: str) -> tuple[str, list]:
+    """Per member and currency, the unallocated money of succeeded payments and the money balance (left out when
+    zero), with the member's name: the SQL of a derived table, and its parameters."""
+    payment_table = Payment._meta.db_table
+    entry_table = MoneyBalanceEntry._meta.db_table
+    payment_filter = "AND currency = %s" if currency else ""
+    entry_filter = "WHERE amount_currency = %s" if currency else ""
+    sql = f"""
+        SELECT credit.member_id, member.name AS member_name, credit.currency,
+               SUM(credit.unallocated) AS unallocated, SUM(credit.balance) AS balance
+        FROM (
+            SELECT member_id, currency, SUM(amount_unallocated) AS unallocated, 0 AS balance
+            FROM {payment_table}
+            WHERE status = %s AND amount_unallocated > 0 {payment_filter}
+            GROUP BY member_id, currency
+            UNION ALL
+            SELECT member_id, amount_currency AS currency, 0 AS unallocated, SUM(amount) AS balance
+            FROM {entry_table} {entry_filter}
+            GROUP BY member_id, amount_currency
+            HAVING SUM(amount) <> 0
+        ) AS credit
+        JOIN {Member._meta.db_table} AS member ON member.id = credit.member_id
+        GROUP BY credit.member_id, member.name, credit.currency
+    """  # noqa: S608 (table names from the models, values as parameters)
+    params = [PaymentStatus.SUCCEEDED.value, *([currency] if currency else []), *([currency] if currency else [])]
+    return sql, params
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def member_credit_report(
+    *, currency: str = "", page: ReportPage | None = None
+) -> tuple[list[CreditRow], list[CreditTotal]]:
     """Per member and currency, the unallocated money of succeeded payments and the money balance; members with
-    neither are left out. Two grouped queries."""
-    payments = Payment.objects.filter(status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0)
-    entries = MoneyBalanceEntry.objects.all()
-    if currency:
-        payments = payments.filter(currency=currency)
-        entries = entries.filter(amount_currency=currency)
-    rows: dict[tuple[int, str], CreditRow] = {}
-    for row in (
-        payments.values("member_id", "member__name", "currency").annotate(total=Sum("amount_unallocated")).order_by()
-    ):
-        key = (row["member_id"], row["currency"])
-        rows.setdefault(key, CreditRow(row["currency"], member=row["member__name"])).unallocated = amount_at_scale(
-            row["total"], row["currency"]
+    neither are left out. Ordered by member name (only the rows of `page` when given, plus one to tell whether
+    there is a next page), then totals per currency: two queries, grouped in the database."""
+    rows_sql, params = _credit_rows_sql(currency)
+    paging = " LIMIT %s OFFSET %s" if page is not None else ""
+    rows = [
+        CreditRow(row_currency, unallocated=unallocated, money_balance=balance, member=name)
+        for _member_id, name, row_currency, unallocated, balance in _fetch(
+            f"SELECT * FROM ({rows_sql}) AS credit_row "  # noqa: S608
+            f"ORDER BY LOWER(member_name), currency, member_id{paging}",
+            [*params, *([page.limit, page.offset] if page is not None else [])],
         )
-    balances = entries.values("member_id", "member__name", "amount_currency").annotate(total=Sum("amount")).order_by()
-    for row in balances:
-        balance = amount_at_scale(row["total"], row["amount_currency"])
-        if balance == 0:
-            continue
-        key = (row["member_id"], row["amount_currency"])
-        rows.setdefault(key, CreditRow(row["amount_currency"], member=row["member__name"])).money_balance = balance
-    ordered = [rows[key] for key in sorted(rows, key=lambda key: (rows[key].member.lower(), key[1], key[0]))]
-    totals: dict[str, CreditTotal] = {}
-    for (member_id, row_currency), row in rows.items():
-        total = totals.setdefault(row_currency, CreditTotal(row_currency))
-        total.unallocated += row.unallocated
-        total.money_balance += row.money_balance
-        total.members.add(member_id)
-    return ordered, [totals[code] for code in sorted(totals)]
+    ]
+    totals = [
+        CreditTotal(total_currency, unallocated=unallocated, money_balance=balance, members=members)
+        for total_currency, unallocated, balance, members in _fetch(
+            "SELECT currency, SUM(unallocated), SUM(balance), COUNT(DISTINCT member_id) "  # noqa: S608
+            f"FROM ({rows_sql}) AS credit_row GROUP BY currency ORDER BY currency",
+            params,
+        )
+    ]
+    return rows, totals
 
 
 # CSV -----------------------------------------------------------------------------------------------------------
