@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
-from django.db import connection
-from django.db.models import Count, DateField, Q, QuerySet, Sum
+from django.db.models import Count, DateField, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext as _
@@ -241,17 +240,12 @@ def aging_report_queryset(*, as_of: datetime.date, currency: str = "") -> QueryS
     return queryset
 
 
-def _aging_rows(
-    queryset: QuerySet[Invoice], group: tuple[str, ...], *, as_of: datetime.date, page: ReportPage | None = None
-) -> list[dict]:
+def _aging_rows(queryset: QuerySet[Invoice], group: tuple[str, ...], *, as_of: datetime.date) -> list[dict]:
     sums = {
         key: Sum("amount_remaining", filter=_aging_bucket_filter(as_of, low, high))
         for key, _label, low, high in AGING_BUCKETS
     }
-    rows = queryset.values(*group).annotate(total=Sum("amount_remaining"), **sums).order_by(*group)
-    if page is not None:
-        rows = rows[page.offset : page.offset + page.limit]
-    return list(rows)
+    return list(queryset.values(*group).annotate(total=Sum("amount_remaining"), **sums).order_by(*group))
 
 
 def _aging_row(row: dict, *, member: str) -> AgingRow:
@@ -264,16 +258,45 @@ def _aging_row(row: dict, *, member: str) -> AgingRow:
     )
 
 
-def aging_report(
-    *, as_of: datetime.date, currency: str = "", page: ReportPage | None = None
-) -> tuple[list[AgingRow], list[AgingRow]]:
-    """Rows per member and currency (by member name; only those of `page` when given, plus one to tell whether
-    there is a next page), then totals per currency: two grouped queries."""
+def aging_report(*, as_of: datetime.date, currency: str = "") -> tuple[list[AgingRow], list[AgingRow]]:
+    """Rows per member and currency (by member name), then totals per currency: two grouped queries."""
     queryset = aging_report_queryset(as_of=as_of, currency=currency)
-    grouped = _aging_rows(queryset, ("member__name", "member_id", "currency"), as_of=as_of, page=page)
+    rows = [
+        _aging_row(row, member=row["member__name"])
+        for row in _aging_rows(queryset, ("member__name", "member_id", "currency"), as_of=as_of)
+    ]
+    return rows, aging_report_totals(queryset, as_of=as_of)
+
+
+def aging_report_totals(queryset: QuerySet[Invoice], *, as_of: datetime.date) -> list[AgingRow]:
+    return [_aging_row(row, member=_("Total")) for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
+
+
+def aging_members(*, as_of: datetime.date, currency: str = "") -> QuerySet[Member]:
+    """The members who owe something, by name: the order of the report, walked along the members' name index."""
+    owed = aging_report_queryset(as_of=as_of, currency=currency).filter(member=OuterRef("pk"))
+    return Member.objects.filter(Exists(owed)).order_by("name", "id")
+
+
+def aging_report_page(
+    *, as_of: datetime.date, currency: str = "", page: ReportPage
+) -> tuple[list[AgingRow], list[AgingRow], bool]:
+    """The rows of one page of members (by name, a row per currency), the totals per currency of every member, and
+    whether a next page exists: three queries, whatever the number of members."""
+    queryset = aging_report_queryset(as_of=as_of, currency=currency)
+    members = list(
+        aging_members(as_of=as_of, currency=currency).values_list("pk", flat=True)[
+            page.offset : page.offset + page.limit
+        ]
+    )
+    member_ids, has_next = page.split(members)
+    grouped = (
+        _aging_rows(queryset.filter(member_id__in=member_ids), ("member__name", "member_id", "currency"), as_of=as_of)
+        if member_ids
+        else []
+    )
     rows = [_aging_row(row, member=row["member__name"]) for row in grouped]
-    totals = [_aging_row(row, member=_("Total")) for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
-    return rows, totals
+    return rows, aging_report_totals(queryset, as_of=as_of), has_next
 
 
 # Member credit -------------------------------------------------------------------------------------------------
@@ -304,68 +327,94 @@ class CreditRow(CreditAmounts):
 
 @dataclass
 class CreditTotal(CreditAmounts):
-    members: int = 0
+    pass
 
 
-def _credit_rows_sql(currency: str) -> tuple[str, list]:
-    """Per member and currency, the unallocated money of succeeded payments and the money balance (left out when
-    zero), with the member's name: the SQL of a derived table, and its parameters."""
-    payment_table = Payment._meta.db_table
-    entry_table = MoneyBalanceEntry._meta.db_table
-    payment_filter = "AND currency = %s" if currency else ""
-    entry_filter = "WHERE amount_currency = %s" if currency else ""
-    sql = f"""
-        SELECT credit.member_id, member.name AS member_name, credit.currency,
-               SUM(credit.unallocated) AS unallocated, SUM(credit.balance) AS balance
-        FROM (
-            SELECT member_id, currency, SUM(amount_unallocated) AS unallocated, 0 AS balance
-            FROM {payment_table}
-            WHERE status = %s AND amount_unallocated > 0 {payment_filter}
-            GROUP BY member_id, currency
-            UNION ALL
-            SELECT member_id, amount_currency AS currency, 0 AS unallocated, SUM(amount) AS balance
-            FROM {entry_table} {entry_filter}
-            GROUP BY member_id, amount_currency
-            HAVING SUM(amount) <> 0
-        ) AS credit
-        JOIN {Member._meta.db_table} AS member ON member.id = credit.member_id
-        GROUP BY credit.member_id, member.name, credit.currency
-    """  # noqa: S608 (table names from the models, values as parameters)
-    params = [PaymentStatus.SUCCEEDED.value, *([currency] if currency else []), *([currency] if currency else [])]
-    return sql, params
+def _credit_payments(currency: str) -> QuerySet[Payment]:
+    payments = Payment.objects.filter(status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0)
+    return payments.filter(currency=currency) if currency else payments
 
 
-def _fetch(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+def _credit_entries(currency: str) -> QuerySet[MoneyBalanceEntry]:
+    entries = MoneyBalanceEntry.objects.all()
+    return entries.filter(amount_currency=currency) if currency else entries
 
 
-def member_credit_report(
-    *, currency: str = "", page: ReportPage | None = None
-) -> tuple[list[CreditRow], list[CreditTotal]]:
+def credit_members(*, currency: str = "") -> QuerySet[Member]:
+    """The members with credit (unallocated money of succeeded payments, or a money balance other than zero), by
+    name: the order of the report, walked along the members' name index."""
+    payments = _credit_payments(currency).filter(member=OuterRef("pk"))
+    balances = (
+        _credit_entries(currency)
+        .filter(member=OuterRef("pk"))
+        .values("amount_currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+    )
+    return Member.objects.filter(Exists(payments) | Exists(balances)).order_by("name", "id")
+
+
+def _credit_rows(member_ids: list[int] | None, *, currency: str) -> dict[tuple[int, str], CreditRow]:
+    """The credit rows of these members (all members when None), by member and currency: two grouped queries."""
+    payments, entries = _credit_payments(currency), _credit_entries(currency)
+    if member_ids is not None:
+        payments, entries = payments.filter(member_id__in=member_ids), entries.filter(member_id__in=member_ids)
+    rows: dict[tuple[int, str], CreditRow] = {}
+    for row in (
+        payments.values("member_id", "member__name", "currency").annotate(total=Sum("amount_unallocated")).order_by()
+    ):
+        key = (row["member_id"], row["currency"])
+        rows.setdefault(key, CreditRow(row["currency"], member=row["member__name"])).unallocated = amount_at_scale(
+            row["total"], row["currency"]
+        )
+    balances = entries.values("member_id", "member__name", "amount_currency").annotate(total=Sum("amount")).order_by()
+    for row in balances:
+        balance = amount_at_scale(row["total"], row["amount_currency"])
+        if balance == 0:
+            continue
+        key = (row["member_id"], row["amount_currency"])
+        rows.setdefault(key, CreditRow(row["amount_currency"], member=row["member__name"])).money_balance = balance
+    return rows
+
+
+def _credit_rows_ordered(rows: dict[tuple[int, str], CreditRow], member_ids: list[int]) -> list[CreditRow]:
+    position = {member_id: index for index, member_id in enumerate(member_ids)}
+    return [rows[key] for key in sorted(rows, key=lambda key: (position[key[0]], key[1]))]
+
+
+def member_credit_totals(*, currency: str = "") -> list[CreditTotal]:
+    """Totals per currency of every member's credit: two grouped queries (a money balance of zero adds nothing)."""
+    totals: dict[str, CreditTotal] = {}
+    for row in _credit_payments(currency).values("currency").annotate(total=Sum("amount_unallocated")).order_by():
+        totals.setdefault(row["currency"], CreditTotal(row["currency"])).unallocated = amount_at_scale(
+            row["total"], row["currency"]
+        )
+    for row in _credit_entries(currency).values("amount_currency").annotate(total=Sum("amount")).order_by():
+        balance = amount_at_scale(row["total"], row["amount_currency"])
+        if balance != 0 or row["amount_currency"] in totals:
+            totals.setdefault(row["amount_currency"], CreditTotal(row["amount_currency"])).money_balance = balance
+    return [totals[code] for code in sorted(totals)]
+
+
+def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[CreditTotal]]:
     """Per member and currency, the unallocated money of succeeded payments and the money balance; members with
-    neither are left out. Ordered by member name (only the rows of `page` when given, plus one to tell whether
-    there is a next page), then totals per currency: two queries, grouped in the database."""
-    rows_sql, params = _credit_rows_sql(currency)
-    paging = " LIMIT %s OFFSET %s" if page is not None else ""
-    rows = [
-        CreditRow(row_currency, unallocated=unallocated, money_balance=balance, member=name)
-        for _member_id, name, row_currency, unallocated, balance in _fetch(
-            f"SELECT * FROM ({rows_sql}) AS credit_row "  # noqa: S608
-            f"ORDER BY LOWER(member_name), currency, member_id{paging}",
-            [*params, *([page.limit, page.offset] if page is not None else [])],
-        )
-    ]
-    totals = [
-        CreditTotal(total_currency, unallocated=unallocated, money_balance=balance, members=members)
-        for total_currency, unallocated, balance, members in _fetch(
-            "SELECT currency, SUM(unallocated), SUM(balance), COUNT(DISTINCT member_id) "  # noqa: S608
-            f"FROM ({rows_sql}) AS credit_row GROUP BY currency ORDER BY currency",
-            params,
-        )
-    ]
-    return rows, totals
+    neither are left out. Every row (the CSV), by member name, then totals per currency: five queries."""
+    member_ids = list(credit_members(currency=currency).values_list("pk", flat=True))
+    rows = _credit_rows(None, currency=currency)
+    return _credit_rows_ordered(rows, member_ids), member_credit_totals(currency=currency)
+
+
+def member_credit_report_page(
+    *, currency: str = "", page: ReportPage
+) -> tuple[list[CreditRow], list[CreditTotal], bool]:
+    """The rows of one page of members (by name), the totals per currency of every member, and whether a next page
+    exists: five queries, whatever the number of members."""
+    members = list(
+        credit_members(currency=currency).values_list("pk", flat=True)[page.offset : page.offset + page.limit]
+    )
+    member_ids, has_next = page.split(members)
+    rows = _credit_rows(member_ids, currency=currency) if member_ids else {}
+    return _credit_rows_ordered(rows, member_ids), member_credit_totals(currency=currency), has_next
 
 
 # CSV -----------------------------------------------------------------------------------------------------------

@@ -30,8 +30,10 @@ from payments.reports import (
     ReportPage,
     aging_csv_write,
     aging_report,
+    aging_report_page,
     member_credit_csv_write,
     member_credit_report,
+    member_credit_report_page,
     payments_csv_write,
     payments_report_ordered,
     payments_report_queryset,
@@ -41,8 +43,8 @@ from payments.reports import (
 )
 
 PAYMENTS_PER_PAGE = 100
-# Rows (a member in one currency) per page of the aging and member credit reports.
-MEMBER_ROWS_PER_PAGE = 100
+# Members per page of the aging and member credit reports (a row per member and currency).
+MEMBERS_PER_PAGE = 100
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
@@ -222,9 +224,8 @@ class BillingReports:
             return csv_response(
                 f"receivables-aging-{as_of.isoformat()}.csv", lambda output: aging_csv_write(output, rows, totals)
             )
-        page = ReportPage.parse(request.GET.get("page"), size=MEMBER_ROWS_PER_PAGE)
-        rows, totals = aging_report(as_of=as_of, currency=currency, page=page)
-        rows, has_next = page.split(rows)
+        page = ReportPage.parse(request.GET.get("page"), size=MEMBERS_PER_PAGE)
+        rows, totals, has_next = aging_report_page(as_of=as_of, currency=currency, page=page)
         return self.render(
             request,
             "admin/reports/aging.html",
@@ -259,9 +260,8 @@ class BillingReports:
                 f"member-credit-{timezone.localdate().isoformat()}.csv",
                 lambda output: member_credit_csv_write(output, rows, totals),
             )
-        page = ReportPage.parse(request.GET.get("page"), size=MEMBER_ROWS_PER_PAGE)
-        rows, totals = member_credit_report(currency=currency, page=page)
-        rows, has_next = page.split(rows)
+        page = ReportPage.parse(request.GET.get("page"), size=MEMBERS_PER_PAGE)
+        rows, totals, has_next = member_credit_report_page(currency=currency, page=page)
         return self.render(
             request,
             "admin/reports/member_credit.html",
