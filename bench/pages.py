@@ -1,21 +1,24 @@
 """Pages flat at scale: the median latency of every admin and portal page with the full data set (100k invoices,
 500k payments, 1M activities, 50k members) over the same page with the small one (1k invoices), measured in the
-same run on the same database, which grows from one size to the other.
+same run: two throw-away databases, one per size, and the requests alternate between them (one at each size in
+turn), so that a change of the shared machine's load weighs on both sizes alike.
 
-DEBUG is off, as in production. Each page is asked for by Django's test client, logged in as a superuser (admin pages) or as a member (portal
-pages): a few requests to warm up, then REPEAT requests timed one by one; the figure is the worst page's ratio of
-medians. The table prints, per page, both medians, the ratio, the queries and the size of the response.
+DEBUG is off, as in production. Each page is asked for by Django's test client, logged in as a superuser (admin
+pages) or as a member (portal pages): a few requests to warm up, then REPEAT timed requests at each size; the figure
+is the worst page's ratio of medians. The table prints, per page, both medians, the ratio, the queries of one
+request at each size and the size of the response.
 
     python bench/pages.py [--smoke] [--repeat 15]
 """
 
+import copy
 import statistics
 import time
 
 import common
 from dataset import dataset_build, scale
 from django.conf import settings
-from django.db import connection, reset_queries
+from django.db import connection, connections, reset_queries, router
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -73,6 +76,42 @@ def pages_list(picked: dict) -> list[tuple[str, str, str]]:
     ]
 
 
+class SizeRouter:
+    """Sends every query of the pages to the database of the size being measured (`SizeRouter.alias`)."""
+
+    alias = "default"
+
+    def db_for_read(self, model, **hints):
+        return self.alias
+
+    def db_for_write(self, model, **hints):
+        return self.alias
+
+    def allow_relation(self, obj1, obj2, **hints):
+        return True
+
+
+def full_database_create() -> None:
+    """A second throw-away database, alias "full", migrated like the first."""
+    settings_dict = copy.deepcopy(connections.settings["default"])
+    settings_dict["TEST"]["NAME"] = f"{connection.settings_dict['NAME']}_full"
+    connections.settings["full"] = settings_dict
+    settings.DATABASES["full"] = settings_dict
+    connections["full"].creation.create_test_db(verbosity=0, autoclobber=True)
+
+
+def dataset_build_into(alias: str, sizes: dict) -> None:
+    """Build the data set into the database `alias` (the builder writes to the default connection)."""
+    connections["default"].close()
+    original = connections["default"]
+    connections._connections.default = connections[alias]
+    try:
+        dataset_build(**sizes)
+        vacuum_analyze()
+    finally:
+        connections._connections.default = original
+
+
 def clients_create(picked: dict) -> dict[str, Client]:
     staff, member = Client(), Client()
     staff.force_login(picked["staff"])
@@ -80,21 +119,23 @@ def clients_create(picked: dict) -> dict[str, Client]:
     return {"staff": staff, "member": member}
 
 
-def page_measure(client: Client, url: str, *, repeat: int) -> dict:
-    """Median latency (ms), queries and bytes of one page."""
+def request_time(client: Client, url: str) -> float:
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200, (url, response.status_code)
+    return elapsed
+
+
+def page_queries(client: Client, url: str) -> tuple[int, int]:
+    """Queries of one request (caches warm) and the size of the response."""
     for _ in range(WARM_UP):
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
+        request_time(client, url)
+    alias = SizeRouter.alias
     reset_queries()
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connections[alias]) as queries:
         response = client.get(url)
-    query_count = len(queries)  # now: the log is read lazily, and the next request clears it
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        client.get(url)
-        times.append((time.perf_counter() - started) * 1000)
-    return {"median_ms": statistics.median(times), "queries": query_count, "bytes": len(response.content)}
+    return len(queries), len(response.content)
 
 
 def vacuum_analyze() -> None:
@@ -102,10 +143,6 @@ def vacuum_analyze() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
-
-
-def measure_all(pages, clients, *, repeat: int) -> dict[str, dict]:
-    return {name: page_measure(clients[who], url, repeat=repeat) for name, who, url in pages}
 
 
 def main() -> None:
@@ -122,27 +159,54 @@ def main() -> None:
 
     with common.throwaway_database():
         settings.DEBUG = False  # as in production: no query log, no debug pages
+        full_database_create()
+        try:
+            measured = measure(small, full, repeat=repeat)
+        finally:
+            connections["full"].close()
+            connections["full"].creation.destroy_test_db(verbosity=0)
+    report(*measured)
+
+
+def measure(small: dict, full: dict, *, repeat: int):
+    for alias, sizes in (("default", small), ("full", full)):
         started = time.perf_counter()
-        dataset_build(**small)
-        vacuum_analyze()
-        print(f"small set built in {time.perf_counter() - started:.1f} s: {small}", flush=True)
+        dataset_build_into(alias, sizes)
+        print(f"{alias} database: data set built in {time.perf_counter() - started:.1f} s: {sizes}", flush=True)
+    router.routers.insert(0, SizeRouter())
+    sizes = {}
+    for size, alias in (("small", "default"), ("full", "full")):
+        SizeRouter.alias = alias
         picked = pages_pick()
-        pages = pages_list(picked)
-        clients = clients_create(picked)
-        at_small = measure_all(pages, clients, repeat=repeat)
+        sizes[size] = {"alias": alias, "pages": pages_list(picked), "clients": clients_create(picked)}
+    names = [name for name, _who, _url in sizes["small"]["pages"]]
+    results = {size: {} for size in sizes}
+    for index, name in enumerate(names):
+        for size, state in sizes.items():
+            SizeRouter.alias = state["alias"]
+            _name, who, url = state["pages"][index]
+            queries, size_bytes = page_queries(state["clients"][who], url)
+            results[size][name] = {"queries": queries, "bytes": size_bytes, "times": []}
+        # One request at each size in turn: a change of the machine's load weighs on both alike.
+        for _ in range(repeat):
+            for size, state in sizes.items():
+                SizeRouter.alias = state["alias"]
+                _name, who, url = state["pages"][index]
+                results[size][name]["times"].append(request_time(state["clients"][who], url))
+    SizeRouter.alias = "default"
+    for size in results:
+        for page in results[size].values():
+            page["median_ms"] = statistics.median(page["times"])
+    return names, results["small"], results["full"]
 
-        started = time.perf_counter()
-        dataset_build(**{key: full[key] - small[key] for key in full})
-        vacuum_analyze()
-        print(f"grown to the full set in {time.perf_counter() - started:.1f} s: {full}", flush=True)
-        at_full = measure_all(pages, clients, repeat=repeat)
 
+def report(names: list[str], at_small: dict, at_full: dict) -> None:
     print()
     header = f"{'page':34} {'small ms':>9} {'full ms':>9} {'ratio':>6} {'queries':>9} {'KB small':>9} {'KB full':>9}"
     print(header)
     print("-" * len(header))
     ratios = {}
-    for name, _who, _url in pages:
+    for name in names:
         small_page, full_page = at_small[name], at_full[name]
         ratios[name] = full_page["median_ms"] / small_page["median_ms"]
         print(
@@ -151,7 +215,7 @@ def main() -> None:
             f"{full_page['bytes'] / 1024:9.1f}"
         )
     worst = max(ratios, key=ratios.get)
-    most_queries = max(max(at_small[name]["queries"], at_full[name]["queries"]) for name, _who, _url in pages)
+    most_queries = max(max(at_small[name]["queries"], at_full[name]["queries"]) for name in names)
     print(f"\nworst page: {worst}; most queries on a page: {most_queries} (goal <= {GOAL_QUERIES})\n")
     common.figure_print(
         row="pages at 100k invoices / at 1k (median latency, worst page)",
