@@ -1,16 +1,23 @@
 """Read-only lists of the audit trail and the money balance ledger: rows are written by services only."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
+from billing.activity import Actor
 from billing.admin.base import ReadOnlyAdmin
-from billing.admin.lists import MemberFilter, currency_filter, member_filter_media
+from billing.admin.lists import MemberFilter, currency_filter, distinct_values, member_filter_media, values_filter
 from billing.models import Activity, MoneyBalanceEntry
+
+ACTOR_KINDS = (Actor.STAFF, Actor.MEMBER, Actor.SYSTEM, Actor.GATEWAY)
 
 
 @admin.register(Activity)
 class ActivityAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "verb", "actor_label", "member", "invoice", "amount", "status_before", "status_after")
-    list_filter = ("verb", "actor_kind")
+    list_filter = (
+        values_filter("verb", gettext_lazy("verb"), lambda model: distinct_values(model.objects.all(), "verb")),
+        values_filter("actor_kind", gettext_lazy("actor kind"), lambda model: ACTOR_KINDS),
+    )
     search_fields = ("verb", "actor_label", "member__name", "invoice__number", "message")
     list_select_related = ("member", "invoice")
     date_hierarchy = "created_at"
