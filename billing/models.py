@@ -162,6 +162,15 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # What members owe (the aging report): the issued invoices with something left to pay.
+            models.Index(
+                fields=["member", "currency"],
+                include=["due_date", "issue_date", "amount_remaining"],
+                condition=Q(status__in=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE], amount_remaining__gt=0),
+                name="invoice_owed",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
             models.CheckConstraint(condition=Q(amount_remaining__gte=0), name="invoice_remaining_not_negative"),

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from djmoney.money import Money
 
@@ -22,6 +23,7 @@ from billing.admin.base import (
 from billing.admin.fields import ConfirmForm, currency_choices
 from billing.admin.forms import MoneyBalanceAdjustForm
 from billing.admin.invoices import status_badge
+from billing.admin.lists import currency_filter
 from billing.selectors import member_balance_entries, member_invoices, member_money_balances
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
@@ -75,7 +77,7 @@ class MemberCredit:
 class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
     form = MemberAdminForm
     list_display = ("name", "kind", "email", "default_currency")
-    list_filter = ("kind", "default_currency")
+    list_filter = ("kind", currency_filter("default_currency", gettext_lazy("default currency")))
     search_fields = ("name", "email")
     fields = ("name", "kind", "email", "billing_address", "default_currency", "user", "gateway_customer_id")
     readonly_fields = ("gateway_customer_id",)

@@ -29,6 +29,8 @@ class Member(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        # The member list's order.
+        indexes = [models.Index(fields=["name", "id"], name="member_name_id")]
         constraints = [
             models.UniqueConstraint(
                 fields=["gateway_customer_id"],

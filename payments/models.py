@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -155,6 +156,21 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # The payments report's order: its date (received, else created, in TIME_ZONE), then number.
+            models.Index(
+                Coalesce("received_on", TruncDate("created_at"), output_field=models.DateField()),
+                "number",
+                name="payment_report_date_number",
+            ),
+            # Members' credit (the member credit report and page): few payments keep money unallocated.
+            models.Index(
+                fields=["member", "currency"],
+                include=["amount_unallocated"],
+                condition=Q(status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0),
+                name="payment_unallocated_credit",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=Q(amount_allocated__gte=0), name="payment_allocated_not_negative"),

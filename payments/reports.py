@@ -1,17 +1,18 @@
 """The billing reports (payments, accounts receivable aging, member credit): reads only.
 
 Every figure is summed in the database, grouped (`values` + `Sum`), so a report costs the same few queries
-whatever the number of rows. Sums are rounded back to the currency's minor unit: SQLite adds decimals as floats.
+whatever the number of rows; the pages show one page of rows at a time (`ReportPage`), the CSV exports every row.
+Sums are rounded back to the currency's minor unit: SQLite adds decimals as floats.
 """
 
 import csv
 import datetime
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
-from django.db.models import Count, DateField, Q, QuerySet, Sum
+from django.db.models import Count, DateField, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext as _
@@ -19,13 +20,44 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from billing.models import Invoice, InvoiceStatus, MoneyBalanceEntry
 from billing.money import minor_unit
+from members.models import Member
 from payments.models import ExternalKind, Payment, PaymentMethodKind, PaymentStatus
 
 ZERO = Decimal(0)
 
 
-def amount_at_scale(value: Decimal | None, currency: str) -> Decimal:
+def amount_at_scale(value: Decimal | float | None, currency: str) -> Decimal:
+    if isinstance(value, float):  # a sum read with raw SQL on SQLite
+        value = Decimal(str(value))
     return (value or ZERO).quantize(minor_unit(currency))
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """Which rows of a report a page shows: `number` from 1, `size` rows. The page reads one row more than it
+    shows, to know whether a next page exists without counting every row."""
+
+    number: int = 1
+    size: int = 100
+
+    @classmethod
+    def parse(cls, value, *, size: int) -> "ReportPage":
+        """The page a request asks for (`?page=3`); the first for anything that is not a page number."""
+        text = str(value or "").strip()
+        number = int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else 1
+        return cls(number=max(number, 1), size=size)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @property
+    def limit(self) -> int:
+        return self.size + 1
+
+    def split(self, rows: list) -> tuple[list, bool]:
+        """The rows to show, and whether there are more."""
+        return rows[: self.size], len(rows) > self.size
 
 
 def _external_label(kind_label) -> str:
@@ -233,8 +265,38 @@ def aging_report(*, as_of: datetime.date, currency: str = "") -> tuple[list[Agin
         _aging_row(row, member=row["member__name"])
         for row in _aging_rows(queryset, ("member__name", "member_id", "currency"), as_of=as_of)
     ]
-    totals = [_aging_row(row, member=_("Total")) for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
-    return rows, totals
+    return rows, aging_report_totals(queryset, as_of=as_of)
+
+
+def aging_report_totals(queryset: QuerySet[Invoice], *, as_of: datetime.date) -> list[AgingRow]:
+    return [_aging_row(row, member=_("Total")) for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
+
+
+def aging_members(*, as_of: datetime.date, currency: str = "") -> QuerySet[Member]:
+    """The members who owe something, by name: the order of the report, walked along the members' name index."""
+    owed = aging_report_queryset(as_of=as_of, currency=currency).filter(member=OuterRef("pk"))
+    return Member.objects.filter(Exists(owed)).order_by("name", "id")
+
+
+def aging_report_page(
+    *, as_of: datetime.date, currency: str = "", page: ReportPage
+) -> tuple[list[AgingRow], list[AgingRow], bool]:
+    """The rows of one page of members (by name, a row per currency), the totals per currency of every member, and
+    whether a next page exists: three queries, whatever the number of members."""
+    queryset = aging_report_queryset(as_of=as_of, currency=currency)
+    members = list(
+        aging_members(as_of=as_of, currency=currency).values_list("pk", flat=True)[
+            page.offset : page.offset + page.limit
+        ]
+    )
+    member_ids, has_next = page.split(members)
+    grouped = (
+        _aging_rows(queryset.filter(member_id__in=member_ids), ("member__name", "member_id", "currency"), as_of=as_of)
+        if member_ids
+        else []
+    )
+    rows = [_aging_row(row, member=row["member__name"]) for row in grouped]
+    return rows, aging_report_totals(queryset, as_of=as_of), has_next
 
 
 # Member credit -------------------------------------------------------------------------------------------------
@@ -265,17 +327,38 @@ class CreditRow(CreditAmounts):
 
 @dataclass
 class CreditTotal(CreditAmounts):
-    members: set = field(default_factory=set)
+    pass
 
 
-def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[CreditTotal]]:
-    """Per member and currency, the unallocated money of succeeded payments and the money balance; members with
-    neither are left out. Two grouped queries."""
+def _credit_payments(currency: str) -> QuerySet[Payment]:
     payments = Payment.objects.filter(status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0)
+    return payments.filter(currency=currency) if currency else payments
+
+
+def _credit_entries(currency: str) -> QuerySet[MoneyBalanceEntry]:
     entries = MoneyBalanceEntry.objects.all()
-    if currency:
-        payments = payments.filter(currency=currency)
-        entries = entries.filter(amount_currency=currency)
+    return entries.filter(amount_currency=currency) if currency else entries
+
+
+def credit_members(*, currency: str = "") -> QuerySet[Member]:
+    """The members with credit (unallocated money of succeeded payments, or a money balance other than zero), by
+    name: the order of the report, walked along the members' name index."""
+    payments = _credit_payments(currency).filter(member=OuterRef("pk"))
+    balances = (
+        _credit_entries(currency)
+        .filter(member=OuterRef("pk"))
+        .values("amount_currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+    )
+    return Member.objects.filter(Exists(payments) | Exists(balances)).order_by("name", "id")
+
+
+def _credit_rows(member_ids: list[int] | None, *, currency: str) -> dict[tuple[int, str], CreditRow]:
+    """The credit rows of these members (all members when None), by member and currency: two grouped queries."""
+    payments, entries = _credit_payments(currency), _credit_entries(currency)
+    if member_ids is not None:
+        payments, entries = payments.filter(member_id__in=member_ids), entries.filter(member_id__in=member_ids)
     rows: dict[tuple[int, str], CreditRow] = {}
     for row in (
         payments.values("member_id", "member__name", "currency").annotate(total=Sum("amount_unallocated")).order_by()
@@ -291,14 +374,47 @@ def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[C
             continue
         key = (row["member_id"], row["amount_currency"])
         rows.setdefault(key, CreditRow(row["amount_currency"], member=row["member__name"])).money_balance = balance
-    ordered = [rows[key] for key in sorted(rows, key=lambda key: (rows[key].member.lower(), key[1], key[0]))]
+    return rows
+
+
+def _credit_rows_ordered(rows: dict[tuple[int, str], CreditRow], member_ids: list[int]) -> list[CreditRow]:
+    position = {member_id: index for index, member_id in enumerate(member_ids)}
+    return [rows[key] for key in sorted(rows, key=lambda key: (position[key[0]], key[1]))]
+
+
+def member_credit_totals(*, currency: str = "") -> list[CreditTotal]:
+    """Totals per currency of every member's credit: two grouped queries (a money balance of zero adds nothing)."""
     totals: dict[str, CreditTotal] = {}
-    for (member_id, row_currency), row in rows.items():
-        total = totals.setdefault(row_currency, CreditTotal(row_currency))
-        total.unallocated += row.unallocated
-        total.money_balance += row.money_balance
-        total.members.add(member_id)
-    return ordered, [totals[code] for code in sorted(totals)]
+    for row in _credit_payments(currency).values("currency").annotate(total=Sum("amount_unallocated")).order_by():
+        totals.setdefault(row["currency"], CreditTotal(row["currency"])).unallocated = amount_at_scale(
+            row["total"], row["currency"]
+        )
+    for row in _credit_entries(currency).values("amount_currency").annotate(total=Sum("amount")).order_by():
+        balance = amount_at_scale(row["total"], row["amount_currency"])
+        if balance != 0 or row["amount_currency"] in totals:
+            totals.setdefault(row["amount_currency"], CreditTotal(row["amount_currency"])).money_balance = balance
+    return [totals[code] for code in sorted(totals)]
+
+
+def member_credit_report(*, currency: str = "") -> tuple[list[CreditRow], list[CreditTotal]]:
+    """Per member and currency, the unallocated money of succeeded payments and the money balance; members with
+    neither are left out. Every row (the CSV), by member name, then totals per currency: five queries."""
+    member_ids = list(credit_members(currency=currency).values_list("pk", flat=True))
+    rows = _credit_rows(None, currency=currency)
+    return _credit_rows_ordered(rows, member_ids), member_credit_totals(currency=currency)
+
+
+def member_credit_report_page(
+    *, currency: str = "", page: ReportPage
+) -> tuple[list[CreditRow], list[CreditTotal], bool]:
+    """The rows of one page of members (by name), the totals per currency of every member, and whether a next page
+    exists: five queries, whatever the number of members."""
+    members = list(
+        credit_members(currency=currency).values_list("pk", flat=True)[page.offset : page.offset + page.limit]
+    )
+    member_ids, has_next = page.split(members)
+    rows = _credit_rows(member_ids, currency=currency) if member_ids else {}
+    return _credit_rows_ordered(rows, member_ids), member_credit_totals(currency=currency), has_next
 
 
 # CSV -----------------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
 from billing.activity import Actor
+from billing.admin.lists import EstimatedCountPaginator
 from billing.errors import BillingError
 from billing.form_intents import INTENT_OUT_OF_DATE, intent_from_post, intent_redirect, intent_repeat_response
 from billing.intents import IntentRepeated, intent_check_unused
@@ -94,6 +95,10 @@ class BillingAdminMixin:
     class Media:
         css = {"all": ["payments/admin.css"]}
         js = ["payments/submit-once.js"]
+
+    # Lists of tables that grow without bound: no full COUNT, an estimate past a size (billing/admin/lists.py).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def url_name(self, name: str) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_{name}"

@@ -11,12 +11,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_fsm import can_proceed
 
-from billing.admin.base import CONFIRM_TEMPLATE, ObjectAction, ReadOnlyAdmin, transition_allowed
+from billing.admin.base import CONFIRM_TEMPLATE, ObjectAction, ReadOnlyAdmin
 from billing.admin.forms import CreditNoteVoidForm
+from billing.admin.lists import currency_filter
 from billing.documents import credit_note_pdf, pdf_response
 from billing.models import CreditNote, InvoiceStatus
+from billing.rules import refusal_of
 from billing.selectors import target_activities
-from billing.services.credit_note_void import credit_note_void, credit_note_void_plan, credit_note_void_refusal
+from billing.services.credit_note_void import (
+    CREDIT_NOTE_VOID_REFUSALS,
+    credit_note_void,
+    credit_note_void_plan,
+    credit_note_void_refusal,
+)
 from payments.selectors import credit_note_allocation_takes, credit_note_refunds
 
 VOID_CREDIT_NOTE = "billing.void_credit_note"
@@ -61,7 +68,7 @@ def credit_note_void_consequences(credit_note: CreditNote) -> list[str]:
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
     list_display = ("number", "invoice", "member", "amount", "status_badge", "reason", "created_at")
-    list_filter = ("status", "reason", "currency", "created_at")
+    list_filter = ("status", "reason", currency_filter("currency"), "created_at")
     search_fields = ("number", "invoice__number", "invoice__member__name")
     list_select_related = ("invoice__member",)
     date_hierarchy = "created_at"
@@ -74,21 +81,23 @@ class CreditNoteAdmin(ReadOnlyAdmin):
     def status_badge(self, credit_note: CreditNote):
         return credit_note_status_badge(credit_note)
 
-    def credit_note_actions(self, request, credit_note: CreditNote) -> list[ObjectAction]:
-        """Void credit note, where its state machine and the user's permissions allow it."""
-        if transition_allowed(credit_note.void, request.user):
-            return [ObjectAction(_("Void credit note"), self.url_for("void", credit_note.pk), danger=True)]
-        return []
+    def credit_note_void_state(self, request, credit_note: CreditNote) -> tuple[list[ObjectAction], str | None]:
+        """The Void credit note button, where its state machine and the user's permission (the transition's) allow
+        it; else, to a user who may void credit notes, why this one cannot be voided when only the transition's
+        conditions stand in the way. The conditions are asked once: their refusals name every one of them
+        (`transition_refusal`), where `can_proceed` and `has_transition_perm` would each ask them again."""
+        if not can_proceed(credit_note.void, check_conditions=False) or not request.user.has_perm(VOID_CREDIT_NOTE):
+            return [], None
+        refusal = refusal_of(credit_note, CREDIT_NOTE_VOID_REFUSALS)
+        if refusal is not None:
+            return [], refusal.message
+        return [ObjectAction(_("Void credit note"), self.url_for("void", credit_note.pk), danger=True)], None
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "POST":
             raise PermissionDenied
         credit_note = self.object_get(request, object_id)
-        actions = self.credit_note_actions(request, credit_note)
-        void_refused = None
-        voidable_state = can_proceed(credit_note.void, check_conditions=False)
-        if not actions and voidable_state and request.user.has_perm(VOID_CREDIT_NOTE):
-            void_refused = credit_note_void_refusal(credit_note)
+        actions, void_refused = self.credit_note_void_state(request, credit_note)
         context = self.page_context(
             request,
             obj=credit_note,

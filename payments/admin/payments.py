@@ -30,6 +30,7 @@ from billing.admin.base import (
     transition_allowed,
 )
 from billing.admin.fields import amount_initial, object_id_parse, preview_initial
+from billing.admin.lists import currency_filter
 from billing.documents import payment_has_receipt, pdf_response, receipt_pdf
 from billing.models import InvoiceStatus
 from billing.selectors import target_activities
@@ -234,7 +235,7 @@ class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
         "status_badges",
         "received_on",
     )
-    list_filter = ("status", "method", NeedsReviewFilter, "external_kind", "currency")
+    list_filter = ("status", "method", NeedsReviewFilter, "external_kind", currency_filter("currency"))
     search_fields = ("number", "member__name", "reference")
     list_select_related = ("member",)
     actions = None

@@ -27,10 +27,13 @@ from payments.reports import (
     AGING_BUCKETS,
     PAYMENT_METHOD_CHOICES,
     PaymentReportFilters,
+    ReportPage,
     aging_csv_write,
     aging_report,
+    aging_report_page,
     member_credit_csv_write,
     member_credit_report,
+    member_credit_report_page,
     payments_csv_write,
     payments_report_ordered,
     payments_report_queryset,
@@ -40,6 +43,8 @@ from payments.reports import (
 )
 
 PAYMENTS_PER_PAGE = 100
+# Members per page of the aging and member credit reports (a row per member and currency).
+MEMBERS_PER_PAGE = 100
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
@@ -213,11 +218,14 @@ class BillingReports:
         if not form.is_valid():
             return self.render(request, "admin/reports/aging.html", title=_("Accounts receivable aging"), form=form)
         as_of = form.cleaned_data.get("as_of") or timezone.localdate()
-        rows, totals = aging_report(as_of=as_of, currency=form.cleaned_data.get("currency") or "")
+        currency = form.cleaned_data.get("currency") or ""
         if wants_csv(request):
+            rows, totals = aging_report(as_of=as_of, currency=currency)
             return csv_response(
                 f"receivables-aging-{as_of.isoformat()}.csv", lambda output: aging_csv_write(output, rows, totals)
             )
+        page = ReportPage.parse(request.GET.get("page"), size=MEMBERS_PER_PAGE)
+        rows, totals, has_next = aging_report_page(as_of=as_of, currency=currency, page=page)
         return self.render(
             request,
             "admin/reports/aging.html",
@@ -227,19 +235,39 @@ class BillingReports:
             bucket_labels=[label for _, label, *_ in AGING_BUCKETS],
             rows=rows,
             totals=totals,
+            **self.page_links(request, page, has_next=has_next),
         )
+
+    @staticmethod
+    def page_links(request: HttpRequest, page: ReportPage, *, has_next: bool) -> dict:
+        """The previous and next links of a report that does not count its rows."""
+        return {
+            "page_number": page.number,
+            "page_query": query_without(request, "page"),
+            "previous_page": page.number - 1 if page.number > 1 else None,
+            "next_page": page.number + 1 if has_next else None,
+        }
 
     def member_credit_view(self, request: HttpRequest) -> HttpResponse:
         self.permission_require(request)
         form = CreditReportForm(request.GET)
         if not form.is_valid():
             return self.render(request, "admin/reports/member_credit.html", title=_("Member credit"), form=form)
-        rows, totals = member_credit_report(currency=form.cleaned_data.get("currency") or "")
+        currency = form.cleaned_data.get("currency") or ""
         if wants_csv(request):
+            rows, totals = member_credit_report(currency=currency)
             return csv_response(
                 f"member-credit-{timezone.localdate().isoformat()}.csv",
                 lambda output: member_credit_csv_write(output, rows, totals),
             )
+        page = ReportPage.parse(request.GET.get("page"), size=MEMBERS_PER_PAGE)
+        rows, totals, has_next = member_credit_report_page(currency=currency, page=page)
         return self.render(
-            request, "admin/reports/member_credit.html", title=_("Member credit"), form=form, rows=rows, totals=totals
+            request,
+            "admin/reports/member_credit.html",
+            title=_("Member credit"),
+            form=form,
+            rows=rows,
+            totals=totals,
+            **self.page_links(request, page, has_next=has_next),
         )
