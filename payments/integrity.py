@@ -310,12 +310,17 @@ def _activity_violations() -> Iterator[str]:
     unrecorded = Payment.objects.filter(method="external").filter(~Exists(received)).order_by()
     for number in unrecorded.values_list("number", flat=True).iterator(chunk_size=CHUNK_SIZE):
         yield f"{number}: no activity records how it was received."
-    allocated = (
-        activities.filter(verb="payment.allocated")
-        .annotate(allocation_number=KeyTextTransform("allocation", "data"))
-        .filter(allocation_number=OuterRef("number"))
+    allocated = activities.filter(verb="payment.allocated").annotate(
+        allocation_number=KeyTextTransform("allocation", "data")
     )
-    unrecorded = Allocation.objects.filter(~Exists(allocated)).order_by()
+    if connection.vendor == "postgresql":  # An anti-join, hashed on the number.
+        unrecorded = Allocation.objects.filter(~Exists(allocated.filter(allocation_number=OuterRef("number"))))
+    else:
+        # SQLite runs NOT EXISTS once per row, and no index serves a key of the JSON: NOT IN a subquery (never a
+        # list of values) makes it build a temporary index of the numbers once.
+        numbers = allocated.filter(allocation_number__isnull=False).values("allocation_number")
+        unrecorded = Allocation.objects.exclude(number__in=numbers)
+    unrecorded = unrecorded.order_by()
     for number in unrecorded.values_list("number", flat=True).iterator(chunk_size=CHUNK_SIZE):
         yield f"{number}: no activity records the allocation."
     recorded_entry = activities.filter(target_type=entry_type, target_id=OuterRef("pk"))
