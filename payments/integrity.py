@@ -122,8 +122,11 @@ def _invoice_rows() -> Iterator[dict]:
         + _grouped_sum(CreditNote, "invoice", where=f"WHERE {_column(CreditNote, 'status')} = %s", alias="credited")
         + "ON credited.grouped_key = i.id"
     )
+    params = [Allocation.Status.ACTIVE, CreditNoteStatus.ISSUED]
+    if _exact_sums():
+        sql, params = _invoice_suspects(sql, params)
     names = [*fields, "line_amounts", "line_taxes", "paid", "balance", "credited"]
-    for values in _rows(sql, [Allocation.Status.ACTIVE, CreditNoteStatus.ISSUED]):
+    for values in _rows(sql, params):
         row = dict(zip(names, values, strict=True))
         for column in INVOICE_MONEY_COLUMNS:
             row[column] = _decimal(row[column])
@@ -196,8 +199,10 @@ def _payment_violations() -> Iterator[str]:
         + _grouped_sum(Refund, "payment", where=f"WHERE {refund_status} = %s", alias="refund_pending")
         + "ON refund_pending.grouped_key = p.id"
     )
-    names = [*fields, "allocated", "refunded", "refund_pending"]
     params = [Allocation.Status.ACTIVE, RefundStatus.SUCCEEDED, RefundStatus.PENDING]
+    if _exact_sums():
+        sql, params = _payment_suspects(sql, params)
+    names = [*fields, "allocated", "refunded", "refund_pending"]
     for values in _rows(sql, params):
         row = dict(zip(names, values, strict=True))
         for column in columns:
@@ -376,6 +381,69 @@ def _card_charge_violations() -> Iterator[str]:
     duplicated = succeeded.values("gateway", "gateway_payment_id").annotate(n=Count("pk")).filter(n__gt=1)
     for row in duplicated.order_by().iterator(chunk_size=CHUNK_SIZE):
         yield f"Gateway charge {row['gateway_payment_id']} is recorded {row['n']} times."
+
+
+def _exact_sums() -> bool:
+    """Whether the database adds decimals exactly (PostgreSQL's numeric), so that a WHERE clause can pick the rows
+    that may break a rule: the rules below are then checked on those rows only. SQLite adds them as floats; there
+    every row is read and checked."""
+    return connection.vendor == "postgresql"
+
+
+def _invoice_suspects(sql: str, params: list) -> tuple[str, list]:
+    """The invoice query narrowed to the rows for which one of `_invoice_violations`'s rules may fail: the same
+    rules, in SQL (a superset: each row is checked again in Python)."""
+    column = {field: f"i.{_column(Invoice, field)}" for field in ["status", "currency", *INVOICE_MONEY_COLUMNS]}
+    paid, balance, credited = "COALESCE(paid.total, 0)", "COALESCE(balance.total, 0)", "COALESCE(credited.total, 0)"
+    remaining = f"({column['total']} - {credited} + {balance} - {paid})"
+    has_money = f"({paid} <> 0 OR {balance} <> 0 OR {credited} <> 0)"
+    currencies = " OR ".join(
+        f"i.{_column(Invoice, f'{name}_currency')} <> {column['currency']}" for name in INVOICE_MONEY_COLUMNS
+    )
+    conditions = [
+        currencies,
+        f"{column['subtotal']} <> COALESCE(lines.amount, 0)",
+        f"{column['tax_total']} <> COALESCE(lines.tax, 0)",
+        f"{column['total']} <> {column['subtotal']} + {column['tax_total']}",
+        f"({column['status']} = %s AND {has_money})",
+        f"({column['status']} <> %s AND ("
+        f"{column['amount_paid']} <> {paid} OR {column['amount_balance_applied']} <> -{balance} "
+        f"OR {column['amount_credited']} <> {credited} OR {remaining} < 0 "
+        f"OR {column['amount_remaining']} <> {remaining} OR {balance} > 0 "
+        f"OR ({column['status']} = %s AND {remaining} <> 0) "
+        f"OR ({column['status']} IN (%s, %s) AND {remaining} = 0) "
+        f"OR ({column['status']} = %s AND {has_money}) "
+        f"OR {credited} > {column['total']}))",
+    ]
+    statuses = [
+        InvoiceStatus.DRAFT,
+        InvoiceStatus.DRAFT,
+        InvoiceStatus.PAID,
+        InvoiceStatus.OPEN,
+        InvoiceStatus.UNCOLLECTIBLE,
+        InvoiceStatus.VOID,
+    ]
+    return f"{sql} WHERE " + " OR ".join(conditions), [*params, *statuses]
+
+
+def _payment_suspects(sql: str, params: list) -> tuple[str, list]:
+    """The payment query narrowed to the rows for which one of `_payment_violations`'s rules may fail (a superset:
+    each row is checked again in Python)."""
+    column = {field: f"p.{_column(Payment, field)}" for field in ["status", "currency", *PAYMENT_COLUMNS]}
+    currencies = " OR ".join(
+        f"p.{_column(Payment, f'{name}_currency')} <> {column['currency']}" for name in PAYMENT_COLUMNS
+    )
+    terms = [column[name] for name in PAYMENT_COLUMNS[1:]]
+    conditions = [
+        currencies,
+        f"{column['amount_allocated']} <> COALESCE(allocated.total, 0)",
+        f"{column['amount_refunded']} <> COALESCE(refunded.total, 0)",
+        f"{column['amount_refund_pending']} <> COALESCE(refund_pending.total, 0)",
+        " OR ".join(f"{term} < 0" for term in terms),
+        f"({column['status']} = %s AND {' + '.join(terms)} <> {column['amount']})",
+        f"({column['status']} <> %s AND (" + " OR ".join(f"{term} <> 0" for term in terms) + "))",
+    ]
+    return f"{sql} WHERE " + " OR ".join(conditions), [*params, PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED]
 
 
 CHECKS = (
