@@ -14,9 +14,11 @@ class Command(BaseCommand):
         "allocated + refunded + refunds in flight + unallocated = amount, and no money on payments that did not "
         "succeed; statuses that agree with the amounts (paid if and only if nothing remains); currencies and "
         "members that match between payments, allocations and invoices; money balances never below zero; "
-        "invoice, payment and allocation numbers unique and gapless per year and matching their sequences; an "
+        "invoice and credit note numbers gapless per year and matching their sequences, payment and allocation "
+        "numbers well formed; an "
         "activity record for every payment received, allocation, balance entry and issued invoice. Exits with "
-        "status 1 when anything is wrong, 0 when the books are consistent. Read-only."
+        "status 1 when anything is wrong, 0 when the books are consistent. Read-only; one set-based pass per invariant, "
+        "so the time grows linearly with the books."
     )
 
     def add_arguments(self, parser):
