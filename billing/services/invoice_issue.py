@@ -6,6 +6,7 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
@@ -52,6 +53,8 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
 
 def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, apply_credit: bool) -> Invoice:
     """Issue the draft; the caller holds the member and invoice locks inside its transaction."""
+    # Its lines, read once: the refusals and the transition's condition ask whether it has any.
+    prefetch_related_objects([invoice], "lines")
     transition_check(invoice.issue, INVOICE_ISSUE_REFUSALS)
     today = timezone.localdate()
     invoice.issue_date = invoice.issue_date or today
