@@ -184,6 +184,10 @@ def main() -> None:
     from payments.integrity import billing_integrity_violations
     from payments.models import Payment
 
+    if connection.vendor != "postgresql":
+        raise SystemExit(
+            "bench/record_payments.py compares with a psycopg transaction: set DATABASE_URL to PostgreSQL."
+        )
     with throwaway_database():
         broker = broker_outside_the_request()
         actor = Actor.system("bench")
