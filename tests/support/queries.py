@@ -15,9 +15,9 @@ SAVEPOINT = re.compile(r"^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) ")
 
 @contextlib.contextmanager
 def round_trips(expected: int):
-    """Assert that the block runs `expected` queries, not counting the SAVEPOINT statements of the test's own
-    transaction (in a request, the service's BEGIN and COMMIT are not counted either), and that the cached amounts
-    are still those of the rows afterwards."""
+    """Assert that the block runs `expected` queries, not counting the SAVEPOINT statements that stand in, inside the
+    test's transaction, for the service's BEGIN and COMMIT; and that the cached amounts are still those of the rows
+    afterwards."""
     ContentType.objects.get_for_models(*apps.get_models())  # cached once per process in a running site
     with CaptureQueriesContext(connection) as captured:
         yield
