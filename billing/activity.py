@@ -72,7 +72,7 @@ class Actor:
         return self.label or self.kind
 
 
-def activity_record(
+def activity_build(
     *,
     actor: Actor,
     verb: str,
@@ -85,9 +85,10 @@ def activity_record(
     message: str = "",
     data: dict[str, Any] | None = None,
 ):
+    """The activity record, not yet saved: a service that writes several saves them with one `activities_save`."""
     from billing.models import Activity
 
-    return Activity.objects.create(
+    return Activity(
         actor_kind=actor.kind,
         actor_user=actor.user if actor.user is not None and actor.user.pk else None,
         actor_label=actor.label,
@@ -102,3 +103,19 @@ def activity_record(
         message=message,
         data=data or {},
     )
+
+
+def activity_record(**kwargs):
+    """Write one activity record now; takes the arguments of `activity_build`."""
+    activity = activity_build(**kwargs)
+    activity.save(force_insert=True)
+    return activity
+
+
+def activities_save(activities: list) -> None:
+    """Write the built records in one INSERT, in their order, and empty the list (a service may add more)."""
+    from billing.models import Activity
+
+    if activities:
+        Activity.objects.bulk_create(activities)
+        activities.clear()

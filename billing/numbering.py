@@ -41,6 +41,28 @@ def number_next(*, series: str, year: int) -> str:
     return f"{series}-{year}-{value:05d}"
 
 
+def numbers_next(*, counts: dict[str, int], year: int) -> dict[str, list[str]]:
+    """`count` next numbers of each series, increasing; PAY and ALC on PostgreSQL in one round trip (a service that
+    writes a payment and its allocations). Same rules as `number_next`."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("numbers_next() must run inside a transaction.")
+    counts = {series: count for series, count in counts.items() if count > 0}
+    if connection.vendor != "postgresql" or not set(counts) <= set(DATABASE_SEQUENCES):
+        return {
+            series: [number_next(series=series, year=year) for _index in range(count)]
+            for series, count in counts.items()
+        }
+    selects = " UNION ALL ".join(
+        f"SELECT %s, nextval('{DATABASE_SEQUENCES[series]}') FROM generate_series(1, %s)" for series in counts
+    )
+    values: dict[str, list[int]] = {series: [] for series in counts}
+    with connection.cursor() as cursor:
+        cursor.execute(selects, [value for series, count in counts.items() for value in (series, count)])
+        for series, value in cursor.fetchall():
+            values[series].append(value)
+    return {series: [f"{series}-{year}-{value:05d}" for value in sorted(found)] for series, found in values.items()}
+
+
 def _database_sequence_next(name: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(%s)", [name])

@@ -1,49 +1,79 @@
 """Creating and removing allocations. Callers hold the locks on the member, the invoice and the payment, and
-refresh both amounts afterwards."""
+refresh or move both amounts afterwards."""
 
 from collections.abc import Iterable
 
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.activity import Actor, activity_record
+from billing.activity import Actor, activities_save, activity_build
 from billing.models import Invoice
-from billing.numbering import ALLOCATION, number_next
+from billing.numbering import ALLOCATION, numbers_next
 from payments.models import Allocation, Payment
 
 
 def allocation_create(*, payment: Payment, invoice: Invoice, amount: Money, actor: Actor) -> Allocation:
-    allocation = Allocation.objects.create(
-        number=number_next(series=ALLOCATION, year=timezone.localdate().year),
-        payment=payment,
-        invoice=invoice,
-        amount=amount,
-        original_amount=amount,
-        actor_label=actor.label,
-        created_by=actor.user,
+    activities = []
+    (allocation,) = allocations_create(
+        invoice=invoice, applications=[(payment, amount)], actor=actor, activities=activities
     )
-    activity_record(
-        actor=actor,
-        verb="payment.allocated",
-        member=invoice.member,
-        invoice=invoice,
-        target=payment,
-        amount=amount,
-        data={"allocation": allocation.number, "payment": payment.number},
-    )
+    activities_save(activities)
     return allocation
 
 
-def allocation_reduce(*, allocation: Allocation, amount: Money, actor: Actor, reason: str) -> Money:
+def allocations_create(
+    *,
+    invoice: Invoice,
+    applications: list[tuple[Payment, Money]],
+    actor: Actor,
+    activities: list,
+    numbers: list[str] | None = None,
+) -> list[Allocation]:
+    """One allocation to the invoice per (payment, amount), inserted together; their activity records join
+    `activities` (the caller saves them). `numbers`: the ALC numbers, when the caller took them with others."""
+    if numbers is None:
+        numbers = numbers_next(counts={ALLOCATION: len(applications)}, year=timezone.localdate().year).get(ALLOCATION)
+    allocations = [
+        Allocation(
+            number=number,
+            payment=payment,
+            invoice=invoice,
+            amount=amount,
+            original_amount=amount,
+            actor_label=actor.label,
+            created_by=actor.user,
+        )
+        for number, (payment, amount) in zip(numbers or [], applications, strict=True)
+    ]
+    Allocation.objects.bulk_create(allocations)
+    activities.extend(
+        activity_build(
+            actor=actor,
+            verb="payment.allocated",
+            member=invoice.member,
+            invoice=invoice,
+            target=allocation.payment,
+            amount=allocation.amount,
+            data={"allocation": allocation.number, "payment": allocation.payment.number},
+        )
+        for allocation in allocations
+    )
+    return allocations
+
+
+def allocation_reduce(
+    *, allocation: Allocation, amount: Money, actor: Actor, reason: str, activities: list | None = None
+) -> Money:
     """Take `amount` off the allocation (all of it removes the allocation); the money goes back to unallocated on
-    its payment. Returns the amount taken."""
+    its payment. Returns the amount taken. The activity record joins `activities` when given (the caller saves
+    them), else it is written at once."""
     allocation.amount -= amount
     if allocation.amount.amount == 0:
         allocation.remove()
         allocation.removed_at = timezone.now()
         allocation.removed_reason = reason
     allocation.save(update_fields=["amount", "amount_currency", "status", "removed_at", "removed_reason"])
-    activity_record(
+    activity = activity_build(
         actor=actor,
         verb="payment.unallocated",
         member=allocation.invoice.member,
@@ -57,12 +87,18 @@ def allocation_reduce(*, allocation: Allocation, amount: Money, actor: Actor, re
             "partial": allocation.status == Allocation.Status.ACTIVE,
         },
     )
+    if activities is None:
+        activity.save(force_insert=True)
+    else:
+        activities.append(activity)
     return amount
 
 
-def allocation_release(*, allocation: Allocation, actor: Actor, reason: str) -> Money:
+def allocation_release(*, allocation: Allocation, actor: Actor, reason: str, activities: list | None = None) -> Money:
     """Take the whole allocation off its invoice; return the amount released."""
-    return allocation_reduce(allocation=allocation, amount=allocation.amount, actor=actor, reason=reason)
+    return allocation_reduce(
+        allocation=allocation, amount=allocation.amount, actor=actor, reason=reason, activities=activities
+    )
 
 
 def allocations_newest_first(

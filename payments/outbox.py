@@ -23,7 +23,8 @@ from celery import current_app
 from celery.exceptions import Retry
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from payments.models import OutboxMessage
@@ -44,7 +45,7 @@ def outbox_add(*, task: str, **arguments: Any) -> OutboxMessage:
     message = OutboxMessage.objects.create(
         task=task, arguments=arguments, next_attempt_at=timezone.now() + _retry_delay(1)
     )
-    transaction.on_commit(lambda: outbox_hand_over(message_id=message.pk))
+    transaction.on_commit(lambda: _hand_over(message))
     return message
 
 
@@ -66,10 +67,12 @@ def outbox_hand_over(*, message_id: int) -> bool:
     message = OutboxMessage.objects.filter(pk=message_id, done_at__isnull=True).first()
     if message is None:
         return False
-    now = timezone.now()
-    OutboxMessage.objects.filter(pk=message.pk).update(
-        attempts=F("attempts") + 1, next_attempt_at=now + _retry_delay(message.attempts + 1)
-    )
+    return _hand_over(message)
+
+
+def _hand_over(message: OutboxMessage) -> bool:
+    """Publish the row's task, then count the hand-over on the row in one UPDATE (the row just written by
+    `outbox_add` is handed over so, without reading it again)."""
     try:
         task = current_app.tasks[message.task]
         task.apply_async(kwargs={**message.arguments, "outbox_id": message.pk}, retry=False)
@@ -80,10 +83,18 @@ def outbox_hand_over(*, message_id: int) -> bool:
             message.task,
             error,
         )
-        OutboxMessage.objects.filter(pk=message.pk).update(last_error=_describe(error))
+        _hand_over_count(message, last_error=_describe(error))
         return False
-    OutboxMessage.objects.filter(pk=message.pk, sent_at__isnull=True).update(sent_at=now)
+    _hand_over_count(message, sent_at=Coalesce("sent_at", Value(timezone.now())))
     return True
+
+
+def _hand_over_count(message: OutboxMessage, **changes) -> None:
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        attempts=F("attempts") + 1,
+        next_attempt_at=timezone.now() + _retry_delay(message.attempts + 1),
+        **changes,
+    )
 
 
 def _describe(error: BaseException) -> str:

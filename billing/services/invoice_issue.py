@@ -6,21 +6,24 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from djmoney.money import Money
 
-from billing.activity import Actor, activity_record
+from billing.activity import Actor, activities_save, activity_build
 from billing.errors import BillingError
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice, InvoiceStatus, invoice_has_lines
+from billing.money import money_sum
 from billing.numbering import INVOICE, number_next
 from billing.rules import Refusal, in_source, transition_check
 from billing.selectors import member_money_balance
 from billing.services.invoice_money_balance import balance_apply_locked
 from members.models import Member
-from payments.allocations import allocation_create
-from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
+from payments.allocations import allocations_create
+from payments.amounts import invoice_amounts_move, payment_amounts_move
 from payments.lock_objects import payments_lock
 from payments.models import Payment, PaymentStatus
 from payments.outbox import outbox_mail_add
@@ -50,6 +53,8 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, apply_credit: bool | None =
 
 def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, apply_credit: bool) -> Invoice:
     """Issue the draft; the caller holds the member and invoice locks inside its transaction."""
+    # Its lines, read once: the refusals and the transition's condition ask whether it has any.
+    prefetch_related_objects([invoice], "lines")
     transition_check(invoice.issue, INVOICE_ISSUE_REFUSALS)
     today = timezone.localdate()
     invoice.issue_date = invoice.issue_date or today
@@ -64,39 +69,64 @@ def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, appl
     invoice.number = number_next(series=INVOICE, year=invoice.issue_date.year)
     invoice.issue()
     invoice.issued_at = timezone.now()
-    invoice.save()
-    activity_record(
+    invoice.member = member
+    activities = [
+        activity_build(
+            actor=actor,
+            verb="invoice.issued",
+            member=member,
+            invoice=invoice,
+            target=invoice,
+            amount=invoice.total,
+            status_before=InvoiceStatus.DRAFT,
+            status_after=InvoiceStatus.OPEN,
+        )
+    ]
+    balance_applied = paid = Money(0, invoice.currency)
+    if apply_credit:
+        balance_applied, paid = _credit_apply_locked(member=member, invoice=invoice, actor=actor, activities=activities)
+    invoice_amounts_move(
+        invoice,
         actor=actor,
-        verb="invoice.issued",
-        member=member,
-        invoice=invoice,
-        target=invoice,
-        amount=invoice.total,
-        status_before=InvoiceStatus.DRAFT,
-        status_after=InvoiceStatus.OPEN,
+        paid=paid,
+        balance_applied=balance_applied,
+        activities=activities,
+        fields=("number", "issue_date", "due_date", "issued_at"),
     )
-    invoice_refresh_amounts(invoice, actor=actor)
-    if apply_credit and invoice.amount_remaining.amount > 0:
-        _credit_apply_locked(member=member, invoice=invoice, actor=actor)
-        invoice_refresh_amounts(invoice, actor=actor)
+    activities_save(activities)
     outbox_mail_add(notification="invoice_issued", invoice_id=invoice.pk)
     return invoice
 
 
-def _credit_apply_locked(*, member: Member, invoice: Invoice, actor: Actor) -> None:
+def _credit_apply_locked(*, member: Member, invoice: Invoice, actor: Actor, activities: list) -> tuple[Money, Money]:
+    """Apply the member's money balance, then their unallocated payments oldest first, to what remains on the
+    invoice being issued; return the balance applied and the payments allocated (the caller moves the invoice's
+    amounts by them). The activity records join `activities`."""
+    remaining = invoice.total - invoice.amount_credited - invoice.amount_balance_applied - invoice.amount_paid
+    balance_applied = Money(0, invoice.currency)
+    if remaining.amount <= 0:
+        return balance_applied, balance_applied
     balance = member_money_balance(member=member, currency=invoice.currency)
     if balance.amount > 0:
-        amount = min(balance, invoice.amount_remaining)
-        balance_apply_locked(member=member, invoice=invoice, amount=amount, actor=actor)
-        invoice.amount_remaining -= amount
-    candidates = Payment.objects.filter(
-        member=member, currency=invoice.currency, status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0
-    ).values_list("pk", flat=True)
-    payments = payments_lock(candidates)
-    for payment in sorted(payments, key=lambda payment: (payment.received_on or payment.created_at.date(), payment.pk)):
-        if invoice.amount_remaining.amount <= 0:
-            break
-        amount = min(payment.amount_unallocated, invoice.amount_remaining)
-        allocation_create(payment=payment, invoice=invoice, amount=amount, actor=actor)
-        payment_refresh_amounts(payment)
-        invoice.amount_remaining -= amount
+        balance_applied = min(balance, remaining)
+        balance_apply_locked(member=member, invoice=invoice, amount=balance_applied, actor=actor, activities=activities)
+        remaining -= balance_applied
+    applications = []
+    if remaining.amount > 0:
+        candidates = Payment.objects.filter(
+            member=member, currency=invoice.currency, status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0
+        ).values_list("pk", flat=True)
+        payments = payments_lock(candidates)
+        for payment in sorted(
+            payments, key=lambda payment: (payment.received_on or payment.created_at.date(), payment.pk)
+        ):
+            if remaining.amount <= 0:
+                break
+            amount = min(payment.amount_unallocated, remaining)
+            applications.append((payment, amount))
+            remaining -= amount
+    if applications:
+        allocations_create(invoice=invoice, applications=applications, actor=actor, activities=activities)
+        for payment, amount in applications:
+            payment_amounts_move(payment, allocated=amount)
+    return balance_applied, money_sum([amount for _payment, amount in applications], invoice.currency)

@@ -4,14 +4,14 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from billing.activity import Actor
+from billing.activity import Actor, activities_save
 from billing.errors import BillingError, InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice
 from billing.money import money_check_entered, money_sum
-from payments.allocations import allocation_create, allocation_release
-from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
+from payments.allocations import allocation_release, allocations_create
+from payments.amounts import invoice_amounts_move, payment_amounts_move
 from payments.lock_objects import payments_lock
 from payments.models import Allocation, Payment
 from payments.rules import (
@@ -33,15 +33,16 @@ def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]]
     amounts = [money_check_entered(amount, currency=invoice.currency) for _payment, amount in applications]
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
-        member_lock(invoice.member_id)
+        member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
+        invoice.member = member
         payments = {payment.pk: payment for payment in payments_lock(payment_ids)}
         invoice_check_accepts_payment(invoice)
         requested = money_sum(amounts, invoice.currency)
         amount_check_at_most(
             requested, invoice.amount_remaining, what=_("what remains on %(invoice)s") % {"invoice": invoice}
         )
-        allocations = []
+        applications = []
         for payment_id, amount in zip(payment_ids, amounts, strict=True):
             payment = payments[payment_id]
             payment_check_same_member(payment, invoice)
@@ -61,9 +62,13 @@ def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]]
                 payment.amount_unallocated,
                 what=_("the unallocated money of %(payment)s") % {"payment": payment},
             )
-            allocations.append(allocation_create(payment=payment, invoice=invoice, amount=amount, actor=actor))
-            payment_refresh_amounts(payment)
-        invoice_refresh_amounts(invoice, actor=actor)
+            applications.append((payment, amount))
+        activities = []
+        allocations = allocations_create(invoice=invoice, applications=applications, actor=actor, activities=activities)
+        for payment, amount in applications:
+            payment_amounts_move(payment, allocated=amount)
+        invoice_amounts_move(invoice, actor=actor, paid=requested, activities=activities)
+        activities_save(activities)
     return allocations
 
 
@@ -72,13 +77,19 @@ def allocation_remove(*, allocation: Allocation, actor: Actor) -> Allocation:
     actor.require_permission("payments.allocate_payment", _("unallocate payments"))
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
-        member_lock(allocation.invoice.member_id)
+        member = member_lock(allocation.invoice.member_id)
         invoice = invoice_lock(allocation.invoice_id)
+        invoice.member = member
         payment = payments_lock([allocation.payment_id])[0]
         allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
         if allocation.status != Allocation.Status.ACTIVE:
             raise InvalidState(_("Allocation %(allocation)s was already removed.") % {"allocation": allocation})
-        allocation_release(allocation=allocation, actor=actor, reason="Unallocated by staff")
-        payment_refresh_amounts(payment)
-        invoice_refresh_amounts(invoice, actor=actor)
+        allocation.invoice, allocation.payment = invoice, payment
+        activities = []
+        released = allocation_release(
+            allocation=allocation, actor=actor, reason="Unallocated by staff", activities=activities
+        )
+        payment_amounts_move(payment, allocated=-released)
+        invoice_amounts_move(invoice, actor=actor, paid=-released, activities=activities)
+        activities_save(activities)
     return allocation

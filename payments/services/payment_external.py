@@ -7,15 +7,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from billing.activity import Actor, activity_record
+from billing.activity import Actor, activities_save, activity_build
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice
 from billing.money import currency_check, money_check_entered
-from billing.numbering import PAYMENT, number_next
+from billing.numbering import ALLOCATION, PAYMENT, numbers_next
 from members.models import Member
-from payments.allocations import allocation_create
-from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
+from payments.allocations import allocations_create
+from payments.amounts import invoice_amounts_move
 from payments.models import Payment, PaymentMethodKind, PaymentStatus
 from payments.outbox import outbox_mail_add
 from payments.rules import external_kind_check, invoice_check_accepts_payment, received_on_check
@@ -23,17 +23,22 @@ from payments.rules import external_kind_check, invoice_check_accepts_payment, r
 
 def _external_payment_create(
     *,
+    number: str,
     member: Member,
     invoice: Invoice | None,
     amount: Money,
+    allocated: Money,
     kind: str,
     reference: str,
     received_on: datetime.date,
     note: str,
     actor: Actor,
+    activities: list,
 ) -> Payment:
+    """Insert the payment with its amounts as they stand once `allocated` of it is allocated (the caller inserts
+    the allocation), so no UPDATE follows; its activity record joins `activities`."""
     payment = Payment.objects.create(
-        number=number_next(series=PAYMENT, year=timezone.localdate().year),
+        number=number,
         member=member,
         invoice=invoice,
         currency=amount.currency.code,
@@ -43,20 +48,25 @@ def _external_payment_create(
         reference=(reference or "").strip(),
         received_on=received_on,
         status=PaymentStatus.SUCCEEDED,
-        amount_unallocated=amount,
+        amount_allocated=allocated,
+        amount_refunded=Money(0, amount.currency),
+        amount_refund_pending=Money(0, amount.currency),
+        amount_unallocated=amount - allocated,
         note=note,
         created_by=actor.user,
         succeeded_at=timezone.now(),
     )
-    activity_record(
-        actor=actor,
-        verb="payment.received",
-        member=member,
-        invoice=invoice,
-        target=payment,
-        amount=amount,
-        status_after=payment.status,
-        data={"payment": payment.number, "method": payment.get_method_label(), "reference": payment.reference},
+    activities.append(
+        activity_build(
+            actor=actor,
+            verb="payment.received",
+            member=member,
+            invoice=invoice,
+            target=payment,
+            amount=amount,
+            status_after=payment.status,
+            data={"payment": payment.number, "method": payment.get_method_label(), "reference": payment.reference},
+        )
     )
     outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
     return payment
@@ -73,7 +83,10 @@ def payment_create_external(
     note: str = "",
 ) -> Payment:
     """Record an external payment against an invoice. It pays up to what remains; any excess stays unallocated
-    on the payment as the member's credit, and an `invoice.overpaid` activity records it. Staff only."""
+    on the payment as the member's credit, and an `invoice.overpaid` activity records it. Staff only.
+
+    Round trips: the two locks, both numbers in one query, the payment, its allocation, their activity records in
+    one INSERT, the receipt's outbox row and the invoice's UPDATE (moved by the amount applied, under its lock)."""
     actor.require_permission("payments.record_external_payment", _("record external payments"))
     kind = external_kind_check(kind)
     received_on = received_on_check(received_on)
@@ -83,34 +96,48 @@ def payment_create_external(
         intent_claim(actor=actor)
         member = member_lock(invoice.member_id)
         invoice = invoice_lock(invoice.pk)
+        invoice.member = member
         invoice_check_accepts_payment(invoice)
         if amount is None:
             amount = invoice.amount_remaining
+        applied = min(amount, invoice.amount_remaining)
+        numbers = numbers_next(counts={PAYMENT: 1, ALLOCATION: 1}, year=timezone.localdate().year)
+        activities = []
         payment = _external_payment_create(
+            number=numbers[PAYMENT][0],
             member=member,
             invoice=invoice,
             amount=amount,
+            allocated=applied,
             kind=kind,
             reference=reference,
             received_on=received_on,
             note=note,
             actor=actor,
+            activities=activities,
         )
-        applied = min(amount, invoice.amount_remaining)
-        allocation_create(payment=payment, invoice=invoice, amount=applied, actor=actor)
-        payment_refresh_amounts(payment)
-        invoice_refresh_amounts(invoice, actor=actor)
+        allocations_create(
+            invoice=invoice,
+            applications=[(payment, applied)],
+            actor=actor,
+            activities=activities,
+            numbers=numbers[ALLOCATION],
+        )
+        invoice_amounts_move(invoice, actor=actor, paid=applied, activities=activities)
         if amount > applied:
-            activity_record(
-                actor=actor,
-                verb="invoice.overpaid",
-                member=member,
-                invoice=invoice,
-                target=payment,
-                amount=amount - applied,
-                message=f"{amount - applied} of {payment} is more than {invoice} asked for; "
-                "it stays unallocated as the member's credit.",
+            activities.append(
+                activity_build(
+                    actor=actor,
+                    verb="invoice.overpaid",
+                    member=member,
+                    invoice=invoice,
+                    target=payment,
+                    amount=amount - applied,
+                    message=f"{amount - applied} of {payment} is more than {invoice} asked for; "
+                    "it stays unallocated as the member's credit.",
+                )
             )
+        activities_save(activities)
     return payment
 
 
@@ -133,15 +160,19 @@ def payment_create_standalone(
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
         member = member_lock(member.pk)
+        activities = []
         payment = _external_payment_create(
+            number=numbers_next(counts={PAYMENT: 1}, year=timezone.localdate().year)[PAYMENT][0],
             member=member,
             invoice=None,
             amount=amount,
+            allocated=Money(0, amount.currency),
             kind=kind,
             reference=reference,
             received_on=received_on,
             note=note,
             actor=actor,
+            activities=activities,
         )
-        payment_refresh_amounts(payment)
+        activities_save(activities)
     return payment

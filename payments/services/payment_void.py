@@ -2,11 +2,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.activity import Actor, activity_record
+from billing.activity import Actor, activities_save, activity_build
 from billing.intents import intent_claim
 from billing.rules import transition_check
 from payments.allocations import allocation_release
-from payments.amounts import invoice_refresh_amounts, payment_refresh_amounts
+from payments.amounts import PAYMENT_AMOUNT_FIELDS, invoice_amounts_move, payment_amounts_move
 from payments.lock_objects import payment_lock_with_invoices
 from payments.models import Allocation, Payment
 from payments.rules import PAYMENT_VOID_REFUSALS
@@ -23,29 +23,40 @@ def payment_void(*, payment: Payment, actor: Actor, reason: str = "") -> Payment
         member, invoices, payment = payment_lock_with_invoices(payment.pk, member_id=payment.member_id)
         transition_check(payment.void, PAYMENT_VOID_REFUSALS)
         reason = (reason or "").strip() or "Voided by staff"
+        activities = []
+        released = {}
         for allocation in (
             Allocation.objects.select_for_update()
             .filter(payment=payment, status=Allocation.Status.ACTIVE)
             .order_by("pk")
         ):
-            allocation.invoice = invoices[allocation.invoice_id]
-            allocation_release(allocation=allocation, actor=actor, reason=f"{payment} voided: {reason}")
+            invoice = invoices[allocation.invoice_id]
+            invoice.member = member
+            allocation.invoice, allocation.payment = invoice, payment
+            amount = allocation_release(
+                allocation=allocation, actor=actor, reason=f"{payment} voided: {reason}", activities=activities
+            )
+            released[invoice.pk] = released[invoice.pk] + amount if invoice.pk in released else amount
         status_before = payment.status
         payment.void()
         payment.voided_at = timezone.now()
         payment.void_reason = reason
-        payment_refresh_amounts(payment)
-        for invoice in invoices.values():
-            invoice_refresh_amounts(invoice, actor=actor)
-        activity_record(
-            actor=actor,
-            verb="payment.voided",
-            member=member,
-            target=payment,
-            amount=payment.amount,
-            status_before=status_before,
-            status_after=payment.status,
-            message=reason,
-            data={"invoices_reopened": [str(invoice) for invoice in invoices.values()]},
+        payment_amounts_move(payment, allocated=-payment.amount_allocated, save=False)
+        payment.save(update_fields=[*PAYMENT_AMOUNT_FIELDS, "status", "voided_at", "void_reason"])
+        for invoice_id, amount in sorted(released.items()):
+            invoice_amounts_move(invoices[invoice_id], actor=actor, paid=-amount, activities=activities)
+        activities.append(
+            activity_build(
+                actor=actor,
+                verb="payment.voided",
+                member=member,
+                target=payment,
+                amount=payment.amount,
+                status_before=status_before,
+                status_after=payment.status,
+                message=reason,
+                data={"invoices_reopened": [str(invoice) for invoice in invoices.values()]},
+            )
         )
+        activities_save(activities)
     return payment

@@ -1,0 +1,86 @@
+"""The round trips of each money service, pinned (tests/support/queries.py counts them): a service that reads a
+locked row again, re-aggregates what it could move by the delta, or writes its rows one by one shows up here."""
+
+from billing.models import Invoice
+from payments.models import Allocation, Payment
+from payments.services.payment_apply import allocation_remove, payment_apply
+from payments.services.payment_external import payment_create_external, payment_create_standalone
+from payments.services.payment_void import payment_void
+from tests.factories import MemberFactory, eur, external_payment, open_invoice, standalone_payment
+from tests.support.queries import round_trips
+
+
+def fresh(invoice: Invoice) -> Invoice:
+    """The invoice as a page passes it to a service: read by id, nothing related cached."""
+    return Invoice.objects.get(pk=invoice.pk)
+
+
+def test_recording_an_external_payment_that_pays_part_of_an_invoice(db, staff):
+    invoice = fresh(open_invoice(amounts=["100.00"]))
+
+    # member lock, invoice lock, the PAY and ALC numbers, payment, receipt outbox row, allocation, invoice UPDATE,
+    # the activity records
+    with round_trips(8):
+        payment_create_external(invoice=invoice, actor=staff, kind="cash", amount=eur("40.00"))
+
+    assert Payment.objects.get().amount_allocated == eur("40.00")
+
+
+def test_recording_an_external_payment_that_pays_the_invoice_off(db, staff):
+    invoice = fresh(open_invoice(amounts=["100.00"]))
+
+    # the same, and the look for failed card payments whose automatic retries end now that the invoice is paid
+    with round_trips(9):
+        payment_create_external(invoice=invoice, actor=staff, kind="check", amount=eur("100.00"))
+
+
+def test_recording_an_external_payment_larger_than_the_invoice(db, staff):
+    invoice = fresh(open_invoice(amounts=["100.00"]))
+
+    # the records up to the invoice paid are written before the retries end; the overpayment's after them
+    with round_trips(10):
+        payment_create_external(invoice=invoice, actor=staff, kind="check", amount=eur("130.00"))
+
+
+def test_recording_a_standalone_payment(db, staff):
+    member = MemberFactory()
+
+    # member lock, the PAY number, payment, receipt outbox row, activity record
+    with round_trips(5):
+        payment_create_standalone(member=member, actor=staff, amount=eur("50.00"), kind="bank_transfer")
+
+
+def test_applying_two_payments_to_an_invoice(db, staff):
+    invoice = fresh(open_invoice(amounts=["100.00"]))
+    first = standalone_payment(member=invoice.member, amount="30.00")
+    second = standalone_payment(member=invoice.member, amount="30.00")
+
+    # member, invoice and payments locks, both ALC numbers, both allocations in one INSERT, one UPDATE per payment,
+    # invoice UPDATE, the activity records
+    with round_trips(9):
+        payment_apply(invoice=invoice, applications=[(first, eur("30.00")), (second, eur("20.00"))], actor=staff)
+
+
+def test_unallocating_an_allocation(db, staff):
+    invoice = open_invoice(amounts=["100.00"])
+    external_payment(invoice=invoice, amount="100.00")
+    allocation = Allocation.objects.get()
+
+    # the invoice's member (before any lock), member, invoice, payment and allocation locks, allocation, payment
+    # and invoice UPDATEs, the activity records
+    with round_trips(9):
+        allocation_remove(allocation=allocation, actor=staff)
+
+
+def test_voiding_a_payment_allocated_to_two_invoices(db, staff):
+    member = MemberFactory()
+    invoices = [open_invoice(member=member, amounts=["50.00"]) for _index in range(2)]
+    payment = standalone_payment(member=member, amount="80.00")
+    payment_apply(invoice=invoices[0], applications=[(payment, eur("50.00"))], actor=staff)
+    payment_apply(invoice=invoices[1], applications=[(payment, eur("30.00"))], actor=staff)
+    payment = Payment.objects.get(pk=payment.pk)
+
+    # member lock, the payment's invoices (allocated, targeted), invoices lock, payment lock, allocations lock,
+    # one UPDATE per allocation, payment UPDATE, one UPDATE per invoice, the activity records
+    with round_trips(12):
+        payment_void(payment=payment, actor=staff, reason="Bounced")
