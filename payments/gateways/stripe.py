@@ -42,6 +42,21 @@ def _customer_id(method) -> str | None:
     return customer.get("id") if isinstance(customer, dict) else customer
 
 
+def _intent_params(customer_id: str, payment_method_id: str, amount_minor: int, currency: str, metadata: dict) -> dict:
+    """What every PaymentIntent of a charge is created with."""
+    return {
+        "amount": amount_minor,
+        "currency": currency.lower(),
+        "customer": customer_id,
+        "payment_method": payment_method_id,
+        "metadata": metadata,
+    }
+
+
+def _declined_outcome(code: str) -> str:
+    return ChargeOutcome.AUTHENTICATION_REQUIRED if code == "authentication_required" else ChargeOutcome.DECLINED
+
+
 def _error_code(error: stripe.StripeError) -> tuple[str, str]:
     detail = error.error
     code = (detail.decline_code or detail.code) if detail else ""
@@ -103,11 +118,7 @@ class StripeGateway:
         try:
             intent = self.client.v1.payment_intents.create(
                 params={
-                    "amount": amount_minor,
-                    "currency": currency.lower(),
-                    "customer": customer_id,
-                    "payment_method": payment_method_id,
-                    "metadata": metadata,
+                    **_intent_params(customer_id, payment_method_id, amount_minor, currency, metadata),
                     "confirm": True,
                     "off_session": True,
                 },
@@ -115,9 +126,7 @@ class StripeGateway:
             )
         except stripe.CardError as error:
             code, message = _error_code(error)
-            outcome = (
-                ChargeOutcome.AUTHENTICATION_REQUIRED if code == "authentication_required" else ChargeOutcome.DECLINED
-            )
+            outcome = _declined_outcome(code)
             return ChargeResult(outcome, self._declined_intent_id(error), decline_code=code, message=message)
         except stripe.StripeError as error:
             # Timeouts, connection errors, 5xx, the same key still running: the charge may have happened. The same
@@ -171,13 +180,7 @@ class StripeGateway:
     def charge_prepare(self, *, customer_id, payment_method_id, amount_minor, currency, idempotency_key, metadata):
         try:
             intent = self.client.v1.payment_intents.create(
-                params={
-                    "amount": amount_minor,
-                    "currency": currency.lower(),
-                    "customer": customer_id,
-                    "payment_method": payment_method_id,
-                    "metadata": metadata,
-                },
+                params=_intent_params(customer_id, payment_method_id, amount_minor, currency, metadata),
                 options={"idempotency_key": f"{idempotency_key}-create"},
             )
         except stripe.StripeError as error:
@@ -193,9 +196,7 @@ class StripeGateway:
             )
         except stripe.CardError as error:
             code, message = _error_code(error)
-            outcome = (
-                ChargeOutcome.AUTHENTICATION_REQUIRED if code == "authentication_required" else ChargeOutcome.DECLINED
-            )
+            outcome = _declined_outcome(code)
             return ChargeResult(outcome, gateway_payment_id, decline_code=code, message=message)
         except stripe.StripeError as error:
             # Timeouts, connection errors, 5xx: the charge may have happened. Reconciliation will ask.
