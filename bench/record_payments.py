@@ -3,14 +3,14 @@ transaction through psycopg that does the same writes (lock the member and the i
 and ALC numbers, insert the payment, its allocation, their activity rows and the receipt's outbox row, update the
 invoice's cached amounts), with the same number of clients.
 
-Each client is a thread with its own connection and pays the invoices of its own members, so the figure is the
+Each client is a process with its own connection (as a web worker is) and pays the invoices of its own members, so the figure is the
 work per payment, not a queue on one member's lock. Work after the commit goes to a broker as in production: the
 one of REDIS_URL when set, else Celery's in-process memory transport (never run in the request: eager mode off).
 Prints payments per second of each, their ratio, and the queries per call of each (BEGIN and COMMIT not counted).
 """
 
+import multiprocessing
 import statistics
-import threading
 import time
 from decimal import Decimal
 
@@ -143,30 +143,32 @@ class SqlClient:
 
 
 def clients_run(*, clients: int, payments: int, work) -> float:
-    """Run `work(client_index, call_index)` `payments` times in each of `clients` threads; payments per second."""
-    barrier = threading.Barrier(clients + 1)
-    errors = []
+    """Run `work(client_index, call_index)` `payments` times in each of `clients` processes (forked, each with its
+    own database connection, as web workers are: no interpreter lock shared between clients); payments per
+    second, from the moment they all stand ready to the moment the last one is done."""
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(clients + 1)
+    connections.close_all()  # each process opens its own
 
     def client(index: int) -> None:
+        barrier.wait()
         try:
-            barrier.wait()
             for call in range(payments):
                 work(index, call)
-        except Exception as error:  # noqa: BLE001 - reported after the run
-            errors.append(error)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
-    for thread in threads:
-        thread.start()
+    processes = [context.Process(target=client, args=(index,)) for index in range(clients)]
+    for process in processes:
+        process.start()
     barrier.wait()
     started = time.perf_counter()
-    for thread in threads:
-        thread.join()
+    for process in processes:
+        process.join()
     seconds = time.perf_counter() - started
-    if errors:
-        raise errors[0]
+    failed = [process.exitcode for process in processes if process.exitcode]
+    if failed:
+        raise SystemExit(f"{len(failed)} client processes failed (exit codes {failed}); their traceback is above.")
     return clients * payments / seconds
 
 
@@ -201,10 +203,11 @@ def main() -> None:
         with CaptureQueriesContext(connection) as captured:
             service_pay(service_invoices[0][0], actor)
         service_queries = len(captured.captured_queries)
-        sql_clients = [SqlClient(content_type_id=content_type_id) for _client in range(args.clients)]
-        sql_clients[0].statements = 0
-        sql_clients[0].pay(sql_invoices[0][0].pk, sql_invoices[0][0].member_id)
-        sql_queries = sql_clients[0].statements
+        counting = SqlClient(content_type_id=content_type_id)
+        counting.pay(sql_invoices[0][0].pk, sql_invoices[0][0].member_id)
+        sql_queries = counting.statements
+        counting.close()
+        sql_clients = {}  # one per client process, opened in it
 
         def service_work(index, call):
             invoices = service_invoices[index]
@@ -212,14 +215,14 @@ def main() -> None:
 
         def sql_work(index, call):
             invoice = sql_invoices[index][call % len(sql_invoices[index])]
+            if index not in sql_clients:
+                sql_clients[index] = SqlClient(content_type_id=content_type_id)
             sql_clients[index].pay(invoice.pk, invoice.member_id)
 
         service_rates, sql_rates = [], []
         for _round in range(args.rounds):
             service_rates.append(clients_run(clients=args.clients, payments=args.payments, work=service_work))
             sql_rates.append(clients_run(clients=args.clients, payments=args.payments, work=sql_work))
-        for client in sql_clients:
-            client.close()
         service_rate, sql_rate = statistics.median(service_rates), statistics.median(sql_rates)
 
         violations = billing_integrity_violations()

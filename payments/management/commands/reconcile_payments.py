@@ -5,7 +5,7 @@ from payments.management.progress import progress_argument_add, progress_bar
 from payments.outbox import outbox_relay
 from payments.services.attempt_reconcile import attempts_reconcile, attempts_to_reconcile
 from payments.services.refund_reconcile import refunds_reconcile, refunds_to_reconcile
-from payments.services.webhook import webhook_events_sweep
+from payments.services.webhook import webhook_events_relay, webhook_events_sweep
 
 
 class Command(BaseCommand):
@@ -34,8 +34,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Refunds: {refunds.checked} checked: {refunds.settled} settled, {refunds.still_unknown} still unknown."
         )
-        events = webhook_events_sweep(now=now)
-        self.stdout.write(f"Webhook events: {events.due} due: {events.processed} processed, {events.failed} failed.")
+        # The events never tried (the view only stores them), then those whose processing failed or died.
+        fresh, retried = webhook_events_relay(now=now), webhook_events_sweep(now=now)
+        self.stdout.write(
+            f"Webhook events: {fresh.due + retried.due} due: {fresh.processed + retried.processed} processed, "
+            f"{fresh.failed + retried.failed} failed."
+        )
         relayed = outbox_relay(now=now)
         self.stdout.write(
             f"Outbox: {relayed.due} due: {relayed.handed_over} handed over, {relayed.failed} not handed over."

@@ -2,6 +2,7 @@
 webhooks verified and stored in one short transaction): every few seconds on the beat schedule, in a worker."""
 
 import datetime
+import io
 
 import pytest
 from django.db import connection
@@ -197,3 +198,21 @@ def test_the_webhook_request_is_one_insert(client, settings):
     statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
     assert [statement.split(" (")[0] for statement in statements] == ['INSERT INTO "payments_webhookevent"']
     assert WebhookEvent.objects.get().state == "waiting"
+
+
+def test_reconcile_payments_processes_an_event_stored_a_moment_ago(client, committed, processing, broker_down):
+    """Without beat (a space that runs `manage.py reconcile_payments` from cron), a stored event is processed on the
+    command's next run, not only once the sweep's wait for a failed event has passed."""
+    from django.core.management import call_command
+
+    invoice, payment, attempt, intent = processing
+    with committed():
+        post(client, event("evt_by_the_command", "payment_intent.succeeded", intent))
+
+    with committed():
+        call_command("reconcile_payments", "--no-progress", stdout=(output := io.StringIO()))
+
+    assert "Webhook events: 1 due: 1 processed, 0 failed." in output.getvalue()
+    assert WebhookEvent.objects.get().state == "processed"
+    assert reload(payment).status == PaymentStatus.SUCCEEDED
+    assert reload(invoice).status == InvoiceStatus.PAID
