@@ -8,9 +8,9 @@ admin pages. The rows' related objects come in the list's one query (`activities
 """
 
 import json
-from html import unescape
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from html import unescape
 
 from django.db.models import Case, OuterRef, QuerySet, Subquery, When
 from django.urls import NoReverseMatch, reverse
@@ -149,9 +149,7 @@ SENTENCES: dict[str, Sentence] = {
     # Money balance
     "balance.credited": Sentence(gettext_lazy("%(actor)s credited %(amount)s to the money balance"), (OF_MEMBER,)),
     "balance.debited": Sentence(gettext_lazy("%(actor)s debited %(amount)s from the money balance"), (OF_MEMBER,)),
-    "balance.applied": Sentence(
-        gettext_lazy("%(actor)s applied %(amount)s of money balance"), (OF_MEMBER, TO_INVOICE)
-    ),
+    "balance.applied": Sentence(gettext_lazy("%(actor)s applied %(amount)s of money balance"), (OF_MEMBER, TO_INVOICE)),
     "balance.returned": Sentence(
         gettext_lazy("%(actor)s gave %(amount)s back to the money balance"), (OF_MEMBER, FROM_INVOICE)
     ),

@@ -136,7 +136,7 @@ def test_the_list_and_the_record_page_read_sentences_and_keep_the_raw_data_one_c
     listed = staff_client.get(reverse("admin:billing_activity_changelist")).content.decode()
     page = staff_client.get(reverse("admin:billing_activity_change", args=[received.pk])).content.decode()
 
-    sentence = f"recorded <a href=\"{reverse('admin:payments_payment_change', args=[received.target_id])}\">€46.00</a>"
+    sentence = f'recorded <a href="{reverse("admin:payments_payment_change", args=[received.target_id])}">€46.00</a>'
     assert sentence in listed and sentence in page
     assert "<details" in listed and "&quot;payment.received&quot;" in listed
     assert "payment.received" in page
