@@ -16,7 +16,7 @@ from billing.admin.activity_sentences import (
     activity_when,
 )
 from billing.admin.base import ReadOnlyAdmin
-from billing.admin.lists import MemberFilter, currency_filter, distinct_values, member_filter_media, values_filter
+from billing.admin.lists import MemberFilter, currency_filter, distinct_values, values_filter
 from billing.models import Activity, MoneyBalanceEntry
 
 ACTOR_KINDS = (Actor.STAFF, Actor.MEMBER, Actor.SYSTEM, Actor.GATEWAY)
@@ -81,7 +81,3 @@ class MoneyBalanceEntryAdmin(ReadOnlyAdmin):
     search_fields = ("member__name", "invoice__number", "note")
     list_select_related = ("member", "invoice")
     date_hierarchy = "created_at"
-
-    @property
-    def media(self):
-        return super().media + member_filter_media(MoneyBalanceEntry)

@@ -39,7 +39,7 @@ from billing.admin.forms import (
     MoneyBalanceApplyForm,
     invoice_line_initial,
 )
-from billing.admin.lists import MemberFilter, currency_filter, member_filter_media
+from billing.admin.lists import MemberFilter, currency_filter
 from billing.admin.previews import (
     CreditNotePagePreview,
     credit_note_page_preview,
@@ -187,10 +187,6 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("member")
-
-    @property
-    def media(self):
-        return super().media + member_filter_media(Invoice)
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and not obj.is_draft:
