@@ -16,7 +16,7 @@ from django.db.models import Count, DateField, Exists, OuterRef, Q, QuerySet, Su
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 
 from billing.models import Invoice, InvoiceStatus, MoneyBalanceEntry
 from billing.money import minor_unit
@@ -81,6 +81,10 @@ PAYMENT_METHOD_CHOICES = [
 ]
 
 PAYMENT_AMOUNT_COLUMNS = ("amount", "amount_allocated", "amount_refunded", "amount_unallocated")
+# The statuses the totals show apart: money received, then payments that brought in nothing (kept).
+PAYMENT_TOTAL_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.VOID, PaymentStatus.FAILED)
+# The period the payments report covers when the request names no dates: the last 30 days, today included.
+PAYMENTS_REPORT_DEFAULT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,13 @@ class PaymentReportFilters:
     method: str = ""
     status: str = ""
     currency: str = ""
+
+
+def payments_report_default_period(today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The first and last day of the period the report covers when asked for no dates: the last
+    `PAYMENTS_REPORT_DEFAULT_DAYS` days, today included. The totals then sum one period's payments, whatever the
+    number of payments ever received (the report date's index finds them)."""
+    return today - datetime.timedelta(days=PAYMENTS_REPORT_DEFAULT_DAYS - 1), today
 
 
 def payments_report_queryset(filters: PaymentReportFilters) -> QuerySet[Payment]:
@@ -129,12 +140,26 @@ class PaymentReportRow:
 
 @dataclass(frozen=True)
 class PaymentReportTotal:
+    """What the filtered payments of one currency add up to. Money received is what succeeded payments brought in
+    (allocated to invoices, refunded, or still unallocated); void and failed payments are counted apart and never
+    add to it; pending, processing and canceled ones count only in `count`."""
+
     currency: str
     count: int
-    amount: Decimal
+    received_count: int
+    received: Decimal
     allocated: Decimal
     refunded: Decimal
     unallocated: Decimal
+    void_count: int
+    void: Decimal
+    failed_count: int
+    failed: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        """Received less refunded: the money kept."""
+        return self.received - self.refunded
 
 
 def payments_report_rows(queryset: QuerySet[Payment]) -> list[PaymentReportRow]:
@@ -176,20 +201,38 @@ def payments_report_ordered(queryset: QuerySet[Payment]) -> QuerySet[Payment]:
 
 
 def payments_report_totals(queryset: QuerySet[Payment]) -> list[PaymentReportTotal]:
-    """Totals per currency of the filtered payments: one grouped query."""
+    """Totals per currency of the filtered payments, received (succeeded) apart from void and failed: one grouped
+    query."""
+    succeeded, void, failed = (Q(status=status) for status in PAYMENT_TOTAL_STATUSES)
     rows = (
         queryset.values("currency")
-        .annotate(count=Count("pk"), **{f"total_{column}": Sum(column) for column in PAYMENT_AMOUNT_COLUMNS})
+        .annotate(
+            count=Count("pk"),
+            received_count=Count("pk", filter=succeeded),
+            received=Sum("amount", filter=succeeded),
+            allocated=Sum("amount_allocated", filter=succeeded),
+            refunded=Sum("amount_refunded", filter=succeeded),
+            unallocated=Sum("amount_unallocated", filter=succeeded),
+            void_count=Count("pk", filter=void),
+            void=Sum("amount", filter=void),
+            failed_count=Count("pk", filter=failed),
+            failed=Sum("amount", filter=failed),
+        )
         .order_by("currency")
     )
     return [
         PaymentReportTotal(
             currency=row["currency"],
             count=row["count"],
-            amount=amount_at_scale(row["total_amount"], row["currency"]),
-            allocated=amount_at_scale(row["total_amount_allocated"], row["currency"]),
-            refunded=amount_at_scale(row["total_amount_refunded"], row["currency"]),
-            unallocated=amount_at_scale(row["total_amount_unallocated"], row["currency"]),
+            received_count=row["received_count"],
+            received=amount_at_scale(row["received"], row["currency"]),
+            allocated=amount_at_scale(row["allocated"], row["currency"]),
+            refunded=amount_at_scale(row["refunded"], row["currency"]),
+            unallocated=amount_at_scale(row["unallocated"], row["currency"]),
+            void_count=row["void_count"],
+            void=amount_at_scale(row["void"], row["currency"]),
+            failed_count=row["failed_count"],
+            failed=amount_at_scale(row["failed"], row["currency"]),
         )
         for row in rows
     ]
@@ -456,10 +499,46 @@ PAYMENTS_CSV_HEADER = (
 )
 
 
+PAYMENTS_CSV_TOTALS_HEADER = (
+    gettext_lazy("Totals per currency"),
+    gettext_lazy("Currency"),
+    gettext_lazy("Payments"),
+    gettext_lazy("Succeeded payments"),
+    gettext_lazy("Received"),
+    gettext_lazy("Refunded"),
+    gettext_lazy("Net"),
+    gettext_lazy("Allocated"),
+    gettext_lazy("Unallocated"),
+    gettext_lazy("Void payments"),
+    gettext_lazy("Void amount"),
+    gettext_lazy("Failed payments"),
+    gettext_lazy("Failed amount"),
+)
+
+
+def payments_total_cells(total: PaymentReportTotal) -> list:
+    """The figures of a total in the order of the totals' columns (the page's table and the CSV)."""
+    return [
+        total.currency,
+        total.count,
+        total.received_count,
+        total.received,
+        total.refunded,
+        total.net,
+        total.allocated,
+        total.unallocated,
+        total.void_count,
+        total.void,
+        total.failed_count,
+        total.failed,
+    ]
+
+
 def payments_csv_write(
     output: TextIO, rows: Iterator[PaymentReportRow], totals: list[PaymentReportTotal], *, progress=None
 ) -> int:
-    """The header, one line per payment, then one "Total" line per currency. Returns the number of payments."""
+    """The header, one line per payment, then (when there are payments) an empty line and the totals per currency
+    under their own header, as on the page: received apart from void and failed. Returns the number of payments."""
     writer = CsvWriter(output)
     writer.writerow(PAYMENTS_CSV_HEADER)
     count = 0
@@ -481,21 +560,11 @@ def payments_csv_write(
         count += 1
         if progress:
             progress(row.number)
+    if totals:
+        writer.writerow([])
+        writer.writerow(PAYMENTS_CSV_TOTALS_HEADER)
     for total in totals:
-        writer.writerow(
-            [
-                _("Total"),
-                "",
-                ngettext("%(count)s payment", "%(count)s payments", total.count) % {"count": total.count},
-                "",
-                "",
-                total.currency,
-                total.amount,
-                total.allocated,
-                total.refunded,
-                total.unallocated,
-            ]
-        )
+        writer.writerow([_("Total"), *payments_total_cells(total)])
     return count
 
 

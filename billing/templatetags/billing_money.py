@@ -1,11 +1,11 @@
-"""Amounts without their currency (report columns next to a Currency column), in the space's locale."""
+"""Amounts in templates, in the space's locale: with their currency, or bare (next to a Currency column)."""
 
 from decimal import Decimal
 
 from django import template
 from djmoney.money import Money
 
-from billing.money import amount_as_typed
+from billing.money import amount_as_typed, money_format
 
 register = template.Library()
 
@@ -16,3 +16,11 @@ def amount_number(value: Decimal | None, currency: str) -> str:
     if value is None or value == "":
         return ""
     return amount_as_typed(Money(value, currency))
+
+
+@register.filter
+def amount_money(value: Decimal | None, currency: str) -> str:
+    """€1,234.50 (en), 1 234,50 € (fr), 1.234,50 € (de): the amount with its currency, as people read it."""
+    if value is None or value == "":
+        return ""
+    return money_format(Money(value, currency))

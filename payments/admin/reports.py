@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -35,6 +35,7 @@ from payments.reports import (
     member_credit_report,
     member_credit_report_page,
     payments_csv_write,
+    payments_report_default_period,
     payments_report_ordered,
     payments_report_queryset,
     payments_report_row_iterator,
@@ -87,6 +88,18 @@ class PaymentReportForm(forms.Form):
         )
 
 
+def payments_report_data(query: QueryDict) -> QueryDict:
+    """The payments report's filters: as asked, or, when the query names no date at all, the default period
+    (`payments_report_default_period`) filled in, so that the form shows what the totals cover and the CSV link
+    and the pages keep it. Dates sent empty mean every payment ever received."""
+    if "date_from" in query or "date_to" in query:
+        return query
+    query = query.copy()
+    date_from, date_to = payments_report_default_period(timezone.localdate())
+    query["date_from"], query["date_to"] = date_from.isoformat(), date_to.isoformat()
+    return query
+
+
 class AgingReportForm(forms.Form):
     as_of = BoundedDateField(
         label=gettext_lazy("As of"), required=False, widget=DATE_INPUT, help_text=gettext_lazy("Today when empty.")
@@ -110,8 +123,8 @@ def wants_csv(request: HttpRequest) -> bool:
     return request.GET.get("format") == "csv"
 
 
-def query_without(request: HttpRequest, *names: str) -> str:
-    query = request.GET.copy()
+def query_without(query: QueryDict, *names: str) -> str:
+    query = query.copy()
     for name in names:
         query.pop(name, None)
     return query.urlencode()
@@ -165,7 +178,7 @@ class BillingReports:
             "title": title,
             "form": form,
             "reports_url": self.url("billing_reports"),
-            "csv_query": query_without(request, "format", "page"),
+            "csv_query": query_without(request.GET, "format", "page"),
             **extra,
         }
         return TemplateResponse(request, template, context)
@@ -185,9 +198,11 @@ class BillingReports:
 
     def payments_view(self, request: HttpRequest) -> HttpResponse:
         self.permission_require(request)
-        form = PaymentReportForm(request.GET)
+        data = payments_report_data(request.GET)
+        form = PaymentReportForm(data)
+        queries = {"csv_query": query_without(data, "format", "page"), "page_query": query_without(data, "page")}
         if not form.is_valid():
-            return self.render(request, "admin/reports/payments.html", title=_("Payments report"), form=form)
+            return self.render(request, "admin/reports/payments.html", title=_("Payments report"), form=form, **queries)
         queryset = payments_report_queryset(form.filters())
         totals = payments_report_totals(queryset)
         ordered = payments_report_ordered(queryset)
@@ -209,7 +224,8 @@ class BillingReports:
             totals=totals,
             page=page,
             count=count,
-            page_query=query_without(request, "page"),
+            period=(form.cleaned_data.get("date_from"), form.cleaned_data.get("date_to")),
+            **queries,
         )
 
     def aging_view(self, request: HttpRequest) -> HttpResponse:
@@ -243,7 +259,7 @@ class BillingReports:
         """The previous and next links of a report that does not count its rows."""
         return {
             "page_number": page.number,
-            "page_query": query_without(request, "page"),
+            "page_query": query_without(request.GET, "page"),
             "previous_page": page.number - 1 if page.number > 1 else None,
             "next_page": page.number + 1 if has_next else None,
         }

@@ -72,6 +72,6 @@ class Command(BaseCommand):
             payments_csv_write(self.stdout, rows, totals)
         summary = f"{count} payment{'s' if count != 1 else ''} exported"
         if totals:
-            summary += " (" + ", ".join(f"{total.amount} {total.currency}" for total in totals) + ")"
+            summary += " (" + ", ".join(f"{total.received} {total.currency}" for total in totals) + ")"
         summary += f" to {output_path}." if output_path else "."
         (self.stdout if output_path else self.stderr).write(self.style.SUCCESS(summary))

@@ -242,5 +242,5 @@ def test_pages_and_reports_show_amounts_in_german(staff_client, german):
 
     assert f"1.234,50{NBSP}€" in invoice_page and "€1,234.50" not in invoice_page
     assert f"1.234,50{NBSP}€" in changelist
-    assert "<td>1234,50</td>" in report and "1234.50" not in report
+    assert f"<td>1.234,50{NBSP}€</td>" in report and "1234.50" not in report and "1234,50" not in report
     assert payment.number in csv and "1234.50" in csv and "1234,50" not in csv

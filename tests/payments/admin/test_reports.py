@@ -8,7 +8,11 @@ import pytest
 from djmoney.money import Money
 
 from members.models import Member
+from payments.models import Payment, PaymentStatus
+from payments.services.payment_card import payment_create_card
 from payments.services.payment_external import payment_create_standalone
+from payments.services.payment_void import payment_void
+from tests.factories import saved_card
 from tests.payments.admin.helpers import page_queries
 from tests.payments.report_books import days_ago, invoice_issued, report_books_create
 
@@ -16,6 +20,15 @@ PAYMENTS_URL = "/admin/reports/payments/"
 AGING_URL = "/admin/reports/aging/"
 CREDIT_URL = "/admin/reports/member-credit/"
 REPORTS_PERMISSION = "payments.view_billing_reports"
+DECLINING_CARD = "4000000000000341"
+TOTALS_HEADER = ["Totals per currency", "Currency", "Payments", "Succeeded payments", "Received", "Refunded", "Net"] + [
+    "Allocated",
+    "Unallocated",
+    "Void payments",
+    "Void amount",
+    "Failed payments",
+    "Failed amount",
+]
 
 
 @pytest.fixture
@@ -58,7 +71,7 @@ def test_payments_report_shows_every_payment_with_totals_per_currency(staff_clie
         + ("3000", "3000", "0", "0"),
     ]
     totals = [
-        (total.currency, total.count, str(total.amount), str(total.allocated), str(total.refunded))
+        (total.currency, total.count, str(total.received), str(total.allocated), str(total.refunded))
         + (str(total.unallocated),)
         for total in response.context["totals"]
     ]
@@ -83,8 +96,10 @@ def test_payments_report_exports_the_same_rows_and_totals_to_csv(staff_client, b
         + ["EUR", "50.00", "50.00", "0.00", "0.00"],
         [books.chiyo_cash.number, iso(days_ago(today, 2)), "Chiyo Sato", "External (cash)", "Succeeded"]
         + ["JPY", "3000", "3000", "0", "0"],
-        ["Total", "", "3 payments", "", "", "EUR", "280.00", "130.00", "40.00", "110.00"],
-        ["Total", "", "1 payment", "", "", "JPY", "3000", "3000", "0", "0"],
+        [],
+        TOTALS_HEADER,
+        ["Total", "EUR", "3", "3", "280.00", "40.00", "240.00", "130.00", "110.00", "0", "0.00", "0", "0.00"],
+        ["Total", "JPY", "1", "1", "3000", "0", "3000", "3000", "0", "0", "0", "0", "0"],
     ]
 
 
@@ -93,8 +108,16 @@ def test_payments_report_filters_by_date_range_method_and_status(staff_client, b
     in_range = {"date_from": iso(days_ago(today, 16)), "date_to": iso(days_ago(today, 3))}
 
     rows = csv_rows(staff_client.get(PAYMENTS_URL, {**in_range, "format": "csv"}))
-    assert [row[0] for row in rows[1:]] == [books.bob_deposit.number, books.alice_cash.number, "Total"]
-    assert rows[-1] == ["Total", "", "2 payments", "", "", "EUR", "200.00", "50.00", "40.00", "110.00"]
+    assert [row[:1] for row in rows[1:]] == [
+        [books.bob_deposit.number],
+        [books.alice_cash.number],
+        [],
+        ["Totals per currency"],
+        ["Total"],
+    ]
+    assert rows[-1] == ["Total", "EUR", "2", "2", "200.00", "40.00", "160.00", "50.00", "110.00", "0", "0.00", "0"] + [
+        "0.00"
+    ]
 
     cash = staff_client.get(PAYMENTS_URL, {"method": "cash"}).context["rows"]
     assert [row.number for row in cash] == [books.alice_cash.number, books.chiyo_cash.number]
@@ -117,6 +140,117 @@ def test_payments_report_refuses_a_start_after_the_end(staff_client, books):
     assert response.status_code == 200
     assert "rows" not in response.context
     assert f"The start date {iso(today)} is after the end date {iso(days_ago(today, 1))}." in response.content.decode()
+
+
+def void_and_failed_payments(*, books, actor, committed):
+    """A 70.00 EUR transfer of Bob's, voided (the money never arrived), and a 35.00 EUR card payment of Alice's,
+    declined by the sandbox: both dated today."""
+    void = payment_create_standalone(
+        member=books.bob, actor=actor, amount=Money("70.00", "EUR"), kind="bank_transfer", reference="BOUNCED"
+    )
+    void = payment_void(payment=void, actor=actor, reason="Bounced")
+    invoice = invoice_issued(
+        member=books.alice, amount="35.00", issued_days_ago=1, due_days_ago=-13, actor=actor, today=books.today
+    )
+    card = saved_card(books.alice, DECLINING_CARD)
+    with committed():
+        failed = payment_create_card(invoice=invoice, actor=actor, payment_method=card)
+    void, failed = Payment.objects.get(pk=void.pk), Payment.objects.get(pk=failed.pk)
+    assert (void.status, failed.status) == (PaymentStatus.VOID, PaymentStatus.FAILED)
+    return void, failed
+
+
+def test_void_and_failed_payments_are_shown_apart_and_not_counted_as_received(staff_client, staff, books, committed):
+    void, failed = void_and_failed_payments(books=books, actor=staff, committed=committed)
+
+    response = staff_client.get(PAYMENTS_URL)
+
+    totals = [
+        (total.currency, total.count, total.received_count, str(total.received), str(total.refunded))
+        + (str(total.net), str(total.allocated), str(total.unallocated), total.void_count, str(total.void))
+        + (total.failed_count, str(total.failed))
+        for total in response.context["totals"]
+    ]
+    assert totals == [
+        ("EUR", 5, 3, "280.00", "40.00", "240.00", "130.00", "110.00", 1, "70.00", 1, "35.00"),
+        ("JPY", 1, 1, "3000", "0", "3000", "3000", "0", 0, "0", 0, "0"),
+    ]
+    assert [row.number for row in response.context["rows"]][-2:] == sorted([void.number, failed.number])
+    content = response.content.decode()
+    # Amounts with their currency, in the space's locale (en).
+    assert "<td>€280.00</td><td>€40.00</td><td>€240.00</td>" in content
+    assert "<td>1</td><td>€70.00</td><td>1</td><td>€35.00</td>" in content
+    assert "<td>¥3,000</td>" in content
+
+
+def test_the_csv_totals_break_received_money_down_as_the_page_does_in_plain_numbers(
+    staff_client, staff, books, committed
+):
+    void_and_failed_payments(books=books, actor=staff, committed=committed)
+
+    rows = csv_rows(staff_client.get(PAYMENTS_URL, {"currency": "EUR", "format": "csv"}))
+
+    assert rows[-3:] == [
+        [],
+        TOTALS_HEADER,
+        ["Total", "EUR", "5", "3", "280.00", "40.00", "240.00", "130.00", "110.00", "1", "70.00", "1", "35.00"],
+    ]
+    assert [(row[4], row[6]) for row in rows[1:-3]][-2:] == [("Void", "70.00"), ("Failed", "35.00")]
+
+
+def test_only_failed_payments_receive_nothing(staff_client, staff, books, committed):
+    void_and_failed_payments(books=books, actor=staff, committed=committed)
+
+    totals = staff_client.get(PAYMENTS_URL, {"status": "failed"}).context["totals"]
+
+    assert [(t.currency, t.count, t.received_count, str(t.received), str(t.net), t.failed_count) for t in totals] == [
+        ("EUR", 1, 0, "0.00", "0.00", 1)
+    ]
+
+
+# The default period --------------------------------------------------------------------------------------------
+
+
+def test_without_dates_the_report_covers_the_last_30_days_and_shows_them_in_the_form(staff_client, staff, books):
+    today = books.today
+    old = payment_create_standalone(
+        member=books.bob, actor=staff, amount=Money("20.00", "EUR"), kind="cash", received_on=days_ago(today, 30)
+    )
+    edge = payment_create_standalone(
+        member=books.bob, actor=staff, amount=Money("10.00", "EUR"), kind="cash", received_on=days_ago(today, 29)
+    )
+
+    response = staff_client.get(PAYMENTS_URL)
+
+    form = response.context["form"]
+    assert (form["date_from"].value(), form["date_to"].value()) == (iso(days_ago(today, 29)), iso(today))
+    content = response.content.decode()
+    assert f'name="date_from" value="{iso(days_ago(today, 29))}"' in content
+    assert f"Payments from {iso(days_ago(today, 29))} to {iso(today)}." in content
+    numbers = [row.number for row in response.context["rows"]]
+    assert edge.number in numbers and old.number not in numbers
+    assert [(total.currency, str(total.received)) for total in response.context["totals"]][0] == ("EUR", "290.00")
+    # The CSV link exports the same period, even if it is followed after midnight.
+    assert f"date_from={iso(days_ago(today, 29))}&amp;date_to={iso(today)}" in content
+    csv_numbers = [row[0] for row in csv_rows(staff_client.get(PAYMENTS_URL, {"format": "csv"}))[1:] if row]
+    assert edge.number in csv_numbers and old.number not in csv_numbers
+
+
+def test_empty_dates_mean_all_time_and_one_date_is_kept_as_asked(staff_client, staff, books):
+    today = books.today
+    old = payment_create_standalone(
+        member=books.bob, actor=staff, amount=Money("20.00", "EUR"), kind="cash", received_on=days_ago(today, 400)
+    )
+
+    every = staff_client.get(PAYMENTS_URL, {"date_from": "", "date_to": ""})
+    since = staff_client.get(PAYMENTS_URL, {"date_from": iso(days_ago(today, 500))})
+    until = staff_client.get(PAYMENTS_URL, {"date_to": iso(days_ago(today, 100))})
+
+    assert old.number in [row.number for row in every.context["rows"]]
+    assert "Payments of all time." in every.content.decode()
+    assert [row.number for row in since.context["rows"]][0] == old.number
+    assert since.context["form"]["date_to"].value() is None
+    assert [row.number for row in until.context["rows"]] == [old.number]
 
 
 # Accounts receivable aging -------------------------------------------------------------------------------------

@@ -10,6 +10,14 @@ from django.core.management.base import CommandError
 from tests.payments.report_books import days_ago, report_books_create
 
 HEADER = ["Number", "Date", "Member", "Method", "Status", "Currency", "Amount", "Allocated", "Refunded", "Unallocated"]
+TOTALS_HEADER = ["Totals per currency", "Currency", "Payments", "Succeeded payments", "Received", "Refunded", "Net"] + [
+    "Allocated",
+    "Unallocated",
+    "Void payments",
+    "Void amount",
+    "Failed payments",
+    "Failed amount",
+]
 
 
 @pytest.fixture
@@ -36,8 +44,10 @@ def test_exports_the_payments_of_the_range_with_totals_to_stdout(books):
         + ["EUR", "50.00", "50.00", "0.00", "0.00"],
         [books.chiyo_cash.number, days_ago(today, 2).isoformat(), "Chiyo Sato", "External (cash)", "Succeeded"]
         + ["JPY", "3000", "3000", "0", "0"],
-        ["Total", "", "2 payments", "", "", "EUR", "200.00", "50.00", "40.00", "110.00"],
-        ["Total", "", "1 payment", "", "", "JPY", "3000", "3000", "0", "0"],
+        [],
+        TOTALS_HEADER,
+        ["Total", "EUR", "2", "2", "200.00", "40.00", "160.00", "50.00", "110.00", "0", "0.00", "0", "0.00"],
+        ["Total", "JPY", "1", "1", "3000", "0", "3000", "3000", "0", "0", "0", "0", "0"],
     ]
     assert messages.strip() == "3 payments exported (200.00 EUR, 3000 JPY)."
 
@@ -50,7 +60,7 @@ def test_writes_the_same_rows_as_the_admin_report_to_a_file(books, client, staff
     client.force_login(staff_user)
     report = client.get("/admin/reports/payments/", {"format": "csv"}).content.decode()
     assert target.read_bytes().decode() == report
-    assert len(list(csv.reader(io.StringIO(report)))) == 1 + 4 + 2
+    assert len(list(csv.reader(io.StringIO(report)))) == 1 + 4 + 1 + 1 + 2  # header, rows, a gap, the totals
     assert output.strip() == f"4 payments exported (280.00 EUR, 3000 JPY) to {target}."
 
 
@@ -58,11 +68,13 @@ def test_filters_by_method_and_status_as_the_report_does(books):
     cash, _ = export("--method", "cash", "--status", "succeeded")
     cards, messages = export("--method", "card")
 
-    assert [row[0] for row in csv.reader(io.StringIO(cash))][1:] == [
-        books.alice_cash.number,
-        books.chiyo_cash.number,
-        "Total",
-        "Total",
+    assert [row[:1] for row in csv.reader(io.StringIO(cash))][1:] == [
+        [books.alice_cash.number],
+        [books.chiyo_cash.number],
+        [],
+        ["Totals per currency"],
+        ["Total"],
+        ["Total"],
     ]
     assert list(csv.reader(io.StringIO(cards))) == [HEADER]
     assert messages.strip() == "0 payments exported."
