@@ -3,10 +3,13 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -46,9 +49,12 @@ from billing.admin.previews import (
     credit_note_preview_html,
     invoice_lines_creditable,
 )
+from billing.admin.search import WordSearchMixin, amount_equals, is_last_four, text_contains
+from billing.admin.totals import NO_AMOUNT, ListSum, ListTotalsMixin, ListTotalsSpec
 from billing.documents import invoice_pdf, invoice_pdf_filename, pdf_response
 from billing.errors import BillingError
 from billing.models import (
+    PAYABLE_STATUSES,
     CreditNote,
     Invoice,
     InvoiceStatus,
@@ -71,7 +77,17 @@ from billing.services.invoice_money_balance import invoice_apply_money_balance
 from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.admin.forms import CardChargeForm, CardChoiceForm, ExternalPaymentForm
 from payments.admin.payments import charge_outcome_message
-from payments.models import Refund, RefundStatus, payment_has_something_to_refund
+from payments.models import (
+    IN_FLIGHT_STATUSES,
+    Allocation,
+    Payment,
+    PaymentAttempt,
+    PaymentStatus,
+    PaymentTarget,
+    Refund,
+    RefundStatus,
+    payment_has_something_to_refund,
+)
 from payments.selectors import (
     ChargeAvailability,
     invoice_allocations,
@@ -163,19 +179,167 @@ class ShownStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+def invoices_with_payment_flags(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Annotate what the invoice list shows beside the status, each an EXISTS on an indexed foreign key (no query
+    per row): `payment_failed` (a card payment for it failed), `next_retry_at` (the soonest automatic retry of
+    one), `payment_processing` (a card payment for it is at the gateway), `payment_needs_review` (an attempt or a
+    refund for it that reconciliation could not settle) and `payment_disputed` (a payment for it or allocated to
+    it is disputed). Card payments name the invoices they pay by their targets."""
+    targets = PaymentTarget.objects.filter(invoice=OuterRef("pk"))
+    return queryset.annotate(
+        payment_failed=Exists(targets.filter(payment__status=PaymentStatus.FAILED)),
+        next_retry_at=Subquery(
+            targets.filter(payment__status=PaymentStatus.FAILED, payment__next_retry_at__isnull=False)
+            .order_by("payment__next_retry_at")
+            .values("payment__next_retry_at")[:1]
+        ),
+        payment_processing=Exists(targets.filter(payment__status__in=IN_FLIGHT_STATUSES)),
+        payment_needs_review=Exists(
+            PaymentAttempt.objects.filter(payment__targets__invoice=OuterRef("pk"), needs_review=True)
+        )
+        | Exists(Refund.objects.filter(payment__targets__invoice=OuterRef("pk"), needs_review=True))
+        | Exists(Refund.objects.filter(takes__allocation__invoice=OuterRef("pk"), needs_review=True)),
+        payment_disputed=Exists(targets.filter(payment__disputed=True))
+        | Exists(Allocation.objects.filter(invoice=OuterRef("pk"), payment__disputed=True)),
+    )
+
+
+class PaymentFlag(models.TextChoices):
+    """What may need doing about an invoice's payments, shown as badges in the list and offered as a filter."""
+
+    PAYMENT_FAILED = "payment_failed", gettext_lazy("Payment failed")
+    RETRY_SCHEDULED = "retry_scheduled", gettext_lazy("Retry scheduled")
+    PROCESSING = "processing", gettext_lazy("Processing")
+    NEEDS_REVIEW = "needs_review", gettext_lazy("Needs review")
+    DISPUTED = "disputed", gettext_lazy("Disputed")
+
+
+# A failed charge matters while the invoice still asks for money; the other flags whatever its status.
+PAYMENT_FLAG_FILTERS = {
+    PaymentFlag.PAYMENT_FAILED: Q(payment_failed=True, status__in=PAYABLE_STATUSES),
+    PaymentFlag.RETRY_SCHEDULED: Q(next_retry_at__isnull=False, status__in=PAYABLE_STATUSES),
+    PaymentFlag.PROCESSING: Q(payment_processing=True),
+    PaymentFlag.NEEDS_REVIEW: Q(payment_needs_review=True),
+    PaymentFlag.DISPUTED: Q(payment_disputed=True),
+}
+
+
+def invoice_payment_flags(invoice: Invoice) -> list[PaymentFlag]:
+    """The flags of an invoice annotated by `invoices_with_payment_flags` (none for one that is not)."""
+    payable = invoice.status in PAYABLE_STATUSES
+    flags = []
+    if payable and getattr(invoice, "payment_failed", False):
+        flags.append(PaymentFlag.PAYMENT_FAILED)
+    if payable and getattr(invoice, "next_retry_at", None):
+        flags.append(PaymentFlag.RETRY_SCHEDULED)
+    if getattr(invoice, "payment_processing", False):
+        flags.append(PaymentFlag.PROCESSING)
+    if getattr(invoice, "payment_needs_review", False):
+        flags.append(PaymentFlag.NEEDS_REVIEW)
+    if getattr(invoice, "payment_disputed", False):
+        flags.append(PaymentFlag.DISPUTED)
+    return flags
+
+
+def invoice_list_badges(invoice: Invoice) -> str:
+    """The status badge, then a badge for each payment flag (the retry's date as its tooltip)."""
+    flags = invoice_payment_flags(invoice)
+    retry = (
+        _("Next retry: %(when)s") % {"when": f"{timezone.localtime(invoice.next_retry_at):%Y-%m-%d %H:%M}"}
+        if PaymentFlag.RETRY_SCHEDULED in flags
+        else ""
+    )
+    return format_html(
+        "{}{}",
+        status_badge(invoice),
+        format_html_join(
+            "",
+            ' <span class="billing-badge billing-badge--{}"{}>{}</span>',
+            (
+                (
+                    flag.value,
+                    format_html(' title="{}"', retry) if flag == PaymentFlag.RETRY_SCHEDULED else "",
+                    flag.label,
+                )
+                for flag in flags
+            ),
+        ),
+    )
+
+
+class PaymentFlagFilter(admin.SimpleListFilter):
+    title = gettext_lazy("payments")
+    parameter_name = "payment_flag"
+
+    def lookups(self, request, model_admin):
+        return PaymentFlag.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in PaymentFlag.values:
+            return queryset.filter(PAYMENT_FLAG_FILTERS[PaymentFlag(self.value())])
+        return queryset
+
+
+def invoice_search(word: str) -> Q:
+    """An invoice matches a word of the search by its number, its member's name or email, its total or remaining
+    amount, or the number, reference or card's last 4 digits of a payment for it (created for it, allocated to it
+    or charging it)."""
+    payment_matches = text_contains(["number", "reference"], word)
+    if is_last_four(word):
+        payment_matches |= Q(payment_method__last4=word)
+    payments = Payment.objects.filter(payment_matches).values("pk")
+    matches = (
+        text_contains(["number", "member__name", "member__email"], word)
+        | Exists(Payment.objects.filter(payment_matches, invoice=OuterRef("pk")))
+        | Exists(Allocation.objects.filter(invoice=OuterRef("pk"), payment__in=payments))
+        | Exists(PaymentTarget.objects.filter(invoice=OuterRef("pk"), payment__in=payments))
+    )
+    amounts = amount_equals(["total", "amount_remaining"], word)
+    return matches | amounts if amounts is not None else matches
+
+
+ISSUED_NOT_VOID = (InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE)
+INVOICE_LIST_TOTALS = ListTotalsSpec(
+    currency_field="currency",
+    count_label=gettext_lazy("Invoices"),
+    sums=[
+        ListSum("invoiced", gettext_lazy("Invoiced"), "total", Q(status__in=ISSUED_NOT_VOID)),
+        ListSum("paid", gettext_lazy("Paid"), "amount_paid", Q(status__in=ISSUED_NOT_VOID)),
+        ListSum("remaining", gettext_lazy("Remaining"), "amount_remaining", Q(status__in=PAYABLE_STATUSES)),
+    ],
+    note=gettext_lazy(
+        "Invoiced and paid leave out drafts and void invoices; remaining is what open and uncollectible invoices "
+        "still ask for."
+    ),
+)
+
+
 @admin.register(Invoice)
-class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
-    list_display = ("number_display", "member", "shown_status_badge", "total", "amount_remaining", "due_date")
+class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "number_display",
+        "member",
+        "shown_status_badge",
+        "total",
+        "amount_remaining_display",
+        "due_date",
+    )
     list_filter = (
         ShownStatusFilter,
+        PaymentFlagFilter,
         MemberFilter,
         currency_filter("currency"),
         "issue_date",
         "due_date",
     )
-    search_fields = ("number", "member__name")
+    search_fields = ("number", "member__name", "member__email")
+    search_help_text = gettext_lazy(
+        "Invoice or payment number, member, payment reference, amount (40.00) or a card's last 4 digits."
+    )
     list_select_related = ("member",)
     actions = None  # No bulk delete: drafts are deleted one by one through the service.
+    word_search = staticmethod(invoice_search)
+    list_totals_spec = INVOICE_LIST_TOTALS
 
     @admin.display(description=gettext_lazy("Number"), ordering="number")
     def number_display(self, invoice: Invoice) -> str:
@@ -183,10 +347,17 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Status"), ordering="status")
     def shown_status_badge(self, invoice: Invoice) -> str:
-        return status_badge(invoice)
+        return invoice_list_badges(invoice)
+
+    @admin.display(description=gettext_lazy("Amount remaining"), ordering="amount_remaining")
+    def amount_remaining_display(self, invoice: Invoice):
+        """Nothing remains to pay on a void invoice: a dash, not the amount it asked for when it was voided."""
+        if invoice.status == InvoiceStatus.VOID:
+            return NO_AMOUNT
+        return invoice.amount_remaining
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("member")
+        return invoices_with_payment_flags(super().get_queryset(request).select_related("member"))
 
     @property
     def media(self):
