@@ -38,3 +38,22 @@ def test_the_admin_pages_carry_the_space_name(staff_client, settings):
     assert "<title>Billing administration | Atelier Nord</title>" in page
     assert "Atelier Nord billing" in page
     assert reverse("admin:billing_reports") in page
+
+
+def test_every_billing_admin_page_loads_the_stylesheet_and_the_submit_once_script():
+    """The project's Media reaches every admin class, those with a member filter (whose autocomplete adds its own
+    scripts) included: a page without submit-once.js would send a form twice on a double click."""
+    from billing.admin.base import BillingAdminMixin
+    from billing.admin.lists import MemberFilter
+
+    billing_admins = [
+        model_admin for model_admin in admin.site._registry.values() if isinstance(model_admin, BillingAdminMixin)
+    ]
+    assert len(billing_admins) >= 8
+    for model_admin in billing_admins:
+        media = str(model_admin.media)
+        assert "payments/submit-once.js" in media and "payments/admin.css" in media, type(model_admin).__name__
+        has_member_filter = any(
+            isinstance(entry, type) and issubclass(entry, MemberFilter) for entry in model_admin.list_filter
+        )
+        assert ("admin/js/autocomplete.js" in media) == has_member_filter, type(model_admin).__name__

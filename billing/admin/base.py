@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
 from billing.activity import Actor
-from billing.admin.lists import EstimatedCountPaginator
+from billing.admin.lists import EstimatedCountPaginator, list_filters_media
 from billing.errors import BillingError
 from billing.form_intents import INTENT_OUT_OF_DATE, intent_from_post, intent_redirect, intent_repeat_response
 from billing.intents import IntentRepeated, intent_check_unused
@@ -95,6 +95,12 @@ class BillingAdminMixin:
     class Media:
         css = {"all": ["payments/admin.css"]}
         js = ["payments/submit-once.js"]
+
+    @property
+    def media(self):
+        # Each admin class adds its Media above to this (Django's MediaDefiningClass); a subclass must not define
+        # `media` itself, or that Media (submit-once.js, the stylesheet) is lost.
+        return super().media + list_filters_media(self)
 
     # Lists of tables that grow without bound: no full COUNT, an estimate past a size (billing/admin/lists.py).
     show_full_result_count = False

@@ -42,7 +42,7 @@ from billing.admin.forms import (
     MoneyBalanceApplyForm,
     invoice_line_initial,
 )
-from billing.admin.lists import MemberFilter, currency_filter, member_filter_media
+from billing.admin.lists import MemberFilter, currency_filter
 from billing.admin.previews import (
     CreditNotePagePreview,
     credit_note_page_preview,
@@ -358,10 +358,6 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
 
     def get_queryset(self, request):
         return invoices_with_payment_flags(super().get_queryset(request).select_related("member"))
-
-    @property
-    def media(self):
-        return super().media + member_filter_media(Invoice)
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and not obj.is_draft:

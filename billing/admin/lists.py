@@ -126,9 +126,13 @@ class MemberFilter(admin.SimpleListFilter):
         yield from super().choices(changelist)
 
 
-def member_filter_media(model, field_path: str = "member") -> forms.Media:
-    """The scripts of the member filter's autocomplete, for the list's `media`."""
-    return ObjectAutocompleteSelect(model._meta.get_field(field_path), admin.site).media
+def list_filters_media(model_admin) -> forms.Media:
+    """The scripts of the list's member filters (the admin's autocomplete), for the admin's `media`."""
+    media = forms.Media()
+    for entry in model_admin.list_filter:
+        if isinstance(entry, type) and issubclass(entry, MemberFilter):
+            media += ObjectAutocompleteSelect(model_admin.model._meta.get_field(entry.field_path), admin.site).media
+    return media
 
 
 def member_filter(field_path: str = "member") -> type[MemberFilter]:
