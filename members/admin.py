@@ -146,7 +146,7 @@ def member_search(word: str) -> Q:
 @admin.register(Member)
 class MemberAdmin(WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
     form = MemberAdminForm
-    list_display = ("name", "kind", "email", "default_currency", "outstanding", "credit")
+    list_display = ("name", "kind", "email", "currency", "outstanding", "credit")
     list_filter = ("kind", currency_filter("default_currency", gettext_lazy("default currency")))
     search_fields = ("name", "email")
     search_help_text = gettext_lazy(
@@ -156,6 +156,10 @@ class MemberAdmin(WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
     fields = ("name", "kind", "email", "billing_address", "default_currency", "user", "gateway_customer_id")
     readonly_fields = ("gateway_customer_id",)
     raw_id_fields = ("user",)
+
+    @admin.display(description=gettext_lazy("Currency"), ordering="default_currency")
+    def currency(self, member: Member) -> str:
+        return member.default_currency
 
     @admin.display(description=gettext_lazy("Outstanding"), ordering="outstanding_sort")
     def outstanding(self, member: Member) -> str:

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django_fsm import can_proceed
@@ -257,13 +258,18 @@ PAYMENT_LIST_TOTALS = ListTotalsSpec(
 )
 
 
-def payment_list_invoices(payment: Payment) -> list[Invoice]:
-    """The invoices a listed payment pays, in order and once each: those its money is allocated to, else those a
-    card payment charges (`list_allocations` and `list_targets`, prefetched by the list)."""
-    invoices = [allocation.invoice for allocation in getattr(payment, "list_allocations", [])]
-    if not invoices:
-        invoices = [target.invoice for target in getattr(payment, "list_targets", [])]
-    return list({invoice.pk: invoice for invoice in invoices}.values())
+def payment_list_invoices(payment: Payment) -> list[tuple[Invoice, Money | None]]:
+    """The invoices a listed payment pays, in order and once each, with what its money pays of each: those it is
+    allocated to; else, for a card payment not settled, those it charges (no amount paid yet). `list_allocations`
+    and `list_targets` are prefetched by the list."""
+    paid: dict[int, tuple[Invoice, Money]] = {}
+    for allocation in getattr(payment, "list_allocations", []):
+        invoice, amount = paid.get(allocation.invoice_id, (allocation.invoice, None))
+        paid[invoice.pk] = (invoice, allocation.amount if amount is None else amount + allocation.amount)
+    if paid:
+        return list(paid.values())
+    targets = {target.invoice_id: target.invoice for target in getattr(payment, "list_targets", [])}
+    return [(invoice, None) for invoice in targets.values()]
 
 
 @admin.register(Payment)
@@ -274,12 +280,11 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
         "method_label",
         "reference",
         "amount",
-        "amount_allocated",
-        "amount_unallocated",
+        "unallocated_display",
         "refunded_display",
         "status_badges",
         "invoices_display",
-        "received_on",
+        "received_display",
     )
     list_filter = ("status", "method", NeedsReviewFilter, "external_kind", currency_filter("currency"))
     search_fields = ("number", "member__name", "reference")
@@ -293,9 +298,14 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
 
     @admin.display(description=gettext_lazy("Method"), ordering="method")
     def method_label(self, payment: Payment) -> str:
-        if payment.payment_method is not None:
-            return format_html("{}<br><small>{}</small>", payment.get_method_label(), payment.payment_method)
+        card = payment.payment_method
+        if card is not None:
+            return format_html("{}<br><small>•••• {}</small>", payment.get_method_label(), card.last4)
         return payment.get_method_label()
+
+    @admin.display(description=gettext_lazy("Unallocated"), ordering="amount_unallocated")
+    def unallocated_display(self, payment: Payment):
+        return payment.amount_unallocated
 
     @admin.display(description=gettext_lazy("Refunded"), ordering="amount_refunded")
     def refunded_display(self, payment: Payment):
@@ -307,14 +317,26 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
 
     @admin.display(description=gettext_lazy("Invoices"))
     def invoices_display(self, payment: Payment) -> str:
+        """Each invoice paid, linked, with what the payment's money pays of it (the allocated amounts)."""
         invoices = payment_list_invoices(payment)
         if not invoices:
             return NO_AMOUNT
         return format_html_join(
-            ", ",
-            '<a href="{}">{}</a>',
-            ((reverse("admin:billing_invoice_change", args=[invoice.pk]), invoice) for invoice in invoices),
+            mark_safe("<br>"),
+            '<a href="{}">{}</a>{}',
+            (
+                (
+                    reverse("admin:billing_invoice_change", args=[invoice.pk]),
+                    invoice,
+                    format_html(": {}", amount) if amount is not None else "",
+                )
+                for invoice, amount in invoices
+            ),
         )
+
+    @admin.display(description=gettext_lazy("Received"), ordering="received_on")
+    def received_display(self, payment: Payment):
+        return payment.received_on
 
     def get_queryset(self, request):
         return payments_with_review_flag(

@@ -47,15 +47,17 @@ def test_list_shows_reference_refunded_and_the_invoices_paid(staff_client):
     assert '<td class="field-reference">TRF-2026-0042</td>' in row
     assert '<td class="field-refunded_display">€15.00</td>' in row
     assert (
-        f'<td class="field-invoices_display"><a href="{invoice_url(first)}">{first.number}</a>, '
-        f'<a href="{invoice_url(second)}">{second.number}</a></td>'
+        f'<td class="field-invoices_display"><a href="{invoice_url(first)}">{first.number}</a>: €30.00<br>'
+        f'<a href="{invoice_url(second)}">{second.number}</a>: €50.00</td>'
     ) in row
+    assert '<td class="field-unallocated_display">€5.00</td>' in row
     unrefunded_row = row_of(content, unrefunded.number)
     assert '<td class="field-refunded_display">—</td>' in unrefunded_row
     assert '<td class="field-invoices_display">—</td>' in unrefunded_row
     card_row = row_of(content, failed_charge.number)
-    assert f'<a href="{invoice_url(failed_charge.targets.get().invoice)}">' in card_row
-    assert "•••• 4242" in card_row
+    target = failed_charge.targets.get().invoice
+    assert f'<td class="field-invoices_display"><a href="{invoice_url(target)}">{target.number}</a></td>' in card_row
+    assert "Card<br><small>•••• 4242</small>" in card_row
 
 
 def test_the_invoices_column_costs_no_query_per_row(staff_client):
