@@ -1,10 +1,14 @@
 """The invoice admin: list, draft editing, the invoice page and its buttons."""
 
+from functools import reduce
+from operator import or_
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -179,31 +183,6 @@ class ShownStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-def invoices_with_payment_flags(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    """Annotate what the invoice list shows beside the status, each an EXISTS on an indexed foreign key (no query
-    per row): `payment_failed` (a card payment for it failed), `next_retry_at` (the soonest automatic retry of
-    one), `payment_processing` (a card payment for it is at the gateway), `payment_needs_review` (an attempt or a
-    refund for it that reconciliation could not settle) and `payment_disputed` (a payment for it or allocated to
-    it is disputed). Card payments name the invoices they pay by their targets."""
-    targets = PaymentTarget.objects.filter(invoice=OuterRef("pk"))
-    return queryset.annotate(
-        payment_failed=Exists(targets.filter(payment__status=PaymentStatus.FAILED)),
-        next_retry_at=Subquery(
-            targets.filter(payment__status=PaymentStatus.FAILED, payment__next_retry_at__isnull=False)
-            .order_by("payment__next_retry_at")
-            .values("payment__next_retry_at")[:1]
-        ),
-        payment_processing=Exists(targets.filter(payment__status__in=IN_FLIGHT_STATUSES)),
-        payment_needs_review=Exists(
-            PaymentAttempt.objects.filter(payment__targets__invoice=OuterRef("pk"), needs_review=True)
-        )
-        | Exists(Refund.objects.filter(payment__targets__invoice=OuterRef("pk"), needs_review=True))
-        | Exists(Refund.objects.filter(takes__allocation__invoice=OuterRef("pk"), needs_review=True)),
-        payment_disputed=Exists(targets.filter(payment__disputed=True))
-        | Exists(Allocation.objects.filter(invoice=OuterRef("pk"), payment__disputed=True)),
-    )
-
-
 class PaymentFlag(models.TextChoices):
     """What may need doing about an invoice's payments, shown as badges in the list and offered as a filter."""
 
@@ -214,31 +193,69 @@ class PaymentFlag(models.TextChoices):
     DISPUTED = "disputed", gettext_lazy("Disputed")
 
 
+def payment_flag_rows() -> dict[PaymentFlag, list[QuerySet]]:
+    """For each flag, the rows that raise it for the outer query's invoice, each found through an indexed foreign
+    key. Card payments name the invoices they pay by their targets."""
+    targets = PaymentTarget.objects.filter(invoice=OuterRef("pk"))
+    return {
+        PaymentFlag.PAYMENT_FAILED: [targets.filter(payment__status=PaymentStatus.FAILED)],
+        PaymentFlag.RETRY_SCHEDULED: [
+            targets.filter(payment__status=PaymentStatus.FAILED, payment__next_retry_at__isnull=False)
+        ],
+        PaymentFlag.PROCESSING: [targets.filter(payment__status__in=IN_FLIGHT_STATUSES)],
+        PaymentFlag.NEEDS_REVIEW: [
+            PaymentAttempt.objects.filter(payment__targets__invoice=OuterRef("pk"), needs_review=True),
+            Refund.objects.filter(payment__targets__invoice=OuterRef("pk"), needs_review=True),
+            Refund.objects.filter(takes__allocation__invoice=OuterRef("pk"), needs_review=True),
+        ],
+        PaymentFlag.DISPUTED: [
+            targets.filter(payment__disputed=True),
+            Allocation.objects.filter(invoice=OuterRef("pk"), payment__disputed=True),
+        ],
+    }
+
+
+def row_found(rows: list[QuerySet]) -> Coalesce:
+    """The id of a row of the first of `rows` that has one, else None: scalar subqueries, which PostgreSQL runs for
+    the listed page's rows only (an EXISTS in the select list may be planned as a hash of every matching row of
+    the table, which grows with it)."""
+    found = [Subquery(queryset.order_by().values("pk")[:1]) for queryset in rows]
+    return Coalesce(*found, output_field=models.BigIntegerField()) if len(found) > 1 else found[0]
+
+
+def invoices_with_payment_flags(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Annotate what the invoice list shows beside the status (no query per row): for each flag, the id of a row
+    that raises it or None (`payment_failed`, `retry_scheduled`, `processing`, `needs_review`, `disputed`), and
+    `next_retry_at`, the soonest automatic retry of a failed card payment for it."""
+    rows = payment_flag_rows()
+    return queryset.annotate(
+        **{f"flag_{flag.value}": row_found(rows[flag]) for flag in PaymentFlag},
+        next_retry_at=Subquery(
+            rows[PaymentFlag.RETRY_SCHEDULED][0].order_by("payment__next_retry_at").values("payment__next_retry_at")[:1]
+        ),
+    )
+
+
 # A failed charge matters while the invoice still asks for money; the other flags whatever its status.
-PAYMENT_FLAG_FILTERS = {
-    PaymentFlag.PAYMENT_FAILED: Q(payment_failed=True, status__in=PAYABLE_STATUSES),
-    PaymentFlag.RETRY_SCHEDULED: Q(next_retry_at__isnull=False, status__in=PAYABLE_STATUSES),
-    PaymentFlag.PROCESSING: Q(payment_processing=True),
-    PaymentFlag.NEEDS_REVIEW: Q(payment_needs_review=True),
-    PaymentFlag.DISPUTED: Q(payment_disputed=True),
-}
+FLAGS_WHILE_PAYABLE = {PaymentFlag.PAYMENT_FAILED, PaymentFlag.RETRY_SCHEDULED}
+
+
+def invoices_with_payment_flag(queryset: QuerySet[Invoice], flag: PaymentFlag) -> QuerySet[Invoice]:
+    """The invoices that `flag` is raised for: EXISTS in the WHERE clause (a semi-join of the matching rows)."""
+    condition = reduce(or_, (Q(Exists(rows)) for rows in payment_flag_rows()[flag]))
+    if flag in FLAGS_WHILE_PAYABLE:
+        condition &= Q(status__in=PAYABLE_STATUSES)
+    return queryset.filter(condition)
 
 
 def invoice_payment_flags(invoice: Invoice) -> list[PaymentFlag]:
     """The flags of an invoice annotated by `invoices_with_payment_flags` (none for one that is not)."""
     payable = invoice.status in PAYABLE_STATUSES
-    flags = []
-    if payable and getattr(invoice, "payment_failed", False):
-        flags.append(PaymentFlag.PAYMENT_FAILED)
-    if payable and getattr(invoice, "next_retry_at", None):
-        flags.append(PaymentFlag.RETRY_SCHEDULED)
-    if getattr(invoice, "payment_processing", False):
-        flags.append(PaymentFlag.PROCESSING)
-    if getattr(invoice, "payment_needs_review", False):
-        flags.append(PaymentFlag.NEEDS_REVIEW)
-    if getattr(invoice, "payment_disputed", False):
-        flags.append(PaymentFlag.DISPUTED)
-    return flags
+    return [
+        flag
+        for flag in PaymentFlag
+        if getattr(invoice, f"flag_{flag.value}", None) is not None and (payable or flag not in FLAGS_WHILE_PAYABLE)
+    ]
 
 
 def invoice_list_badges(invoice: Invoice) -> str:
@@ -276,7 +293,7 @@ class PaymentFlagFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in PaymentFlag.values:
-            return queryset.filter(PAYMENT_FLAG_FILTERS[PaymentFlag(self.value())])
+            return invoices_with_payment_flag(queryset, PaymentFlag(self.value()))
         return queryset
 
 
