@@ -29,7 +29,7 @@ from billing.admin.fields import ConfirmForm, currency_choices
 from billing.admin.forms import MoneyBalanceAdjustForm
 from billing.admin.invoices import status_badge
 from billing.admin.lists import currency_filter
-from billing.admin.search import WordSearchMixin, is_last_four, text_contains
+from billing.admin.search import WordSearchMixin, has_digit, is_last_four, text_contains
 from billing.admin.totals import NO_AMOUNT
 from billing.models import Invoice, MoneyBalanceEntry
 from billing.money import DECIMAL_PLACES, MAX_DIGITS, money_from_db
@@ -131,13 +131,13 @@ def amounts_html(amounts: list[Money]) -> str:
 
 
 def member_search(word: str) -> Q:
-    """A member matches a word of the search by name or email (accents and case aside), by the number or
-    reference of one of their invoices or payments, or by a saved card's last 4 digits."""
-    matches = (
-        text_contains(["name", "email"], word)
-        | Exists(Invoice.objects.filter(text_contains(["number"], word), member=OuterRef("pk")))
-        | Exists(Payment.objects.filter(text_contains(["number", "reference"], word), member=OuterRef("pk")))
-    )
+    """A member matches a word of the search by name or email (accents and case aside), or, for a word with a
+    digit, by the number or reference of one of their invoices or payments, or a saved card's last 4 digits."""
+    matches = text_contains(["name", "email"], word)
+    if has_digit(word):
+        matches |= Exists(Invoice.objects.filter(text_contains(["number"], word), member=OuterRef("pk"))) | Exists(
+            Payment.objects.filter(text_contains(["number", "reference"], word), member=OuterRef("pk"))
+        )
     if is_last_four(word):
         matches |= Exists(PaymentMethod.objects.filter(member=OuterRef("pk"), last4=word))
     return matches

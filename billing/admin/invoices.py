@@ -53,7 +53,7 @@ from billing.admin.previews import (
     credit_note_preview_html,
     invoice_lines_creditable,
 )
-from billing.admin.search import WordSearchMixin, amount_equals, is_last_four, text_contains
+from billing.admin.search import WordSearchMixin, amount_equals, has_digit, is_last_four, text_contains
 from billing.admin.totals import NO_AMOUNT, ListSum, ListTotalsMixin, ListTotalsSpec
 from billing.documents import invoice_pdf, invoice_pdf_filename, pdf_response
 from billing.errors import BillingError
@@ -299,18 +299,19 @@ class PaymentFlagFilter(admin.SimpleListFilter):
 
 def invoice_search(word: str) -> Q:
     """An invoice matches a word of the search by its number, its member's name or email, its total or remaining
-    amount, or the number, reference or card's last 4 digits of a payment for it (created for it, allocated to it
-    or charging it)."""
-    payment_matches = text_contains(["number", "reference"], word)
-    if is_last_four(word):
-        payment_matches |= Q(payment_method__last4=word)
-    payments = Payment.objects.filter(payment_matches).values("pk")
-    matches = (
-        text_contains(["number", "member__name", "member__email"], word)
-        | Exists(Payment.objects.filter(payment_matches, invoice=OuterRef("pk")))
-        | Exists(Allocation.objects.filter(invoice=OuterRef("pk"), payment__in=payments))
-        | Exists(PaymentTarget.objects.filter(invoice=OuterRef("pk"), payment__in=payments))
-    )
+    amount, or, for a word with a digit, the number, reference or card's last 4 digits of a payment for it
+    (created for it, allocated to it or charging it)."""
+    matches = text_contains(["number", "member__name", "member__email"], word)
+    if has_digit(word):
+        payment_matches = text_contains(["number", "reference"], word)
+        if is_last_four(word):
+            payment_matches |= Q(payment_method__last4=word)
+        payments = Payment.objects.filter(payment_matches).values("pk")
+        matches |= (
+            Exists(Payment.objects.filter(payment_matches, invoice=OuterRef("pk")))
+            | Exists(Allocation.objects.filter(invoice=OuterRef("pk"), payment__in=payments))
+            | Exists(PaymentTarget.objects.filter(invoice=OuterRef("pk"), payment__in=payments))
+        )
     amounts = amount_equals(["total", "amount_remaining"], word)
     return matches | amounts if amounts is not None else matches
 

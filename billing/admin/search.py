@@ -111,6 +111,13 @@ def is_last_four(word: str) -> bool:
     return LAST_FOUR.fullmatch(word) is not None
 
 
+def has_digit(word: str) -> bool:
+    """Whether `word` may be a document number or a payment reference (check numbers, transfer ids): the searches
+    of other tables' numbers and references, which read every row of those tables, are made for such words only,
+    not for a name."""
+    return any(character in "0123456789" for character in word)
+
+
 def search_queryset(queryset: QuerySet, search_term: str, word_matches: Callable[[str], Q]) -> tuple[QuerySet, bool]:
     """The rows where every word of the search matches (`word_matches(word)`), as `get_search_results` answers:
     the matches are conditions on the row and EXISTS subqueries, so no row is listed twice."""
