@@ -53,7 +53,14 @@ from billing.admin.previews import (
     credit_note_preview_html,
     invoice_lines_creditable,
 )
-from billing.admin.search import WordSearchMixin, amount_equals, has_digit, is_last_four, text_contains
+from billing.admin.search import (
+    WordSearchMixin,
+    amount_equals,
+    has_digit,
+    is_last_four,
+    members_named,
+    text_contains,
+)
 from billing.admin.totals import NO_AMOUNT, ListSum, ListTotalsMixin, ListTotalsSpec
 from billing.documents import invoice_pdf, invoice_pdf_filename, pdf_response
 from billing.errors import BillingError
@@ -301,7 +308,7 @@ def invoice_search(word: str) -> Q:
     """An invoice matches a word of the search by its number, its member's name or email, its total or remaining
     amount, or, for a word with a digit, the number, reference or card's last 4 digits of a payment for it
     (created for it, allocated to it or charging it)."""
-    matches = text_contains(["number", "member__name", "member__email"], word)
+    matches = text_contains(["number"], word) | members_named(word)
     if has_digit(word):
         payment_matches = text_contains(["number", "reference"], word)
         if is_last_four(word):

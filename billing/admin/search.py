@@ -20,6 +20,7 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from billing.errors import BillingError
 from billing.money import amount_read
+from members.models import Member
 
 SQLITE_FUNCTION = "BILLING_UNACCENT"
 
@@ -72,6 +73,12 @@ def search_words(search_term: str) -> list[str]:
         if word.strip():
             words.append(word)
     return words
+
+
+def members_named(word: str) -> Q:
+    """The rows of the members whose name or email contains `word`, accents and case aside: the members table is
+    searched once (it is much smaller than their invoices or payments), the rows are found by their member."""
+    return Q(member__in=Member.objects.filter(text_contains(["name", "email"], word)).values("pk"))
 
 
 def text_contains(fields: Iterable[str | Expression], word: str) -> Q:

@@ -33,7 +33,14 @@ from billing.admin.base import (
 )
 from billing.admin.fields import amount_initial, object_id_parse, preview_initial
 from billing.admin.lists import currency_filter
-from billing.admin.search import WordSearchMixin, amount_equals, has_digit, is_last_four, text_contains
+from billing.admin.search import (
+    WordSearchMixin,
+    amount_equals,
+    has_digit,
+    is_last_four,
+    members_named,
+    text_contains,
+)
 from billing.admin.totals import NO_AMOUNT, ListSum, ListTotalsMixin, ListTotalsSpec
 from billing.documents import payment_has_receipt, pdf_response, receipt_pdf
 from billing.models import Invoice, InvoiceStatus
@@ -232,7 +239,7 @@ def payment_search(word: str) -> Q:
     """A payment matches a word of the search by its number, reference, member's name or email, its amount, or, for
     a word with a digit, the number of an invoice it was made for, is allocated to or charges, or its card's last 4
     digits."""
-    matches = text_contains(["number", "reference", "member__name", "member__email"], word)
+    matches = text_contains(["number", "reference"], word) | members_named(word)
     if has_digit(word):
         invoices = Invoice.objects.filter(text_contains(["number"], word)).values("pk")
         matches |= (
