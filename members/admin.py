@@ -2,12 +2,17 @@
 ledger below it; the Adjust balance page; adding, choosing the default of and removing saved cards."""
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
@@ -24,12 +29,16 @@ from billing.admin.fields import ConfirmForm, currency_choices
 from billing.admin.forms import MoneyBalanceAdjustForm
 from billing.admin.invoices import status_badge
 from billing.admin.lists import currency_filter
+from billing.admin.search import WordSearchMixin, has_digit, is_last_four, text_contains
+from billing.admin.totals import NO_AMOUNT
+from billing.models import Invoice, MoneyBalanceEntry
+from billing.money import DECIMAL_PLACES, MAX_DIGITS, money_from_db
 from billing.selectors import member_balance_entries, member_invoices, member_money_balances
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.admin.forms import CardAddForm
 from payments.admin.payments import payment_shown_status
-from payments.models import Payment, PaymentMethod, payment_method_being_charged
+from payments.models import Payment, PaymentMethod, PaymentStatus, payment_method_being_charged
 from payments.selectors import (
     member_payment_methods,
     member_payments,
@@ -73,15 +82,97 @@ class MemberCredit:
     payments: list[Payment] = field(default_factory=list)
 
 
+def members_with_amounts(queryset: QuerySet[Member]) -> QuerySet[Member]:
+    """Annotate, for each currency the space bills in, what the member owes (`outstanding_<CUR>`: what remains on
+    their open and uncollectible invoices) and their credit (`credit_<CUR>`: unallocated money on their received
+    payments plus their money balance), each a subquery on an indexed foreign key (no query per row); and
+    `outstanding_sort`, what they owe in their default currency, to sort by."""
+    annotations = {}
+    for currency in settings.BILLING_CURRENCIES:
+        annotations[f"outstanding_{currency}"] = member_sum(
+            Invoice.objects.filter(currency=currency).accepting_payment(), "amount_remaining"
+        )
+        annotations[f"credit_{currency}"] = member_sum(
+            Payment.objects.filter(currency=currency, status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0),
+            "amount_unallocated",
+        ) + member_sum(MoneyBalanceEntry.objects.filter(amount_currency=currency), "amount")
+    return queryset.annotate(**annotations).annotate(
+        outstanding_sort=Case(
+            *(
+                When(default_currency=currency, then=F(f"outstanding_{currency}"))
+                for currency in settings.BILLING_CURRENCIES
+            ),
+            default=Value(Decimal(0)),
+            output_field=DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES),
+        )
+    )
+
+
+def member_sum(rows: QuerySet, field: str) -> Coalesce:
+    """The sum of `field` over the `rows` of the outer query's member (zero when there are none), as a subquery."""
+    total = rows.filter(member=OuterRef("pk")).order_by().values("member").annotate(total=Sum(field)).values("total")
+    return Coalesce(
+        Subquery(total, output_field=DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)),
+        Value(Decimal(0)),
+    )
+
+
+def member_amounts(member: Member, prefix: str) -> list[Money]:
+    """The member's non-zero annotated amounts named `<prefix>_<CUR>`, their default currency first."""
+    currencies = sorted(settings.BILLING_CURRENCIES, key=lambda currency: currency != member.default_currency)
+    amounts = [money_from_db(getattr(member, f"{prefix}_{currency}", None), currency) for currency in currencies]
+    return [amount for amount in amounts if amount.amount]
+
+
+def amounts_html(amounts: list[Money]) -> str:
+    if not amounts:
+        return NO_AMOUNT
+    return format_html_join(mark_safe("<br>"), "{}", ((amount,) for amount in amounts))
+
+
+def member_search(word: str) -> Q:
+    """A member matches a word of the search by name or email (accents and case aside), or, for a word with a
+    digit, by the number or reference of one of their invoices or payments, or a saved card's last 4 digits."""
+    matches = text_contains(["name", "email"], word)
+    if has_digit(word):
+        matches |= Exists(Invoice.objects.filter(text_contains(["number"], word), member=OuterRef("pk"))) | Exists(
+            Payment.objects.filter(text_contains(["number", "reference"], word), member=OuterRef("pk"))
+        )
+    if is_last_four(word):
+        matches |= Exists(PaymentMethod.objects.filter(member=OuterRef("pk"), last4=word))
+    return matches
+
+
 @admin.register(Member)
-class MemberAdmin(BillingAdminMixin, admin.ModelAdmin):
+class MemberAdmin(WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
     form = MemberAdminForm
-    list_display = ("name", "kind", "email", "default_currency")
+    list_display = ("name", "kind", "email", "currency", "outstanding", "credit")
     list_filter = ("kind", currency_filter("default_currency", gettext_lazy("default currency")))
     search_fields = ("name", "email")
+    search_help_text = gettext_lazy(
+        "Name, email, an invoice or payment number or reference, or a card's last 4 digits."
+    )
+    word_search = staticmethod(member_search)
     fields = ("name", "kind", "email", "billing_address", "default_currency", "user", "gateway_customer_id")
     readonly_fields = ("gateway_customer_id",)
     raw_id_fields = ("user",)
+
+    @admin.display(description=gettext_lazy("Currency"), ordering="default_currency")
+    def currency(self, member: Member) -> str:
+        return member.default_currency
+
+    @admin.display(description=gettext_lazy("Outstanding"), ordering="outstanding_sort")
+    def outstanding(self, member: Member) -> str:
+        """What remains to pay on their open and uncollectible invoices, per currency."""
+        return amounts_html(member_amounts(member, "outstanding"))
+
+    @admin.display(description=gettext_lazy("Credit"))
+    def credit(self, member: Member) -> str:
+        """Their unallocated payment money and money balance, per currency."""
+        return amounts_html(member_amounts(member, "credit"))
+
+    def get_queryset(self, request):
+        return members_with_amounts(super().get_queryset(request))
 
     def get_urls(self):
         return [

@@ -1,12 +1,19 @@
 """The invoice admin: list, draft editing, the invoice page and its buttons."""
 
+from functools import reduce
+from operator import or_
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -46,9 +53,19 @@ from billing.admin.previews import (
     credit_note_preview_html,
     invoice_lines_creditable,
 )
+from billing.admin.search import (
+    WordSearchMixin,
+    amount_equals,
+    has_digit,
+    is_last_four,
+    members_named,
+    text_contains,
+)
+from billing.admin.totals import NO_AMOUNT, ListSum, ListTotalsMixin, ListTotalsSpec
 from billing.documents import invoice_pdf, invoice_pdf_filename, pdf_response
 from billing.errors import BillingError
 from billing.models import (
+    PAYABLE_STATUSES,
     CreditNote,
     Invoice,
     InvoiceStatus,
@@ -71,7 +88,17 @@ from billing.services.invoice_money_balance import invoice_apply_money_balance
 from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from payments.admin.forms import CardChargeForm, CardChoiceForm, ExternalPaymentForm
 from payments.admin.payments import charge_outcome_message
-from payments.models import Refund, RefundStatus, payment_has_something_to_refund
+from payments.models import (
+    IN_FLIGHT_STATUSES,
+    Allocation,
+    Payment,
+    PaymentAttempt,
+    PaymentStatus,
+    PaymentTarget,
+    Refund,
+    RefundStatus,
+    payment_has_something_to_refund,
+)
 from payments.selectors import (
     ChargeAvailability,
     invoice_allocations,
@@ -163,19 +190,195 @@ class ShownStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PaymentFlag(models.TextChoices):
+    """What may need doing about an invoice's payments, shown as badges in the list and offered as a filter."""
+
+    PAYMENT_FAILED = "payment_failed", gettext_lazy("Payment failed")
+    RETRY_SCHEDULED = "retry_scheduled", gettext_lazy("Retry scheduled")
+    PROCESSING = "processing", gettext_lazy("Processing")
+    NEEDS_REVIEW = "needs_review", gettext_lazy("Needs review")
+    DISPUTED = "disputed", gettext_lazy("Disputed")
+
+
+def payment_flag_rows() -> dict[PaymentFlag, list[QuerySet]]:
+    """For each flag, the rows that raise it for the outer query's invoice, each found through an indexed foreign
+    key. Card payments name the invoices they pay by their targets."""
+    targets = PaymentTarget.objects.filter(invoice=OuterRef("pk"))
+    return {
+        PaymentFlag.PAYMENT_FAILED: [targets.filter(payment__status=PaymentStatus.FAILED)],
+        PaymentFlag.RETRY_SCHEDULED: [
+            targets.filter(payment__status=PaymentStatus.FAILED, payment__next_retry_at__isnull=False)
+        ],
+        PaymentFlag.PROCESSING: [targets.filter(payment__status__in=IN_FLIGHT_STATUSES)],
+        PaymentFlag.NEEDS_REVIEW: [
+            PaymentAttempt.objects.filter(payment__targets__invoice=OuterRef("pk"), needs_review=True),
+            Refund.objects.filter(payment__targets__invoice=OuterRef("pk"), needs_review=True),
+            Refund.objects.filter(takes__allocation__invoice=OuterRef("pk"), needs_review=True),
+        ],
+        PaymentFlag.DISPUTED: [
+            targets.filter(payment__disputed=True),
+            Allocation.objects.filter(invoice=OuterRef("pk"), payment__disputed=True),
+        ],
+    }
+
+
+def row_found(rows: list[QuerySet]) -> Coalesce:
+    """The id of a row of the first of `rows` that has one, else None: scalar subqueries, which PostgreSQL runs for
+    the listed page's rows only (an EXISTS in the select list may be planned as a hash of every matching row of
+    the table, which grows with it)."""
+    found = [Subquery(queryset.order_by().values("pk")[:1]) for queryset in rows]
+    return Coalesce(*found, output_field=models.BigIntegerField()) if len(found) > 1 else found[0]
+
+
+def invoices_with_payment_flags(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Annotate what the invoice list shows beside the status (no query per row): for each flag, the id of a row
+    that raises it or None (`payment_failed`, `retry_scheduled`, `processing`, `needs_review`, `disputed`), and
+    `next_retry_at`, the soonest automatic retry of a failed card payment for it."""
+    rows = payment_flag_rows()
+    return queryset.annotate(
+        **{f"flag_{flag.value}": row_found(rows[flag]) for flag in PaymentFlag},
+        next_retry_at=Subquery(
+            rows[PaymentFlag.RETRY_SCHEDULED][0].order_by("payment__next_retry_at").values("payment__next_retry_at")[:1]
+        ),
+    )
+
+
+FLAG_FIELDS = [*(f"flag_{flag.value}" for flag in PaymentFlag), "next_retry_at"]
+
+
+def invoice_flags_attach(invoices: list[Invoice]) -> None:
+    """Set the annotations of `invoices_with_payment_flags` on `invoices`, in one query."""
+    if not invoices:
+        return
+    rows = invoices_with_payment_flags(Invoice.objects.filter(pk__in=[invoice.pk for invoice in invoices]))
+    values = {row["pk"]: row for row in rows.values("pk", *FLAG_FIELDS)}
+    for invoice in invoices:
+        for name in FLAG_FIELDS:
+            setattr(invoice, name, values.get(invoice.pk, {}).get(name))
+
+
+# A failed charge matters while the invoice still asks for money; the other flags whatever its status.
+FLAGS_WHILE_PAYABLE = {PaymentFlag.PAYMENT_FAILED, PaymentFlag.RETRY_SCHEDULED}
+
+
+def invoices_with_payment_flag(queryset: QuerySet[Invoice], flag: PaymentFlag) -> QuerySet[Invoice]:
+    """The invoices that `flag` is raised for: EXISTS in the WHERE clause (a semi-join of the matching rows)."""
+    condition = reduce(or_, (Q(Exists(rows)) for rows in payment_flag_rows()[flag]))
+    if flag in FLAGS_WHILE_PAYABLE:
+        condition &= Q(status__in=PAYABLE_STATUSES)
+    return queryset.filter(condition)
+
+
+def invoice_payment_flags(invoice: Invoice) -> list[PaymentFlag]:
+    """The flags of an invoice annotated by `invoices_with_payment_flags` (none for one that is not)."""
+    payable = invoice.status in PAYABLE_STATUSES
+    return [
+        flag
+        for flag in PaymentFlag
+        if getattr(invoice, f"flag_{flag.value}", None) is not None and (payable or flag not in FLAGS_WHILE_PAYABLE)
+    ]
+
+
+def invoice_list_badges(invoice: Invoice) -> str:
+    """The status badge, then a badge for each payment flag (the retry's date as its tooltip)."""
+    flags = invoice_payment_flags(invoice)
+    retry = (
+        _("Next retry: %(when)s") % {"when": f"{timezone.localtime(invoice.next_retry_at):%Y-%m-%d %H:%M}"}
+        if PaymentFlag.RETRY_SCHEDULED in flags
+        else ""
+    )
+    return format_html(
+        "{}{}",
+        status_badge(invoice),
+        format_html_join(
+            "",
+            ' <span class="billing-badge billing-badge--{}"{}>{}</span>',
+            (
+                (
+                    flag.value,
+                    format_html(' title="{}"', retry) if flag == PaymentFlag.RETRY_SCHEDULED else "",
+                    flag.label,
+                )
+                for flag in flags
+            ),
+        ),
+    )
+
+
+class PaymentFlagFilter(admin.SimpleListFilter):
+    title = gettext_lazy("payments")
+    parameter_name = "payment_flag"
+
+    def lookups(self, request, model_admin):
+        return PaymentFlag.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in PaymentFlag.values:
+            return invoices_with_payment_flag(queryset, PaymentFlag(self.value()))
+        return queryset
+
+
+def invoice_search(word: str) -> Q:
+    """An invoice matches a word of the search by its number, its member's name or email, its total or remaining
+    amount, or, for a word with a digit, the number, reference or card's last 4 digits of a payment for it
+    (created for it, allocated to it or charging it)."""
+    matches = text_contains(["number"], word) | members_named(word)
+    if has_digit(word):
+        payment_matches = text_contains(["number", "reference"], word)
+        if is_last_four(word):
+            payment_matches |= Q(payment_method__last4=word)
+        payments = Payment.objects.filter(payment_matches).values("pk")
+        matches |= (
+            Exists(Payment.objects.filter(payment_matches, invoice=OuterRef("pk")))
+            | Exists(Allocation.objects.filter(invoice=OuterRef("pk"), payment__in=payments))
+            | Exists(PaymentTarget.objects.filter(invoice=OuterRef("pk"), payment__in=payments))
+        )
+    amounts = amount_equals(["total", "amount_remaining"], word)
+    return matches | amounts if amounts is not None else matches
+
+
+ISSUED_NOT_VOID = (InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE)
+INVOICE_LIST_TOTALS = ListTotalsSpec(
+    currency_field="currency",
+    count_label=gettext_lazy("Invoices"),
+    sums=[
+        ListSum("invoiced", gettext_lazy("Invoiced"), "total", Q(status__in=ISSUED_NOT_VOID)),
+        ListSum("paid", gettext_lazy("Paid"), "amount_paid", Q(status__in=ISSUED_NOT_VOID)),
+        ListSum("remaining", gettext_lazy("Remaining"), "amount_remaining", Q(status__in=PAYABLE_STATUSES)),
+    ],
+    note=gettext_lazy(
+        "Invoiced and paid leave out drafts and void invoices; remaining is what open and uncollectible invoices "
+        "still ask for."
+    ),
+)
+
+
 @admin.register(Invoice)
-class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
-    list_display = ("number_display", "member", "shown_status_badge", "total", "amount_remaining", "due_date")
+class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "number_display",
+        "member",
+        "shown_status_badge",
+        "total",
+        "amount_remaining_display",
+        "due_date",
+    )
     list_filter = (
         ShownStatusFilter,
+        PaymentFlagFilter,
         MemberFilter,
         currency_filter("currency"),
         "issue_date",
         "due_date",
     )
-    search_fields = ("number", "member__name")
+    search_fields = ("number", "member__name", "member__email")
+    search_help_text = gettext_lazy(
+        "Invoice or payment number, member, payment reference, amount (40.00) or a card's last 4 digits."
+    )
     list_select_related = ("member",)
     actions = None  # No bulk delete: drafts are deleted one by one through the service.
+    word_search = staticmethod(invoice_search)
+    list_totals_spec = INVOICE_LIST_TOTALS
 
     @admin.display(description=gettext_lazy("Number"), ordering="number")
     def number_display(self, invoice: Invoice) -> str:
@@ -183,10 +386,24 @@ class InvoiceAdmin(BillingAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Status"), ordering="status")
     def shown_status_badge(self, invoice: Invoice) -> str:
-        return status_badge(invoice)
+        return invoice_list_badges(invoice)
+
+    @admin.display(description=gettext_lazy("Amount remaining"), ordering="amount_remaining")
+    def amount_remaining_display(self, invoice: Invoice):
+        """Nothing remains to pay on a void invoice: a dash, not the amount it asked for when it was voided."""
+        if invoice.status == InvoiceStatus.VOID:
+            return NO_AMOUNT
+        return invoice.amount_remaining
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("member")
+
+    def get_changelist_instance(self, request):
+        """The listed page's payment flags, in one query on its rows: kept out of the list's own query, whose plan
+        (a search or a sort over the whole table) would otherwise weigh every row's subqueries."""
+        changelist = super().get_changelist_instance(request)
+        invoice_flags_attach(list(changelist.result_list))
+        return changelist
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and not obj.is_draft:

@@ -6,12 +6,14 @@ Payments are never added, edited or deleted through generic model forms: every c
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django_fsm import can_proceed
@@ -31,8 +33,17 @@ from billing.admin.base import (
 )
 from billing.admin.fields import amount_initial, object_id_parse, preview_initial
 from billing.admin.lists import currency_filter
+from billing.admin.search import (
+    WordSearchMixin,
+    amount_equals,
+    has_digit,
+    is_last_four,
+    members_named,
+    text_contains,
+)
+from billing.admin.totals import NO_AMOUNT, ListSum, ListTotalsMixin, ListTotalsSpec
 from billing.documents import payment_has_receipt, pdf_response, receipt_pdf
-from billing.models import InvoiceStatus
+from billing.models import Invoice, InvoiceStatus
 from billing.selectors import target_activities
 from members.models import Member
 from payments.admin.forms import (
@@ -48,6 +59,7 @@ from payments.models import (
     Allocation,
     Payment,
     PaymentStatus,
+    PaymentTarget,
     Refund,
     RefundStatus,
     payment_has_something_to_refund,
@@ -223,35 +235,141 @@ def refund_outcome_message(refund: Refund) -> ResultMessage:
     return ResultMessage(" ".join(sentences), level)
 
 
+def payment_search(word: str) -> Q:
+    """A payment matches a word of the search by its number, reference, member's name or email, its amount, or, for
+    a word with a digit, the number of an invoice it was made for, is allocated to or charges, or its card's last 4
+    digits."""
+    matches = text_contains(["number", "reference"], word) | members_named(word)
+    if has_digit(word):
+        invoices = Invoice.objects.filter(text_contains(["number"], word)).values("pk")
+        matches |= (
+            text_contains(["invoice__number"], word)
+            | Exists(Allocation.objects.filter(payment=OuterRef("pk"), invoice__in=invoices))
+            | Exists(PaymentTarget.objects.filter(payment=OuterRef("pk"), invoice__in=invoices))
+        )
+    if is_last_four(word):
+        matches |= Q(payment_method__last4=word)
+    amounts = amount_equals(["amount"], word)
+    return matches | amounts if amounts is not None else matches
+
+
+PAYMENT_LIST_TOTALS = ListTotalsSpec(
+    currency_field="currency",
+    count_label=gettext_lazy("Payments"),
+    sums=[
+        ListSum("received", gettext_lazy("Received"), "amount", Q(status=PaymentStatus.SUCCEEDED)),
+        ListSum("refunded", gettext_lazy("Refunded"), "amount_refunded", Q(status=PaymentStatus.SUCCEEDED)),
+        ListSum("unallocated", gettext_lazy("Unallocated"), "amount_unallocated", Q(status=PaymentStatus.SUCCEEDED)),
+    ],
+    note=gettext_lazy(
+        "Received counts succeeded payments, refunded ones included; pending, processing, failed, canceled and void "
+        "payments are left out."
+    ),
+)
+
+
+def payment_list_invoices(payment: Payment) -> list[tuple[Invoice, Money | None]]:
+    """The invoices a listed payment pays, in order and once each, with what its money pays of each: those it is
+    allocated to; else, for a card payment not settled, those it charges (no amount paid yet). `list_allocations`
+    and `list_targets` are prefetched by the list."""
+    paid: dict[int, tuple[Invoice, Money]] = {}
+    for allocation in getattr(payment, "list_allocations", []):
+        invoice, amount = paid.get(allocation.invoice_id, (allocation.invoice, None))
+        paid[invoice.pk] = (invoice, allocation.amount if amount is None else amount + allocation.amount)
+    if paid:
+        return list(paid.values())
+    targets = {target.invoice_id: target.invoice for target in getattr(payment, "list_targets", [])}
+    return [(invoice, None) for invoice in targets.values()]
+
+
 @admin.register(Payment)
-class PaymentAdmin(BillingAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
     list_display = (
         "number",
         "member",
         "method_label",
+        "reference",
         "amount",
-        "amount_allocated",
-        "amount_unallocated",
+        "unallocated_display",
+        "refunded_display",
         "status_badges",
-        "received_on",
+        "invoices_display",
+        "received_display",
     )
     list_filter = ("status", "method", NeedsReviewFilter, "external_kind", currency_filter("currency"))
     search_fields = ("number", "member__name", "reference")
+    search_help_text = gettext_lazy(
+        "Payment or invoice number, member, reference, amount (40.00) or a card's last 4 digits."
+    )
     list_select_related = ("member",)
     actions = None
+    word_search = staticmethod(payment_search)
+    list_totals_spec = PAYMENT_LIST_TOTALS
 
     @admin.display(description=gettext_lazy("Method"), ordering="method")
     def method_label(self, payment: Payment) -> str:
+        card = payment.payment_method
+        if card is not None:
+            return format_html("{}<br><small>•••• {}</small>", payment.get_method_label(), card.last4)
         return payment.get_method_label()
+
+    @admin.display(description=gettext_lazy("Unallocated"), ordering="amount_unallocated")
+    def unallocated_display(self, payment: Payment):
+        return payment.amount_unallocated
+
+    @admin.display(description=gettext_lazy("Refunded"), ordering="amount_refunded")
+    def refunded_display(self, payment: Payment):
+        return payment.amount_refunded if payment.amount_refunded.amount > 0 else NO_AMOUNT
 
     @admin.display(description=gettext_lazy("Status"), ordering="status")
     def status_badges(self, payment: Payment) -> str:
         return payment_status_badges(payment)
 
+    @admin.display(description=gettext_lazy("Invoices"))
+    def invoices_display(self, payment: Payment) -> str:
+        """Each invoice paid, linked, with what the payment's money pays of it (the allocated amounts)."""
+        invoices = payment_list_invoices(payment)
+        if not invoices:
+            return NO_AMOUNT
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a>{}',
+            (
+                (
+                    reverse("admin:billing_invoice_change", args=[invoice.pk]),
+                    invoice,
+                    format_html(": {}", amount) if amount is not None else "",
+                )
+                for invoice, amount in invoices
+            ),
+        )
+
+    @admin.display(description=gettext_lazy("Received"), ordering="received_on")
+    def received_display(self, payment: Payment):
+        return payment.received_on
+
     def get_queryset(self, request):
         return payments_with_review_flag(
             super().get_queryset(request).select_related("member", "invoice", "payment_method")
         )
+
+    def get_changelist_instance(self, request):
+        """The listed page's allocations and card targets with their invoices: two queries, whatever the rows."""
+        changelist = super().get_changelist_instance(request)
+        prefetch_related_objects(
+            list(changelist.result_list),
+            Prefetch(
+                "allocations",
+                queryset=Allocation.objects.filter(amount__gt=0).select_related("invoice").order_by("pk"),
+                to_attr="list_allocations",
+            ),
+            Prefetch(
+                "targets",
+                queryset=PaymentTarget.objects.select_related("invoice").order_by("position", "pk"),
+                to_attr="list_targets",
+            ),
+        )
+        return changelist
 
     def has_add_permission(self, request):
         return False
