@@ -113,3 +113,14 @@ def report_books_create(*, actor: Actor, today: datetime.date) -> ReportBooks:
         chiyo_cash=Payment.objects.get(pk=chiyo_cash.pk),
         bob_deposit=Payment.objects.get(pk=bob_deposit.pk),
     )
+
+
+# The header of the CSV totals block of the payments report (and of export_payments).
+TOTALS_HEADER = ["Totals per currency", "Currency", "Payments", "Succeeded payments", "Received", "Refunded", "Net"] + [
+    "Allocated",
+    "Unallocated",
+    "Void payments",
+    "Void amount",
+    "Failed payments",
+    "Failed amount",
+]

@@ -14,21 +14,13 @@ from payments.services.payment_external import payment_create_standalone
 from payments.services.payment_void import payment_void
 from tests.factories import saved_card
 from tests.payments.admin.helpers import page_queries
-from tests.payments.report_books import days_ago, invoice_issued, report_books_create
+from tests.payments.report_books import TOTALS_HEADER, days_ago, invoice_issued, report_books_create
 
 PAYMENTS_URL = "/admin/reports/payments/"
 AGING_URL = "/admin/reports/aging/"
 CREDIT_URL = "/admin/reports/member-credit/"
 REPORTS_PERMISSION = "payments.view_billing_reports"
 DECLINING_CARD = "4000000000000341"
-TOTALS_HEADER = ["Totals per currency", "Currency", "Payments", "Succeeded payments", "Received", "Refunded", "Net"] + [
-    "Allocated",
-    "Unallocated",
-    "Void payments",
-    "Void amount",
-    "Failed payments",
-    "Failed amount",
-]
 
 
 @pytest.fixture

@@ -7,17 +7,9 @@ import pytest
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
-from tests.payments.report_books import days_ago, report_books_create
+from tests.payments.report_books import TOTALS_HEADER, days_ago, report_books_create
 
 HEADER = ["Number", "Date", "Member", "Method", "Status", "Currency", "Amount", "Allocated", "Refunded", "Unallocated"]
-TOTALS_HEADER = ["Totals per currency", "Currency", "Payments", "Succeeded payments", "Received", "Refunded", "Net"] + [
-    "Allocated",
-    "Unallocated",
-    "Void payments",
-    "Void amount",
-    "Failed payments",
-    "Failed amount",
-]
 
 
 @pytest.fixture
