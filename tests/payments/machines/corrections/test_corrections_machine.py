@@ -32,6 +32,6 @@ def test_fixed_corrections_and_card_payments_keep_the_books_consistent(db, djang
 
 @pytest.mark.slow
 def test_random_corrections_and_card_payments_keep_the_books_consistent(db, django_capture_on_commit_callbacks):
-    missed = corrections_run(django_capture_on_commit_callbacks, max_examples=25, derandomize=False)
+    missed = corrections_run(django_capture_on_commit_callbacks, max_examples=35, derandomize=False)
 
     assert missed == []

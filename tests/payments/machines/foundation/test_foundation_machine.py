@@ -14,13 +14,13 @@ EXPECTED_OUTCOMES = outcomes_expected(OPERATIONS, PATHS)
 
 
 def test_fixed_operations_keep_the_books_consistent(db):
-    missed = run_until_covered(FoundationMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=50, derandomize=True)
+    missed = run_until_covered(FoundationMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=35, derandomize=True)
 
     assert missed == []
 
 
 @pytest.mark.slow
 def test_random_operations_keep_the_books_consistent(db):
-    missed = run_until_covered(FoundationMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=80, derandomize=False)
+    missed = run_until_covered(FoundationMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=65, derandomize=False)
 
     assert missed == []
