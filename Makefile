@@ -43,17 +43,21 @@ run: seed
 # `make test` leaves out the tests marked slow (the state machines' larger random runs); .ci/run includes them with
 # PYTEST_MARKERS="slow or not slow", and `make test-slow` runs them alone.
 PYTEST_MARKERS ?= not slow
+# The suite runs on every CPU (pytest-xdist; PYTEST_WORKERS=0 runs it in one process). Each worker has a test
+# database of its own; tests go to the workers in pytest-django's order, one by one (tests/conftest.py).
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist load --maxschedchunk 1
 
 test: install-test
 	@mkdir -p var
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest -m "$(PYTEST_MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) -m "$(PYTEST_MARKERS)" $(PYTEST_ARGS)
 
 test-slow: install-test
 	@mkdir -p var
-	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) -m slow $(PYTEST_ARGS)
 
 # The benchmarks (bench/README.md): every script, then one table of their ratios; `make bench BENCH_ARGS=--write`
 # also puts the table into bench/README.md. `make bench-smoke` runs each at a tiny size (.ci/run does).

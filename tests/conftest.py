@@ -1,4 +1,5 @@
 import datetime
+import itertools
 import os
 import uuid
 
@@ -10,6 +11,38 @@ from billing.activity import Actor
 from coworking_billing.celery import app as celery_app
 from tests.factories import UserFactory
 from tests.support.forms import FormClient
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` go first, longest first, one every second place, so that `make test`'s xdist workers
+    (`--dist load --maxschedchunk 1`, which hands each worker the next two tests in this order) each start on
+    one and finish together. pytest-django has already put the database tests first and the transactional ones
+    after them (a transactional test empties its database, what the migrations wrote included); a worker runs
+    its tests in this order, so a long test must not be transactional, or it would move ahead of that boundary."""
+    long_tests = sorted(
+        (item for item in items if item.get_closest_marker("long")),
+        key=lambda item: item.get_closest_marker("long").kwargs["seconds"],
+        reverse=True,
+    )
+    for item in long_tests:
+        marker = item.get_closest_marker("django_db")
+        if (
+            marker
+            and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences"))
+            or {
+                "transactional_db",
+                "live_server",
+            }
+            & set(item.fixturenames)
+        ):
+            raise pytest.UsageError(f"{item.nodeid}: a test marked long must not be transactional")
+    others = iter([item for item in items if not item.get_closest_marker("long")])
+    ordered = []
+    for item in long_tests:
+        ordered.append(item)
+        ordered.extend(itertools.islice(others, 1))
+    items[:] = ordered + list(others)
 
 
 @pytest.fixture
