@@ -72,8 +72,8 @@ def test_nothing_at_all_reads_no_currency_empty_queues_and_no_series(today):
 def test_open_overdue_received_and_unallocated_per_currency(today):
     """EUR: open 100 (not due) + 70 overdue + 120 left of a partly paid one; received this month 80 + 30 (of
     which 10 refunded) + 60 (refunded 20); voided, failed and last month's payments are not received."""
-    not_due = issued_days_ago(0, amounts=["100.00"], due_in=14)
-    overdue = issued_days_ago(10, amounts=["70.00"])
+    issued_days_ago(0, amounts=["100.00"], due_in=14)
+    issued_days_ago(10, amounts=["70.00"])
     partly_paid = issued_days_ago(0, amounts=["200.00"], due_in=14)
     external_payment(invoice=partly_paid, amount="80.00")
     standalone = standalone_payment(member=partly_paid.member, amount="30.00")
