@@ -238,8 +238,8 @@ def recent_activity(*, limit: int = RECENT_ACTIVITY_COUNT) -> QuerySet[Activity]
 
 
 def dashboard_read(*, today: datetime.date, parts: DashboardParts = DashboardParts()) -> Dashboard:
-    """Everything the home page shows of the parts asked for: at most ten queries, whatever the size of the
-    books (the activity's rows are read by the page, in one query)."""
+    """Everything the home page shows of the parts asked for: at most nine queries, whatever the size of the
+    books, and one more when the page reads the activity's rows."""
     month_start = today.replace(day=1)
     dashboard = Dashboard(today=today, month_start=month_start, queues=queues_count(today=today, parts=parts))
     figures: dict[str, CurrencyFigures] = {}
