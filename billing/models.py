@@ -1,3 +1,5 @@
+import datetime
+
 from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -75,6 +77,12 @@ class InvoiceQuerySet(models.QuerySet):
         if shown_status == ShownStatus.OPEN:
             return self.filter(status=InvoiceStatus.OPEN, amount_paid=0).exclude(overdue)
         return self.filter(status=shown_status)
+
+    def overdue_for_more_than(self, days: int, *, today=None):
+        """Open invoices more than `days` days past their due date (0: every overdue invoice): the admin home's
+        queue and the invoice list's "overdue" filter."""
+        today = today or timezone.localdate()
+        return self.filter(status=InvoiceStatus.OPEN, due_date__lt=today - datetime.timedelta(days=days))
 
 
 # The rules of the invoice's transitions and buttons: pure predicates on the locked invoice and the rows that point

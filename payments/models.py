@@ -170,6 +170,8 @@ class Payment(ConcurrentTransitionMixin, models.Model):
                 condition=Q(status=PaymentStatus.SUCCEEDED, amount_unallocated__gt=0),
                 name="payment_unallocated_credit",
             ),
+            # The admin home's queue of failed payments: few rows of a table that only grows.
+            models.Index(fields=["id"], condition=Q(status=PaymentStatus.FAILED), name="payment_failed"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
@@ -448,6 +450,12 @@ class WebhookEvent(models.Model):
                 fields=["received_at", "id"],
                 condition=Q(processed_at__isnull=True, failed_at__isnull=True),
                 name="webhook_event_waiting",
+            ),
+            # The admin home's queue and the list's filter of events that failed for good.
+            models.Index(
+                fields=["received_at", "id"],
+                condition=Q(processed_at__isnull=True, failed_at__isnull=False),
+                name="webhook_event_failed",
             ),
         ]
         permissions = [("reprocess_webhookevent", "Can reprocess failed webhook events")]

@@ -190,6 +190,22 @@ class ShownStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """Open invoices more than 30, 60 or 90 days past their due date (the admin home's queue links to the first)."""
+
+    title = gettext_lazy("overdue")
+    parameter_name = "overdue_for_more_than"
+    DAYS = (30, 60, 90)
+
+    def lookups(self, request, model_admin):
+        return [(str(days), _("More than %(days)s days") % {"days": days}) for days in self.DAYS]
+
+    def queryset(self, request, queryset):
+        if self.value() in {str(days) for days in self.DAYS}:
+            return queryset.overdue_for_more_than(int(self.value()))
+        return queryset
+
+
 class PaymentFlag(models.TextChoices):
     """What may need doing about an invoice's payments, shown as badges in the list and offered as a filter."""
 
@@ -365,6 +381,7 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
     )
     list_filter = (
         ShownStatusFilter,
+        OverdueFilter,
         PaymentFlagFilter,
         MemberFilter,
         currency_filter("currency"),

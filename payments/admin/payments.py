@@ -55,6 +55,7 @@ from payments.admin.forms import (
     StandalonePaymentForm,
 )
 from payments.admin.previews import refund_preview, refund_preview_html
+from payments.dashboard import payments_needing_review
 from payments.models import (
     Allocation,
     Payment,
@@ -143,7 +144,7 @@ class NeedsReviewFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(needs_review=True)
+            return payments_needing_review(queryset)
         return queryset
 
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from billing.admin.base import ReadOnlyAdmin
 from billing.errors import BillingError
+from payments.dashboard import webhook_events_failed
 from payments.models import WebhookEvent
 from payments.services.webhook import webhook_event_reprocess
 
@@ -25,7 +26,7 @@ class WebhookEventStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "failed":
-            return queryset.filter(processed_at__isnull=True, failed_at__isnull=False)
+            return webhook_events_failed(queryset)
         if self.value() == "waiting":
             return queryset.filter(processed_at__isnull=True, failed_at__isnull=True)
         if self.value() == "processed":
