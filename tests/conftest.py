@@ -5,6 +5,8 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.utils.translation import trans_real
 
 from billing.activity import Actor
 from coworking_billing.celery import app as celery_app
@@ -16,6 +18,14 @@ from tests.support.forms import FormClient
 def client() -> FormClient:
     """pytest-django's `client`, as a `FormClient`."""
     return FormClient()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def catalogs_compiled():
+    """The translation catalogues compiled (as `make test` does), so that a bare `pytest` shows French and German."""
+    call_command("compile_catalogs")
+    trans_real._translations = {}
+    trans_real._default = None
 
 
 @pytest.fixture(autouse=True)
