@@ -233,6 +233,22 @@ def test_a_mail_to_a_member_without_a_language_and_to_the_staff_is_in_the_defaul
     assert message.subject.startswith("Invoice ") and "€40.00" in message.subject
 
 
+def test_the_password_reset_mail_is_in_the_members_language_whatever_the_browsers(client, french_member, mailoutbox):
+    client.post(reverse("portal:password_reset"), {"email": french_member.email}, headers={"accept-language": "de"})
+
+    (message,) = mailoutbox
+    assert message.subject == "Réinitialisez votre mot de passe pour le portail des membres de Coworking space"
+    assert message.body.startswith("Bonjour,")
+
+
+def test_the_demo_space_has_french_and_german_members():
+    from members.demo import DEMO_MEMBERS
+
+    languages = {demo.name: demo.language for demo in DEMO_MEMBERS}
+    assert languages["Léa Martin"] == "fr" and languages["Jonas Weber"] == "de"
+    assert {code for code, _name in settings.LANGUAGES} >= set(languages.values()) - {""}
+
+
 def test_a_french_members_invoice_and_receipt_pdfs_are_in_french(db, staff):
     member = portal_member(email="lea.martin@example.com", name="Léa Martin", language="fr")
     invoice = open_invoice(member=member, amounts=["1234.50"], due_date=DUE, actor=staff)
