@@ -38,6 +38,8 @@ class Member(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = gettext_lazy("member")
+        verbose_name_plural = gettext_lazy("members")
         ordering = ["name", "id"]
         # The member list's order.
         indexes = [models.Index(fields=["name", "id"], name="member_name_id")]
