@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.utils import translation
 from django.utils.translation import trans_real
 
 from billing.activity import Actor
@@ -26,6 +27,15 @@ def catalogs_compiled():
     call_command("compile_catalogs")
     trans_real._translations = {}
     trans_real._default = None
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts and ends in LANGUAGE_CODE: a page in French (LocaleMiddleware, a member's language) leaves
+    its language active in the thread, which the next test would otherwise inherit."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

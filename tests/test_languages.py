@@ -24,7 +24,8 @@ from billing.documents import invoice_pdf, receipt_pdf
 from billing.models import Invoice
 from billing.templatetags.billing_money import local_date
 from members.models import Member, StaffPreference
-from tests.factories import external_payment, open_invoice, reload
+from payments.notifications import payment_disputed_notify
+from tests.factories import card_payment, external_payment, open_invoice, reload
 from tests.members.portal.conftest import portal_member
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,6 +232,19 @@ def test_a_mail_to_a_member_without_a_language_and_to_the_staff_is_in_the_defaul
 
     (message,) = [message for message in mailoutbox if message.to == [member.email]]
     assert message.subject.startswith("Invoice ") and "€40.00" in message.subject
+
+
+def test_a_mail_to_the_staff_about_a_french_member_is_in_the_default_language(db, mailoutbox, settings):
+    settings.BILLING_ADMIN_EMAILS = ["billing@space.example"]
+    member = portal_member(email="lea.martin@example.com", name="Léa Martin", language="fr")
+    payment = card_payment(invoice=open_invoice(member=member, amounts=["40.00"]), amount="40.00", status="succeeded")
+
+    with translation.override("de"):
+        payment_disputed_notify(payment_id=payment.pk)
+
+    (message,) = mailoutbox
+    assert message.subject == f"Dispute opened on {payment.number} (Léa Martin)"
+    assert "€40.00" in message.body
 
 
 def test_the_password_reset_mail_is_in_the_members_language_whatever_the_browsers(client, french_member, mailoutbox):
