@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet
 
-.PHONY: run test test-slow install install-test migrate seed lint format lock graph bench bench-smoke clean
+.PHONY: run test test-slow install install-test migrate seed lint format lock graph bench bench-smoke clean messages
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -26,9 +26,12 @@ $(TEST_STAMP): requirements/test.txt $(RUNTIME_STAMP)
 	$(BIN)/pip install --quiet -r requirements/test.txt
 	touch $@
 
+# The translation catalogues (locale/*/LC_MESSAGES/django.po) compiled to .mo with Babel: no GNU gettext needed.
 install: $(RUNTIME_STAMP)
+	$(BIN)/python manage.py compile_catalogs
 
 install-test: $(TEST_STAMP)
+	$(BIN)/python manage.py compile_catalogs
 
 migrate: install
 	@mkdir -p var
@@ -85,6 +88,12 @@ lock: | $(BIN)/python
 	$(BIN)/pip install --quiet uv
 	$(LOCK) -o requirements/runtime.txt
 	$(LOCK) --extra test -c requirements/runtime.txt -o requirements/test.txt
+
+# The catalogues anew from the code and templates (needs GNU gettext's xgettext): translate what is new in
+# locale/fr and locale/de, then `make install` compiles them.
+messages: install
+	$(BIN)/python manage.py makemessages -l fr -l de --no-obsolete --no-location \
+		--ignore=tests --ignore=bench --ignore=staticfiles --ignore=var --ignore=.venv
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

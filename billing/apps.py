@@ -9,10 +9,9 @@ class BillingConfig(AppConfig):
     def ready(self):
         from djmoney import money as djmoney_money
 
-        from billing.money import money_locale
+        from billing.money import display_locale
 
         # django-money formats every shown amount (`str(money)`: templates, messages, mails, PDFs, admin columns)
-        # in the locale `djmoney.money.get_current_locale` returns, the active translation language, which
-        # overrides MONEY_FORMAT's locale. Amounts follow the space's BILLING_LOCALE instead, without activating
-        # a translation.
-        djmoney_money.get_current_locale = money_locale
+        # in the locale `djmoney.money.get_current_locale` returns. Amounts follow `display_locale`: the space's
+        # BILLING_LOCALE (with its territory) for the default language, else the active language's.
+        djmoney_money.get_current_locale = display_locale

@@ -2,7 +2,7 @@
 `templates/documents/` by xhtml2pdf (pure Python, on reportlab: no system package needed).
 
 Reads only: each function takes an object the caller already fetched (the admin through its permissions, the portal
-through its member-scoped selectors) and returns the PDF's bytes.
+through its member-scoped selectors) and returns the PDF's bytes, in the member's language.
 
 A page module, not a domain one: like a view it renders templates and answers HTTP downloads (`pdf_response`), and
 only pages (the admin's and the portal's) import it. It may import any domain module; no domain module may import
@@ -15,10 +15,11 @@ import reportlab
 from django.conf import settings
 from django.http import HttpResponse
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from xhtml2pdf import pisa
 
 from billing.models import CreditNote, Invoice
+from members.languages import member_language
 from payments.models import RECEIPT_STATUSES, Payment
 from payments.selectors import invoice_allocations, invoice_credit_notes, payment_allocations, payment_refunds
 
@@ -45,15 +46,17 @@ def _link_callback(uri: str, rel: str) -> str:
 
 
 def _render(template: str, context: dict) -> bytes:
-    html = render_to_string(
-        template,
-        {
-            **context,
-            "space_name": settings.BILLING_SPACE_NAME,
-            "generated_on": timezone.localdate(),
-            **{name: str(path) for name, path in FONTS.items()},
-        },
-    )
+    # In the member's language (their documents, whoever downloads them), with its dates and amounts.
+    with translation.override(member_language(context["member"])):
+        html = render_to_string(
+            template,
+            {
+                **context,
+                "space_name": settings.BILLING_SPACE_NAME,
+                "generated_on": timezone.localdate(),
+                **{name: str(path) for name, path in FONTS.items()},
+            },
+        )
     output = io.BytesIO()
     status = pisa.CreatePDF(src=html, dest=output, encoding="utf-8", link_callback=_link_callback)
     if status.err:

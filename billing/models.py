@@ -169,6 +169,8 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
     objects = InvoiceQuerySet.as_manager()
 
     class Meta:
+        verbose_name = gettext_lazy("invoice")
+        verbose_name_plural = gettext_lazy("invoices")
         ordering = ["-id"]
         indexes = [
             # What members owe (the aging report): the issued invoices with something left to pay.
@@ -394,6 +396,8 @@ class CreditNote(ConcurrentTransitionMixin, models.Model):
     )
 
     class Meta:
+        verbose_name = gettext_lazy("credit note")
+        verbose_name_plural = gettext_lazy("credit notes")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),

@@ -18,6 +18,7 @@ from babel.numbers import (
 )
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import translation
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 from moneyed import Currency, get_currency
@@ -152,10 +153,21 @@ def money_locale() -> Locale:
     return _locale(settings.BILLING_LOCALE)
 
 
+def display_locale() -> Locale:
+    """The locale amounts and dates are shown in: the active language's (a member's or a staff user's, see
+    members/languages.py), or the space's (`BILLING_LOCALE`) for the default language and for the space's own
+    language, whose territory it keeps (fr_CH). Amounts are still read in the space's locale (`amount_read`)."""
+    space = money_locale()
+    language = (translation.get_language() or "").split("-")[0]
+    if not language or language in {space.language, settings.LANGUAGE_CODE.split("-")[0]}:
+        return space
+    return _locale(language)
+
+
 def money_format(value: Money) -> str:
-    """An amount with its currency as people read it in the space's locale: €1,234.50 (en), 1 234,50 € (fr),
+    """An amount with its currency as people read it in the locale it is shown in: €1,234.50 (en), 1 234,50 € (fr),
     1.234,50 € (de). `str(money)` gives the same (see `BillingConfig.ready`)."""
-    return format_currency(value.amount, currency_code(value.currency), locale=money_locale())
+    return format_currency(value.amount, currency_code(value.currency), locale=display_locale())
 
 
 def amount_as_typed(value: Money) -> str:

@@ -58,9 +58,13 @@ MIDDLEWARE = [
     # Serves the collected static files in production (gunicorn has no static file handler).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of a page: the browser's Accept-Language (or the language cookie), then the one a member or a
+    # staff user chose (members.languages.UserLanguageMiddleware, after the login is known).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "members.languages.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login attempt into the lockout page.
@@ -127,13 +131,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The languages of the portal, the mails, the PDFs and the admin. Each member and staff user may choose one; without
+# a choice, a page follows the browser's Accept-Language and a mail or a PDF this default.
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch")]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
-# The project's own catalogues (`manage.py makemessages -l fr` writes them here). Every page is in LANGUAGE_CODE:
-# without LocaleMiddleware, a browser's Accept-Language does not switch Django's own texts (the admin, form errors)
-# to a language the project's texts have no translation for.
+# The project's catalogues (locale/<language>/LC_MESSAGES/django.po), compiled by `manage.py compile_catalogs`.
 LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"

@@ -54,7 +54,7 @@ class MemberAdminForm(forms.ModelForm):
 
     class Meta:
         model = Member
-        fields = ["name", "kind", "email", "billing_address", "default_currency", "user"]
+        fields = ["name", "kind", "email", "billing_address", "default_currency", "language", "user"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -153,7 +153,7 @@ class MemberAdmin(WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
         "Name, email, an invoice or payment number or reference, or a card's last 4 digits."
     )
     word_search = staticmethod(member_search)
-    fields = ("name", "kind", "email", "billing_address", "default_currency", "user", "gateway_customer_id")
+    fields = ("name", "kind", "email", "billing_address", "default_currency", "language", "user", "gateway_customer_id")
     readonly_fields = ("gateway_customer_id",)
     raw_id_fields = ("user",)
 

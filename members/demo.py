@@ -34,6 +34,7 @@ class DemoMember:
     address: str
     portal: bool = False
     card: str = ""  # the sandbox test card saved for the member (payments/sandbox/demo.py), if any
+    language: str = ""  # the portal's, the mails' and the PDFs' (blank: the browser's)
 
 
 DEMO_MEMBERS = (
@@ -46,6 +47,7 @@ DEMO_MEMBERS = (
         "12 rue des Petites Écuries\n75010 Paris\nFrance",
         portal=True,
         card=WORKING_CARD,
+        language="fr",
     ),
     DemoMember(
         "northwind",
@@ -56,6 +58,7 @@ DEMO_MEMBERS = (
         "48 quai de Jemmapes\n75010 Paris\nFrance",
         portal=True,
         card=WORKING_CARD,
+        language="fr",
     ),
     DemoMember(
         "jonas",
@@ -65,6 +68,7 @@ DEMO_MEMBERS = (
         "EUR",
         "Oranienstraße 185\n10999 Berlin\nGermany",
         card=WORKING_CARD,
+        language="de",
     ),
     DemoMember(
         "brightpixel",
@@ -74,6 +78,7 @@ DEMO_MEMBERS = (
         "EUR",
         "Torstraße 92\n10119 Berlin\nGermany",
         card=DECLINING_CARD,
+        language="de",
     ),
     DemoMember(
         "sakura",
@@ -125,6 +130,7 @@ def demo_members_create() -> dict[str, Member] | None:
                 email=demo.email,
                 billing_address=demo.address,
                 default_currency=demo.currency,
+                language=demo.language,
             )
             for demo in DEMO_MEMBERS
         }

@@ -155,6 +155,8 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = gettext_lazy("payment")
+        verbose_name_plural = gettext_lazy("payments")
         ordering = ["-id"]
         indexes = [
             # The payments report's order: its date (received, else created, in TIME_ZONE), then number.
@@ -439,6 +441,8 @@ class WebhookEvent(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True, help_text=gettext_lazy("When it failed for good."))
 
     class Meta:
+        verbose_name = gettext_lazy("webhook event")
+        verbose_name_plural = gettext_lazy("webhook events")
         ordering = ["-received_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["gateway", "event_id"], name="webhook_event_unique"),
@@ -488,6 +492,8 @@ class OutboxMessage(models.Model):
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = gettext_lazy("outbox message")
+        verbose_name_plural = gettext_lazy("outbox messages")
         ordering = ["id"]
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(done_at__isnull=True), name="outbox_message_waiting"),

@@ -8,7 +8,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import translation
 
+from members.languages import member_language
 from members.links import portal_link
 from payments.models import Payment, Refund
 
@@ -20,11 +22,13 @@ def billing_admin_emails() -> list[str]:
     return list(users.values_list("email", flat=True))
 
 
-def _send(*, template: str, context: dict, recipients: list[str]) -> None:
+def _send(*, template: str, context: dict, recipients: list[str], language: str | None = None) -> None:
+    """One mail, in `language` (the member's, for a mail to a member), else in LANGUAGE_CODE."""
     if not recipients:
         return
-    subject = render_to_string(f"mail/{template}_subject.txt", context).strip()
-    body = render_to_string(f"mail/{template}.txt", context)
+    with translation.override(language or settings.LANGUAGE_CODE):
+        subject = render_to_string(f"mail/{template}_subject.txt", context).strip()
+        body = render_to_string(f"mail/{template}.txt", context)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
 
 
@@ -42,7 +46,12 @@ def _payment_failed_context(payment_id: int) -> dict:
 def payment_failed_member_notify(*, payment_id: int) -> None:
     """No automatic retry follows: ask the member to pay in the portal."""
     context = _payment_failed_context(payment_id)
-    _send(template="payment_failed_member", context=context, recipients=[context["member"].email])
+    _send(
+        template="payment_failed_member",
+        context=context,
+        recipients=[context["member"].email],
+        language=member_language(context["member"]),
+    )
 
 
 def payment_failed_admin_notify(*, payment_id: int) -> None:
@@ -67,6 +76,7 @@ def refund_issued_notify(*, refund_id: int) -> None:
         template="refund_issued_member",
         context={"refund": refund, "payment": refund.payment, "member": refund.payment.member},
         recipients=[refund.payment.member.email],
+        language=member_language(refund.payment.member),
     )
 
 
@@ -83,6 +93,7 @@ def payment_receipt_notify(*, payment_id: int) -> None:
             "portal_url": portal_link("portal:receipt", payment.pk),
         },
         recipients=[payment.member.email],
+        language=member_language(payment.member),
     )
 
 
@@ -98,6 +109,7 @@ def invoice_issued_notify(*, invoice_id: int) -> None:
             "portal_url": portal_link("portal:invoice_detail", invoice.pk),
         },
         recipients=[invoice.member.email],
+        language=member_language(invoice.member),
     )
 
 

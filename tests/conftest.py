@@ -6,6 +6,9 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.utils import translation
+from django.utils.translation import trans_real
 
 from billing.activity import Actor
 from coworking_billing.celery import app as celery_app
@@ -49,6 +52,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def client() -> FormClient:
     """pytest-django's `client`, as a `FormClient`."""
     return FormClient()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def catalogs_compiled():
+    """The translation catalogues compiled (as `make test` does), so that a bare `pytest` shows French and German."""
+    call_command("compile_catalogs")
+    trans_real._translations = {}
+    trans_real._default = None
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts and ends in LANGUAGE_CODE: a page in French (LocaleMiddleware, a member's language) leaves
+    its language active in the thread, which the next test would otherwise inherit."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

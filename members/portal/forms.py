@@ -4,14 +4,16 @@ become form errors)."""
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from billing.errors import BillingError
 from billing.money import money_parse
+from members.languages import member_language
 from members.portal.selectors import portal_member
 from payments.models import PaymentMethod
 
@@ -61,6 +63,21 @@ class MemberPasswordResetForm(PasswordResetForm):
 
     def get_users(self, email):
         return (user for user in super().get_users(email) if portal_member(user) is not None)
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        # In the member's language, whatever the browser that asked for it.
+        with translation.override(member_language(portal_member(context["user"]))):
+            super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
+
+
+class LanguageForm(forms.Form):
+    """The member's language in the portal's header ("" for the browser's)."""
+
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"),
+        required=False,
+        choices=[("", gettext_lazy("Browser's language")), *settings.LANGUAGES],
+    )
 
 
 class CardNumberInput(forms.TextInput):

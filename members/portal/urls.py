@@ -26,6 +26,7 @@ urlpatterns = [
     path("cards/<int:pk>/default/", views.card_set_default, name="card_set_default"),
     path("cards/<int:pk>/remove/", views.card_remove, name="card_remove"),
     path("credit/", views.credit, name="credit"),
+    path("language/", views.language_choose, name="language"),
     # Log in by email (rate limited by django-axes), log out (POST), reset a forgotten password by mail.
     path(
         "login/",

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -23,7 +24,8 @@ from billing.intents import IntentRepeated, intent_check_unused
 from billing.models import InvoiceStatus, ShownStatus, invoice_accepts_payment
 from billing.money import amount_as_typed, money_from_db, money_sum, zero
 from billing.selectors import member_balance_entries, member_money_balances
-from members.portal.forms import AddCardForm, PayAllForm, PayForm
+from members.languages import language_activate, member_language_set, session_language_remember
+from members.portal.forms import AddCardForm, LanguageForm, PayAllForm, PayForm
 from members.portal.selectors import (
     InvoiceAmounts,
     invoice_amounts,
@@ -76,6 +78,7 @@ def member_required(view: Callable) -> Callable:
         else:
             request.member = member
             request.actor = Actor.member(request.user)
+            language_activate(request, member.language)
             response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
         return response
@@ -152,6 +155,23 @@ class MemberPasswordResetView(PasswordResetView):
     def form_valid(self, form):
         self.extra_email_context = {"site_name": settings.BILLING_SPACE_NAME}
         return super().form_valid(form)
+
+
+@member_required
+@require_POST
+def language_choose(request: HttpRequest) -> HttpResponse:
+    """The header's language selector: the member's language for the portal, the mails and the PDFs."""
+    form = LanguageForm(request.POST)
+    if form.is_valid():
+        language = form.cleaned_data["language"]
+        member_language_set(member=request.member, language=language)
+        session_language_remember(request, language)
+    else:
+        messages.error(request, _("Choose one of the languages offered."))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("portal:invoice_list")
+    return redirect(back)
 
 
 # Invoices ----------------------------------------------------------------------------------------------------------

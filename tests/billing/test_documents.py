@@ -14,6 +14,7 @@ from billing.models import CreditNoteReason
 from billing.services.credit_note_issue import credit_note_issue
 from billing.services.invoice_draft import LineInput, invoice_draft_create
 from billing.services.invoice_issue import invoice_issue
+from billing.templatetags.billing_money import local_date
 from payments.models import Refund
 from payments.services.refund import payment_refund
 from tests.factories import (
@@ -94,7 +95,7 @@ def test_the_invoice_pdf_shows_the_space_the_member_the_lines_and_the_amounts(in
     assert "Total" in text and "€120.00" in text
     assert "Paid" in text and "€50.00" in text
     assert "Amount remaining" in text and "€70.00" in text
-    assert invoice.issue_date.strftime("%Y-%m-%d") in text
+    assert local_date(invoice.issue_date) in text
 
 
 def test_the_invoice_pdf_shows_its_credit_notes_and_what_they_credited(invoice, staff):

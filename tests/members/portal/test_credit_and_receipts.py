@@ -6,6 +6,7 @@ import pytest
 from django.urls import resolve, reverse
 
 from billing.services.money_balance_adjust import money_balance_adjust
+from billing.templatetags.billing_money import local_date
 from payments.models import Payment
 from payments.services.payment_void import payment_void
 from payments.services.refund import payment_refund
@@ -58,7 +59,7 @@ def test_a_receipt_shows_what_the_payment_paid_its_refunds_and_the_credit_left(
     html = member_client.get(reverse("portal:receipt", args=[payment.pk])).content.decode()
 
     assert f"Receipt {payment.number}" in html
-    assert member.name in html and f"{today:%Y-%m-%d}" in html
+    assert member.name in html and local_date(today) in html
     assert "External (check)" in html
     assert first.number in html and "€30.00" in html
     assert "Refunded" in html and "€5.00" in html

@@ -12,6 +12,7 @@ from billing.services.credit_note_issue import credit_note_issue
 from billing.services.invoice_issue import invoice_issue
 from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
 from billing.services.money_balance_adjust import money_balance_adjust
+from billing.templatetags.billing_money import local_date
 from payments.services.refund import payment_refund
 from tests.factories import card_payment, draft_invoice, eur, external_payment, open_invoice
 
@@ -79,7 +80,7 @@ def test_each_row_shows_dates_amounts_and_a_status_badge(member_client, member, 
     ]:
         assert f'<span class="badge badge--{css}">{label}</span>' in html
     assert "€100.00" in html and "€60.00" in html  # total and remaining of the partly paid one
-    assert f"{partly.due_date:%Y-%m-%d}" in html and f"{partly.issue_date:%Y-%m-%d}" in html
+    assert local_date(partly.due_date) in html and local_date(partly.issue_date) in html
     assert f'href="{reverse("portal:invoice_pay", args=[plain.pk])}"' in html
     assert f'href="{reverse("portal:invoice_pay", args=[paid.pk])}"' not in html
     assert f'href="{reverse("portal:invoice_pay", args=[void.pk])}"' not in html
