@@ -79,3 +79,39 @@ CSV_HEADER = "Booking date;Amount;Currency;Name;IBAN;Purpose;Bank reference"
 
 def csv_statement(rows: list[str]) -> bytes:
     return ("\n".join([CSV_HEADER, *rows]) + "\n").encode()
+
+
+_counter = iter(range(1, 10**9))
+
+
+def transfer(
+    amount: str,
+    *,
+    remittance: str = "",
+    iban: str = "",
+    name: str = "Payer",
+    currency: str = "EUR",
+    indicator: str = "CRDT",
+    booked: datetime.date | None = None,
+):
+    """One incoming transfer, imported as a one-entry CAMT.053 statement; returns its bank transaction (with the
+    match proposed at import)."""
+    from bank.models import BankTransaction
+    from bank.services.statement_import import statement_import
+    from tests.factories import SYSTEM
+
+    reference = f"T-{next(_counter)}"
+    data = camt_statement(
+        [
+            camt_entry(
+                amount=amount,
+                reference=reference,
+                currency=currency,
+                indicator=indicator,
+                booked=booked,
+                details=[camt_details(name=name, iban=iban, ustrd=remittance)],
+            )
+        ]
+    )
+    statement_import(data=data, file_name="t.xml", file_format="camt053", actor=SYSTEM)
+    return BankTransaction.objects.get(bank_reference=reference)
