@@ -106,12 +106,13 @@ def demo_statement_render(file_format: str, fields: dict[str, str]) -> bytes:
     return Template((SAMPLES / SAMPLE_FILES[file_format]).read_text()).substitute(fields).encode()
 
 
-def demo_statements_write(*, today: datetime.date, directory: Path | None = None) -> list[Path]:
-    """Write today's demo statements (once: files already there are kept, so the statement uploaded before stays the
-    same); returns their paths, or [] when the demo's invoices are no longer open."""
+def demo_statements_write(*, today: datetime.date, refresh: bool, directory: Path | None = None) -> list[Path]:
+    """Write today's demo statements when the demo was just created (`refresh`) or they are missing: a seed run on
+    an existing demo keeps them, so the statement uploaded before stays the same. Returns their paths, or [] when
+    the demo's invoices are no longer open."""
     directory = directory or Path(settings.VAR_DIR) / "demo-statements"
     paths = [directory / f"statement-{today:%Y%m%d}.{name.split('.', 1)[1]}" for name in SAMPLE_FILES.values()]
-    if all(path.exists() for path in paths):
+    if not refresh and all(path.exists() for path in paths):
         return paths
     fields = demo_statement_fields(today=today)
     if fields is None:
@@ -122,11 +123,12 @@ def demo_statements_write(*, today: datetime.date, directory: Path | None = None
     return paths
 
 
-def demo_bank_ensure(*, today: datetime.date) -> list[str]:
-    """The mapping, the known IBAN and the statements; the summary's lines."""
+def demo_bank_ensure(*, today: datetime.date, created: bool) -> list[str]:
+    """The mapping, the known IBAN and the statements (written anew when the demo was just `created`); the
+    summary's lines."""
     demo_csv_mapping_ensure()
     demo_known_iban_ensure()
-    paths = demo_statements_write(today=today)
+    paths = demo_statements_write(today=today, refresh=created)
     if not paths:
         return []
     lines = ["Bank statements to upload (Bank transfers > Bank transactions > Import a statement):"]

@@ -89,7 +89,7 @@ class Command(BaseCommand):
             extra_created = self._generated_members_ensure(member_count - DEFAULT_MEMBERS, options=options)
         portal_logins = demo_portal_logins_ensure()
         role_logins = demo_role_logins_ensure()
-        bank_summary = demo_bank_ensure(today=self.calendar.today)
+        bank_summary = demo_bank_ensure(today=self.calendar.today, created=created or extra_created)
 
         if created or extra_created:
             self.stdout.write(self.style.SUCCESS("Demo coworking space created."))
