@@ -93,8 +93,6 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
         "remittance_shown",
         "status_shown",
         "proposed_match",
-        "confidence_shown",
-        "payment_shown",
     )
     list_display_links = ("booking_date",)
     list_filter = (ReviewFilter, "status", "booking_date")
@@ -150,9 +148,12 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Status"), ordering="status")
     def status_shown(self, obj: BankTransaction):
-        return obj.get_status_display()
+        payments = self.payment_shown(obj)
+        if not payments:
+            return obj.get_status_display()
+        return format_html("{}<div>{}</div>", obj.get_status_display(), payments)
 
-    @admin.display(description=gettext_lazy("Proposed match"))
+    @admin.display(description=gettext_lazy("Proposed match"), ordering="confidence")
     def proposed_match(self, obj: BankTransaction):
         if obj.member_id is None:
             return "–"
@@ -165,35 +166,27 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
             ),
         )
         return format_html(
-            '<a href="{}">{}</a><div>{}</div>',
+            '<a href="{}">{}</a><div>{}</div><div class="billing-quiet">{} % · {}</div>',
             reverse("admin:members_member_change", args=[obj.member_id]),
             obj.member,
             invoices or _("no invoice: kept as credit"),
+            obj.confidence,
+            obj.get_match_rule_display(),
         )
 
-    @admin.display(description=gettext_lazy("Confidence"), ordering="confidence")
-    def confidence_shown(self, obj: BankTransaction):
-        if not obj.match_rule:
-            return "–"
-        return format_html("{} %<div class='billing-quiet'>{}</div>", obj.confidence, obj.get_match_rule_display())
-
-    @admin.display(description=gettext_lazy("Payment"))
     def payment_shown(self, obj: BankTransaction):
         payments = [recording.payment for recording in obj.recordings.all()]
-        return (
-            format_html_join(
-                ", ",
-                '<a href="{}">{}</a>{}',
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>{}',
+            (
                 (
-                    (
-                        reverse("admin:payments_payment_change", args=[payment.pk]),
-                        payment,
-                        f" ({payment.get_status_display().lower()})" if payment.status != "succeeded" else "",
-                    )
-                    for payment in payments
-                ),
-            )
-            or "–"
+                    reverse("admin:payments_payment_change", args=[payment.pk]),
+                    payment,
+                    f" ({payment.get_status_display().lower()})" if payment.status != "succeeded" else "",
+                )
+                for payment in payments
+            ),
         )
 
     def changelist_view(self, request, extra_context=None):

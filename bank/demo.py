@@ -13,6 +13,7 @@ from string import Template
 from django.conf import settings
 
 from bank.models import CsvMapping, MemberBankAccount
+from bank.statements import iban_normalize
 from billing.models import Invoice
 from members.models import Member
 
@@ -88,7 +89,7 @@ def demo_statement_fields(*, today: datetime.date) -> dict[str, str] | None:
         "mt_date": today.strftime("%y%m%d"),
         "mt_md": today.strftime("%m%d"),
         "csv_date": today.strftime("%d.%m.%Y"),
-        "space_iban": getattr(settings, "BILLING_BANK_IBAN", "") or SPACE_IBAN,
+        "space_iban": iban_normalize(getattr(settings, "BILLING_BANK_IBAN", "")) or SPACE_IBAN,
         "batch_amount": f"{amounts['paid'] + amounts['partial']:.2f}",
         "closing_comma": _comma(Decimal("10000.00") + sum(amounts.values()) + Decimal("80.00") - Decimal("4.90")),
         "partial_number": invoices["partial"].number,

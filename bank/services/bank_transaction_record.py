@@ -15,6 +15,7 @@ from billing.activity import Actor, activities_save, activity_build
 from billing.errors import BillingError, InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import invoices_lock, member_lock
+from billing.models import invoice_accepts_payment
 from billing.rules import transition_check
 from payments.lock_objects import payment_lock_with_invoices
 from payments.models import ExternalKind, Payment, PaymentStatus
@@ -63,8 +64,8 @@ def bank_transaction_record(*, bank_transaction: BankTransaction, actor: Actor) 
                         % {"amount": set_amounts[invoice.pk], "invoice": invoice, "remaining": invoice.amount_remaining}
                     )
                 payable.append(invoice)
-            elif invoice.amount_remaining.amount > 0 and invoice.status in ("open", "uncollectible"):
-                payable.append(invoice)  # Paid meanwhile: the money goes to the others, or stays as credit.
+            elif invoice_accepts_payment(invoice):
+                payable.append(invoice)  # One paid meanwhile is left out: the money goes to the others, or is credit.
         applications, _excess = allocation_plan(bank_transaction.amount, payable, set_amounts)
         activities = []
         payment = payment_external_create_locked(
