@@ -20,6 +20,7 @@ from bank.forms import (
     BankTransactionUndoForm,
     StatementUploadForm,
 )
+from bank.matching import bank_transaction_candidates
 from bank.models import (
     HIGH_CONFIDENCE,
     BankTransaction,
@@ -273,8 +274,30 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
             proposed=list(bank_transaction.proposed.select_related("invoice").order_by("pk")),
             recordings=list(bank_transaction.recordings.select_related("payment").order_by("pk")),
             activities=target_activities(target=bank_transaction),
+            candidates=self.candidates(request, bank_transaction),
         )
         return TemplateResponse(request, "admin/bank/banktransaction/page.html", context)
+
+    def candidates(self, request: HttpRequest, bank_transaction: BankTransaction) -> list[dict]:
+        """What the rules find, most confident first, each with the link that picks it by hand (while the
+        transaction can be matched)."""
+        can_match = bank_transaction.status in (
+            BankTransactionStatus.UNMATCHED,
+            BankTransactionStatus.MATCHED,
+            BankTransactionStatus.UNDONE,
+        ) and request.user.has_perm(CHANGE_BANK_TRANSACTION)
+        return [
+            {
+                "proposal": candidate,
+                "choose_url": (
+                    self.url_for("match", bank_transaction.pk)
+                    + f"?member={candidate.member.pk}&invoices={','.join(str(i.pk) for i in candidate.invoices)}"
+                    if can_match
+                    else None
+                ),
+            }
+            for candidate in bank_transaction_candidates(bank_transaction)
+        ]
 
     def change_url(self, bank_transaction: BankTransaction) -> str:
         return reverse("admin:bank_banktransaction_change", args=[bank_transaction.pk])
@@ -353,11 +376,13 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
             chosen = object_id_parse(request.POST.get("member"))
             url = self.url_for("match", bank_transaction.pk) + (f"?member={chosen}" if chosen else "")
             return HttpResponseRedirect(url)
-        proposed = (
-            {p.invoice_id: p.amount for p in bank_transaction.proposed.all()}
-            if member is not None and member.pk == bank_transaction.member_id
-            else {}
-        )
+        chosen_invoices = [object_id_parse(part) for part in request.GET.get("invoices", "").split(",")]
+        if any(chosen_invoices):
+            proposed = {invoice_id: None for invoice_id in chosen_invoices if invoice_id}
+        elif member is not None and member.pk == bank_transaction.member_id:
+            proposed = {p.invoice_id: p.amount for p in bank_transaction.proposed.all()}
+        else:
+            proposed = {}
         form = BankTransactionMatchForm(
             self.form_data(request), bank_transaction=bank_transaction, member=member, proposed=proposed
         )

@@ -34,6 +34,9 @@ class Proposal:
     def confidence(self) -> int:
         return MATCH_CONFIDENCE[self.rule]
 
+    def get_rule_display(self) -> str:
+        return str(MatchRule(self.rule).label)
+
 
 def invoice_numbers_find(text: str) -> list[str]:
     return [f"INV-{year}-{serial}" for year, serial in INVOICE_NUMBER.findall(text or "")]
@@ -88,30 +91,45 @@ def invoices_adding_up(invoices: list[Invoice], amount: Money) -> list[Invoice] 
     return None
 
 
-def _by_iban(bank_transaction: BankTransaction) -> Proposal | None:
+def _by_iban(bank_transaction: BankTransaction) -> list[Proposal]:
+    """The candidates of the member whose known IBAN paid, most confident first: the invoice with exactly that
+    remaining, the invoices adding up to it, the member with their open invoices (oldest first)."""
     if not bank_transaction.counterparty_iban:
-        return None
+        return []
     member_ids = set(
         MemberBankAccount.objects.filter(iban=bank_transaction.counterparty_iban).values_list("member_id", flat=True)
     )
     if len(member_ids) != 1:
-        return None
+        return []
     member = Member.objects.get(pk=member_ids.pop())
     invoices = open_invoices(member.pk, bank_transaction.currency)
+    candidates = []
     exact = [invoice for invoice in invoices if invoice.amount_remaining == bank_transaction.amount]
     if exact:
-        return Proposal(member=member, rule=MatchRule.IBAN_EXACT, invoices=exact[:1])
+        candidates.append(Proposal(member=member, rule=MatchRule.IBAN_EXACT, invoices=exact[:1]))
     adding_up = invoices_adding_up(invoices, bank_transaction.amount)
     if adding_up:
-        return Proposal(member=member, rule=MatchRule.IBAN_SUM, invoices=adding_up)
-    return Proposal(member=member, rule=MatchRule.IBAN, invoices=invoices)
+        candidates.append(Proposal(member=member, rule=MatchRule.IBAN_SUM, invoices=adding_up))
+    candidates.append(Proposal(member=member, rule=MatchRule.IBAN, invoices=invoices))
+    return candidates
+
+
+def bank_transaction_candidates(bank_transaction: BankTransaction) -> list[Proposal]:
+    """Every candidate for the transaction, most confident first (none for debits and other currencies)."""
+    if not bank_transaction_is_matchable(bank_transaction):
+        return []
+    by_reference = _by_reference(bank_transaction)
+    candidates = ([by_reference] if by_reference else []) + _by_iban(bank_transaction)
+    unique = {}
+    for candidate in candidates:
+        unique.setdefault((candidate.member.pk, tuple(invoice.pk for invoice in candidate.invoices)), candidate)
+    return list(unique.values())
 
 
 def bank_transaction_propose(bank_transaction: BankTransaction) -> Proposal | None:
-    """The most confident proposal for the transaction, or None (debits, other currencies, nothing found)."""
-    if not bank_transaction_is_matchable(bank_transaction):
-        return None
-    return _by_reference(bank_transaction) or _by_iban(bank_transaction)
+    """The most confident candidate for the transaction, or None (debits, other currencies, nothing found)."""
+    candidates = bank_transaction_candidates(bank_transaction)
+    return candidates[0] if candidates else None
 
 
 def allocation_plan(

@@ -204,3 +204,21 @@ def test_a_user_without_the_permissions_sees_no_button_and_cannot_post(clerk_cli
     assert client.post(page_url("ignore", bank_transaction), {"reason": "x"}).status_code == 403
     assert client.get(reverse("admin:bank_banktransaction_import")).status_code == 403
     assert reload(bank_transaction).status == BankTransactionStatus.MATCHED
+
+
+def test_the_page_lists_the_candidates_and_choosing_one_ticks_its_invoices(staff_client):
+    from bank.models import MemberBankAccount
+
+    member = MemberFactory(name="Grace Hopper")
+    MemberBankAccount.objects.create(member=member, iban="NL91ABNA0417164300")
+    first, second = open_invoice(member=member, amounts=["40.00"]), open_invoice(member=member, amounts=["35.00"])
+    open_invoice(member=member, amounts=["99.00"])
+    bank_transaction = transfer("75.00", iban="NL91ABNA0417164300")
+
+    page = staff_client.get(page_url("change", bank_transaction)).content.decode()
+    assert "Candidates" in page and "70 %" in page and "40 %" in page
+
+    choose = page_url("match", bank_transaction) + f"?member={member.pk}&invoices={second.pk}"
+    form = staff_client.get(choose).content.decode()
+    assert f'name="invoice_{second.pk}" id="id_invoice_{second.pk}" checked' in form
+    assert f'name="invoice_{first.pk}" id="id_invoice_{first.pk}" checked' not in form

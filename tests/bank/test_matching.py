@@ -162,3 +162,21 @@ def test_the_booking_date_is_kept(today):
     booked = today - datetime.timedelta(days=3)
 
     assert transfer("5.00", booked=booked).booking_date == booked
+
+
+def test_every_candidate_is_listed_most_confident_first():
+    from bank.matching import bank_transaction_candidates
+
+    member = MemberFactory()
+    MemberBankAccount.objects.create(member=member, iban=IBAN)
+    first = open_invoice(member=member, amounts=["40.00"])
+    second = open_invoice(member=member, amounts=["35.00"])
+    named = open_invoice(member=member, amounts=["75.00"])
+
+    bank_transaction = transfer("75.00", iban=IBAN, remittance=named.payment_reference)
+
+    assert [(c.rule, c.invoices) for c in bank_transaction_candidates(bank_transaction)] == [
+        (MatchRule.REFERENCE, [named]),
+        (MatchRule.IBAN_SUM, [first, second]),
+        (MatchRule.IBAN, [first, second, named]),
+    ]
