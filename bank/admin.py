@@ -207,7 +207,9 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
             try:
                 payment = bank_transaction_record(bank_transaction=bank_transaction, actor=self.actor(request))
             except BillingError as error:
-                refused.append(f"{bank_transaction}: {error.message}")
+                refused.append(
+                    _("%(transaction)s: %(error)s") % {"transaction": bank_transaction, "error": error.message}
+                )
             else:
                 recorded.append(str(payment))
         if recorded:
@@ -233,7 +235,10 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
             try:
                 proposed += bank_transaction_propose_again(bank_transaction=bank_transaction, actor=self.actor(request))
             except BillingError as error:
-                messages.error(request, f"{bank_transaction}: {error.message}")
+                messages.error(
+                    request,
+                    _("%(transaction)s: %(error)s") % {"transaction": bank_transaction, "error": error.message},
+                )
         messages.info(
             request,
             ngettext("%(count)s match proposed.", "%(count)s matches proposed.", proposed) % {"count": proposed},

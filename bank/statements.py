@@ -92,7 +92,7 @@ def _money(amount_text: str, currency: str, where: str) -> Money:
             _("%(where)s: “%(amount)s” is not an amount.") % {"where": where, "amount": amount_text}
         ) from None
     except BillingError as error:
-        raise StatementError(f"{where}: {error}") from None
+        raise StatementError(_("%(where)s: %(error)s") % {"where": where, "error": error}) from None
     if value.amount <= 0:
         raise StatementError(_("%(where)s: the amount must be greater than zero.") % {"where": where})
     return value
