@@ -59,6 +59,7 @@ def statement_import(
             ignore_conflicts=True,  # ON CONFLICT DO NOTHING: a transaction imported before is not added again.
         )
         added = list(BankTransaction.objects.filter(statement_import=statement).order_by("pk"))
+        _known_check(entries, statement=statement)
         statement.added = len(added)
         statement.save(update_fields=["added"])
         activities = [
@@ -85,3 +86,42 @@ def statement_import(
                 progress(done, len(added))
         activities_save(activities)
     return statement
+
+
+def _known_check(entries, *, statement: StatementImport) -> None:
+    """An entry whose reference was imported before must be that same transaction (an overlapping statement);
+    one with another amount, direction or booking date under a known reference is refused, naming it. So is a
+    reference given twice in the file to different transactions."""
+    in_file = {}
+    for key, entry in entries:
+        first = in_file.setdefault(key, entry)
+        if (first.amount, first.is_credit, first.booking_date) != (entry.amount, entry.is_credit, entry.booking_date):
+            raise StatementError(
+                _("%(where)s: the bank reference %(reference)s is also %(first)s's, with another amount or date.")
+                % {"where": entry.where, "reference": key, "first": first.where}
+            )
+    known = {
+        row.bank_reference: row
+        for row in BankTransaction.objects.filter(bank_reference__in=[key for key, _entry in entries]).exclude(
+            statement_import=statement
+        )
+    }
+    for key, entry in entries:
+        row = known.get(key)
+        if row is None:
+            continue
+        if (row.amount, row.is_credit, row.booking_date) != (entry.amount, entry.is_credit, entry.booking_date):
+            raise StatementError(
+                _(
+                    "%(where)s: the bank reference %(reference)s was imported before for %(amount)s on %(date)s; "
+                    "this file says %(file_amount)s on %(file_date)s. Check the file with the bank."
+                )
+                % {
+                    "where": entry.where,
+                    "reference": key,
+                    "amount": row.amount,
+                    "date": row.booking_date,
+                    "file_amount": entry.amount,
+                    "file_date": entry.booking_date,
+                }
+            )

@@ -132,3 +132,24 @@ def test_the_command_reads_csv_with_a_named_mapping(tmp_path, csv_mapping, capsy
     call_command("import_bank_statement", str(path), "--no-progress", "--mapping", csv_mapping.name)
 
     assert bank_rows() == ["R-1"]
+
+
+def test_a_known_reference_with_another_amount_is_refused_and_nothing_is_written():
+    import_(camt_statement([camt_entry(amount="30.00", reference="A")]), "camt053")
+    before = (StatementImport.objects.count(), BankTransaction.objects.count(), Activity.objects.count())
+
+    with pytest.raises(StatementError, match=r"Entry 2 \(A\): the bank reference A was imported before for €30.00"):
+        import_(
+            camt_statement([camt_entry(amount="5.00", reference="NEW"), camt_entry(amount="31.00", reference="A")]),
+            "camt053",
+        )
+
+    assert (StatementImport.objects.count(), BankTransaction.objects.count(), Activity.objects.count()) == before
+
+
+def test_a_reference_given_twice_in_one_file_to_different_transactions_is_refused(csv_mapping):
+    rows = ["02.03.2026;10,00;EUR;A;;x;R-1", "02.03.2026;12,00;EUR;B;;y;R-1"]
+
+    with pytest.raises(StatementError, match="Line 3: the bank reference R-1 is also Line 2's"):
+        import_(csv_statement(rows), "csv", csv_mapping)
+    assert BankTransaction.objects.count() == 0
