@@ -222,3 +222,25 @@ def test_the_page_lists_the_candidates_and_choosing_one_ticks_its_invoices(staff
     form = staff_client.get(choose).content.decode()
     assert f'name="invoice_{second.pk}" id="id_invoice_{second.pk}" checked' in form
     assert f'name="invoice_{first.pk}" id="id_invoice_{first.pk}" checked' not in form
+
+
+def test_the_list_takes_as_many_queries_for_many_rows_as_for_few(staff_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff_client.get(reverse(CHANGELIST)).status_code == 200
+        return len(captured)
+
+    member = MemberFactory()
+    for _ in range(2):
+        invoice = open_invoice(member=member, amounts=["10.00"])
+        transfer("10.00", remittance=invoice.number)
+    few = list_queries()
+    for _ in range(8):
+        invoice = open_invoice(member=MemberFactory(), amounts=["10.00"])
+        staff_client.post(page_url("record", transfer("10.00", remittance=invoice.number)))
+    transfer("3.00")
+
+    assert list_queries() == few
