@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "billing",
     "payments",
     "payments.sandbox",
+    "bank",
     "members.portal",
     "django_fsm",
 ]

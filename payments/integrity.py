@@ -15,6 +15,7 @@ from django.db.models import BigIntegerField, Count, Exists, F, IntegerField, Ma
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Substr
 
+from bank.integrity import bank_transaction_violations
 from billing.models import (
     Activity,
     CreditNote,
@@ -455,6 +456,7 @@ CHECKS = (
     ("money balances", _balance_violations),
     ("numbers", _number_violations),
     ("activity", _activity_violations),
+    ("bank transactions", bank_transaction_violations),
 )
 
 

@@ -67,6 +67,7 @@ def test_the_readme_draws_every_transition_of_every_state_machine():
         "payments.PaymentAttempt.status",
         "payments.Refund.status",
         "sandbox.SandboxCharge.status",
+        "bank.BankTransaction.status",
     }
     assert drawn == declared, "the README's state diagrams are stale: run `make graph`"
     assert ("draft", "open", "issue") in drawn["billing.Invoice.status"]

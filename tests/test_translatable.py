@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("billing", "members", "payments", "coworking_billing")
+PACKAGES = ("billing", "members", "payments", "coworking_billing", "bank")
 
 ERROR_CLASSES = {
     "BillingError",

@@ -38,6 +38,8 @@ ADMIN_PAGES = {
     ("billing", "moneybalanceentry"),
     ("payments", "payment"),
     ("payments", "webhookevent"),
+    ("bank", "banktransaction"),
+    ("bank", "statementimport"),
 }
 
 
@@ -153,6 +155,22 @@ SENTENCES: dict[str, Sentence] = {
     "balance.returned": Sentence(
         gettext_lazy("%(actor)s gave %(amount)s back to the money balance"), (OF_MEMBER, FROM_INVOICE)
     ),
+    "payment.excess_unallocated": Sentence(
+        gettext_lazy("%(amount)s of a payment is more than its invoices asked for and stays unallocated as credit"),
+        (OF_MEMBER,),
+    ),
+    # Bank transfers
+    "bank_statement.imported": Sentence(gettext_lazy("%(actor)s imported a bank statement")),
+    "bank_transaction.matched": Sentence(
+        gettext_lazy("%(actor)s proposed a match for a bank transfer of %(amount)s"), (FROM_MEMBER,)
+    ),
+    "bank_transaction.recorded": Sentence(
+        gettext_lazy("%(actor)s confirmed a bank transfer of %(amount)s"), (FROM_MEMBER, OF_PAYMENT)
+    ),
+    "bank_transaction.ignored": Sentence(gettext_lazy("%(actor)s ignored a bank transaction of %(amount)s")),
+    "bank_transaction.undone": Sentence(
+        gettext_lazy("%(actor)s undid a bank transfer of %(amount)s"), (FROM_MEMBER, OF_PAYMENT)
+    ),
     # Webhooks
     "webhook.reprocessed": Sentence(gettext_lazy("%(actor)s asked to process the gateway event %(event)s again")),
 }
@@ -161,6 +179,7 @@ SENTENCES: dict[str, Sentence] = {
 # reason or the gateway's answer, shown under the sentence.
 MESSAGE_REPEATS_SENTENCE = {
     "invoice.overpaid",
+    "payment.excess_unallocated",
     "payment.retries_canceled",
     "refund.failed_after_success",
     "payment.needs_review",

@@ -11,7 +11,7 @@ from billing.activity import Actor, activities_save, activity_build
 from billing.intents import intent_claim
 from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice
-from billing.money import currency_check, money_check_entered
+from billing.money import currency_check, money_check_entered, money_sum
 from billing.numbering import ALLOCATION, PAYMENT, numbers_next
 from members.models import Member
 from payments.allocations import allocations_create
@@ -175,4 +175,60 @@ def payment_create_standalone(
             activities=activities,
         )
         activities_save(activities)
+    return payment
+
+
+def payment_external_create_locked(
+    *,
+    member: Member,
+    amount: Money,
+    applications: list[tuple[Invoice, Money]],
+    kind: str,
+    reference: str,
+    received_on: datetime.date,
+    note: str,
+    actor: Actor,
+    activities: list,
+) -> Payment:
+    """Record an external payment of `amount` allocated as `applications` say (each invoice once, at most what
+    remains on it), the rest unallocated as the member's credit; with no application it is a standalone payment.
+    For a caller that holds the member's and the invoices' locks in its own transaction and checked that each
+    invoice accepts payment (recording a bank transaction); the activity records join `activities`."""
+    allocated = money_sum((applied for _invoice, applied in applications), amount.currency)
+    if allocated > amount:
+        raise AssertionError(f"{allocated} allocated of a payment of {amount}.")
+    numbers = numbers_next(
+        counts={PAYMENT: 1, ALLOCATION: len(applications)} if applications else {PAYMENT: 1},
+        year=timezone.localdate().year,
+    )
+    payment = _external_payment_create(
+        number=numbers[PAYMENT][0],
+        member=member,
+        invoice=applications[0][0] if len(applications) == 1 else None,
+        amount=amount,
+        allocated=allocated,
+        kind=external_kind_check(kind),
+        reference=reference,
+        received_on=received_on_check(received_on),
+        note=note,
+        actor=actor,
+        activities=activities,
+    )
+    for (invoice, applied), number in zip(applications, numbers.get(ALLOCATION, []), strict=True):
+        allocations_create(
+            invoice=invoice, applications=[(payment, applied)], actor=actor, activities=activities, numbers=[number]
+        )
+        invoice_amounts_move(invoice, actor=actor, paid=applied, activities=activities)
+    if applications and amount > allocated:
+        activities.append(
+            activity_build(
+                actor=actor,
+                verb="payment.excess_unallocated",
+                member=member,
+                target=payment,
+                amount=amount - allocated,
+                message=f"{amount - allocated} of {payment} is more than its invoices asked for; "
+                "it stays unallocated as the member's credit.",
+            )
+        )
     return payment

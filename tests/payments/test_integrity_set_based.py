@@ -48,4 +48,5 @@ def test_the_stream_yields_the_violations_the_list_holds():
         "money balances",
         "numbers",
         "activity",
+        "bank transactions",
     ]

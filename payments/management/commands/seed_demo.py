@@ -2,7 +2,7 @@
 
 Every invoice, payment, allocation and balance entry is made by the same service a space administrator would
 use, so the cached amounts, the numbers and the activity are exactly what production would have. Each app seeds
-what it owns (members/demo.py, billing/demo.py, payments/demo.py, payments/sandbox/demo.py); this command calls
+what it owns (members/demo.py, billing/demo.py, payments/demo.py, payments/sandbox/demo.py, bank/demo.py); this command calls
 them in order and prints the summary and the logins.
 """
 
@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from bank.demo import demo_bank_ensure
 from billing.activity import Actor
 from billing.demo import (
     NORTHWIND_CREDIT_MEMO,
@@ -88,6 +89,7 @@ class Command(BaseCommand):
             extra_created = self._generated_members_ensure(member_count - DEFAULT_MEMBERS, options=options)
         portal_logins = demo_portal_logins_ensure()
         role_logins = demo_role_logins_ensure()
+        bank_summary = demo_bank_ensure(today=self.calendar.today, created=created or extra_created)
 
         if created or extra_created:
             self.stdout.write(self.style.SUCCESS("Demo coworking space created."))
@@ -98,6 +100,7 @@ class Command(BaseCommand):
             + demo_invoices_summary(today=self.calendar.today)
             + demo_payments_summary()
             + demo_cards_summary()
+            + bank_summary
         ):
             self.stdout.write(summary)
         self.stdout.write("")

@@ -25,7 +25,7 @@ from billing.services.money_balance_adjust import money_balance_adjust
 from tests.factories import SYSTEM, MemberFactory, external_payment, open_invoice
 
 ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = ("billing", "payments", "members", "coworking_billing")
+PACKAGES = ("billing", "payments", "members", "coworking_billing", "bank")
 
 
 def written_verbs() -> set[str]:
