@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0007_unaccent_extension'),
+        ('billing', '0008_invoice_payment_reference'),
     ]
 
     operations = [
