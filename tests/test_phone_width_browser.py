@@ -4,20 +4,17 @@ payments list fits at 1280 px with Django's side navigation open. The portal at 
 
 One test, parametrised over the pages; each builds the same books and looks at one page."""
 
-import datetime
 from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from djmoney.money import Money
 
 from billing.models import CreditNote, Invoice
 from members.models import Member
 from payments.models import Payment
-from djmoney.money import Money
-
 from payments.services.payment_external import payment_create_external
 from tests.factories import (
     SYSTEM,
@@ -122,7 +119,7 @@ PAGES = [
     ("payments-report", PHONE, "admin", lambda b: admin_url("billing_report_payments")),
     ("aging-report", PHONE, "admin", lambda b: admin_url("billing_report_aging")),
     ("member-credit-report", PHONE, "admin", lambda b: admin_url("billing_report_member_credit")),
-    ("admin-404", PHONE, "admin", lambda b: "/admin/billing/invoice/999999999/nothing-here/"),
+    ("admin-404", PHONE, "admin", lambda b: "/admin/nowhere/"),
     ("payment-list-1280", DESKTOP, "admin", lambda b: admin_url("payments_payment_changelist")),
     ("portal-invoices", PHONE, "portal", lambda b: reverse("portal:invoice_list")),
     ("portal-invoice", PHONE, "portal", lambda b: reverse("portal:invoice_detail", args=[b.invoice.pk])),
@@ -143,8 +140,13 @@ def logged_in_context(browser, live_server, user, viewport):
     context = browser.new_context(base_url=live_server.url, viewport=viewport)
     context.set_default_timeout(15_000)
     context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-          "url": live_server.url}]
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
     )
     return context
 
