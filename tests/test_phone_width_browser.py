@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from djmoney.money import Money
@@ -105,7 +106,8 @@ def admin_url(name: str, *args) -> str:
     return reverse(f"admin:{name}", args=args)
 
 
-# (page id, viewport, who looks at it (admin / portal), the URL from the books); a 404 page's id ends in "404".
+# (page id, viewport, who looks at it, the URL from the books): "admin" is a superuser, "clerk" a staff user who may
+# only view payments, "portal" the member. A 403 or 404 page's id ends in its status.
 PAGES = [
     ("admin-home", PHONE, "admin", lambda b: admin_url("index")),
     ("invoice-page", PHONE, "admin", lambda b: admin_url("billing_invoice_change", b.invoice.pk)),
@@ -130,6 +132,7 @@ PAGES = [
     ("payments-report", PHONE, "admin", lambda b: admin_url("billing_report_payments")),
     ("aging-report", PHONE, "admin", lambda b: admin_url("billing_report_aging")),
     ("member-credit-report", PHONE, "admin", lambda b: admin_url("billing_report_member_credit")),
+    ("admin-403", PHONE, "clerk", lambda b: admin_url("payments_payment_refund", b.paid_payment.pk)),
     ("admin-404", PHONE, "admin", lambda b: "/admin/nowhere/"),
     ("payment-list-1280", DESKTOP, "admin", lambda b: admin_url("payments_payment_changelist")),
     ("portal-invoices", PHONE, "portal", lambda b: reverse("portal:invoice_list")),
@@ -164,16 +167,21 @@ def logged_in_context(browser, live_server, user, viewport):
 
 @pytest.mark.parametrize(("viewport", "who", "url_of"), [page[1:] for page in PAGES], ids=[page[0] for page in PAGES])
 def test_the_page_does_not_scroll_sideways(request, browser, live_server, books, viewport, who, url_of):
-    if who == "admin":
-        user = UserFactory(username="manager", is_staff=True, is_superuser=True)
+    if who in ("admin", "clerk"):
+        user = UserFactory(username=who, is_staff=True, is_superuser=who == "admin")
         user.save()  # the password the factory set: the session's hash is checked against it
+        if who == "clerk":
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label="payments", codename="view_payment")
+            )
     else:
         user = books.member.user
     context = logged_in_context(browser, live_server, user, viewport)
     try:
         page = context.new_page()
         response = page.goto(url_of(books))
-        assert response.status == (404 if request.node.callspec.id.endswith("404") else 200), page.url
+        status = request.node.callspec.id.rsplit("-", 1)[-1]
+        assert response.status == (int(status) if status in ("403", "404") else 200), page.url
         assert "/login/" not in page.url
         page.wait_for_load_state("networkidle")
         scroll_width, wide = page.evaluate(
