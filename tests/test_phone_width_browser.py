@@ -1,6 +1,6 @@
 """The front desk's pages at a phone's width (390 px) in headless Chromium: the page never scrolls sideways (wide
 tables scroll inside their own box), with realistic data: a long member name, large amounts, several payments. The
-payments list fits at 1280 px with Django's side navigation open. The portal at 390 px too.
+lists (payments, invoices, members) fit at 1280 px with Django's side navigation open. The portal at 390 px too.
 
 One test, parametrised over the pages; each builds the same books and looks at one page."""
 
@@ -129,6 +129,8 @@ PAGES = [
     ("admin-403", PHONE, "clerk", lambda b: admin_url("payments_payment_refund", b.paid_payment.pk)),
     ("admin-404", PHONE, "admin", lambda b: "/admin/nowhere/"),
     ("payment-list-1280", DESKTOP, "admin", lambda b: admin_url("payments_payment_changelist")),
+    ("invoice-list-1280", DESKTOP, "admin", lambda b: admin_url("billing_invoice_changelist")),
+    ("member-list-1280", DESKTOP, "admin", lambda b: admin_url("members_member_changelist")),
     ("portal-invoices", PHONE, "portal", lambda b: reverse("portal:invoice_list")),
     ("portal-invoice", PHONE, "portal", lambda b: reverse("portal:invoice_detail", args=[b.invoice.pk])),
     ("portal-pay", PHONE, "portal", lambda b: reverse("portal:invoice_pay", args=[b.invoice.pk])),

@@ -31,6 +31,14 @@ def test_an_unknown_admin_page_is_the_admins_404_with_a_link_home(staff_client, 
     assert "Page not found" in page
 
 
+def test_a_page_outside_the_admin_and_the_portal_is_the_admins_404_for_anyone(client, db):
+    response = client.get("/nothing-here/")
+
+    assert response.status_code == 404
+    assert template_names(response)[0] == "admin/404.html"
+    assert f'href="{reverse("admin:index")}"' in response.content.decode()
+
+
 def test_a_staff_user_without_the_refund_permission_gets_the_admins_403(clerk_client):
     payment = external_payment(invoice=open_invoice(amounts=["40.00"]))
     client = clerk_client("payments.view_payment")
