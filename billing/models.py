@@ -138,6 +138,9 @@ class Invoice(ConcurrentTransitionMixin, models.Model):
     """An invoice. Its amounts below `total` are a cache of its rows, kept by the services under its lock."""
 
     number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    # The ISO 11649 creditor reference members quote when they pay by transfer (billing/payment_references.py);
+    # set with the number when the invoice is issued.
+    payment_reference = models.CharField(max_length=25, unique=True, null=True, blank=True, editable=False)
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="invoices")
     currency = models.CharField(max_length=3)
     status = FSMField(default=InvoiceStatus.DRAFT, choices=InvoiceStatus.choices, protected=True)

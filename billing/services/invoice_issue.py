@@ -18,6 +18,7 @@ from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice, InvoiceStatus, invoice_has_lines
 from billing.money import money_sum
 from billing.numbering import INVOICE, number_next
+from billing.payment_references import payment_reference_for
 from billing.rules import Refusal, in_source, transition_check
 from billing.selectors import member_money_balance
 from billing.services.invoice_money_balance import balance_apply_locked
@@ -67,6 +68,7 @@ def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, appl
             % {"due_date": invoice.due_date, "issue_date": invoice.issue_date}
         )
     invoice.number = number_next(series=INVOICE, year=invoice.issue_date.year)
+    invoice.payment_reference = payment_reference_for(invoice.number)
     invoice.issue()
     invoice.issued_at = timezone.now()
     invoice.member = member
@@ -91,7 +93,7 @@ def invoice_issue_locked(*, member: Member, invoice: Invoice, actor: Actor, appl
         paid=paid,
         balance_applied=balance_applied,
         activities=activities,
-        fields=("number", "issue_date", "due_date", "issued_at"),
+        fields=("number", "payment_reference", "issue_date", "due_date", "issued_at"),
     )
     activities_save(activities)
     outbox_mail_add(notification="invoice_issued", invoice_id=invoice.pk)
