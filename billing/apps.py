@@ -9,6 +9,7 @@ class BillingConfig(AppConfig):
     def ready(self):
         from djmoney import money as djmoney_money
 
+        from billing import checks  # noqa: F401 (registers the system checks)
         from billing.money import display_locale
 
         # django-money formats every shown amount (`str(money)`: templates, messages, mails, PDFs, admin columns)

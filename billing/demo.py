@@ -14,6 +14,7 @@ from decimal import Decimal
 from djmoney.money import Money
 
 from billing.activity import Actor
+from billing.bank_transfer import bank_account
 from billing.models import CreditNoteReason, Invoice, InvoiceStatus, ShownStatus
 from billing.services.credit_note_issue import credit_note_issue
 from billing.services.invoice_draft import LineInput, invoice_draft_create
@@ -332,5 +333,17 @@ def demo_invoices_summary(*, today: datetime.date) -> list[str]:
     return [
         f"Invoices: {sum(shown.values())} ("
         + ", ".join(f"{label.lower()} {shown.get(value, 0)}" for value, label in ShownStatus.choices)
-        + ")"
+        + ")",
+        _bank_transfer_summary(),
     ]
+
+
+def _bank_transfer_summary() -> str:
+    """The demo's bank account (the settings' demo defaults unless the environment sets one) and the invoices that
+    carry an RF reference for transfers to it (every issued one: the issue service gives it)."""
+    account = bank_account()
+    referenced = Invoice.objects.filter(payment_reference__isnull=False).count()
+    return (
+        f"Bank transfers to {account.holder}, IBAN {account.iban_formatted}, BIC {account.bic}: "
+        f"{referenced} invoices with an RF reference"
+    )

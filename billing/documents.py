@@ -38,9 +38,10 @@ class DocumentError(RuntimeError):
 
 
 def _link_callback(uri: str, rel: str) -> str:
-    """Only the bundled fonts may be loaded: a document never fetches anything from the network."""
+    """Only the bundled fonts and images drawn into the page (the EPC QR code, a PNG data URI) may be loaded: a
+    document never fetches anything from the network."""
     allowed = {str(path) for path in FONTS.values()}
-    if uri in allowed:
+    if uri in allowed or uri.startswith("data:image/png;base64,"):
         return uri
     raise DocumentError(f"A document may not load {uri!r}.")
 

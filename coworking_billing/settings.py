@@ -196,6 +196,12 @@ BILLING_CURRENCIES = env_list("BILLING_CURRENCIES", "EUR,USD,GBP,CHF,JPY")
 BILLING_APPLY_CREDIT_AT_ISSUE = env_bool("BILLING_APPLY_CREDIT_AT_ISSUE", True)
 BILLING_DEFAULT_DUE_DAYS = int(os.environ.get("BILLING_DEFAULT_DUE_DAYS", "14"))
 BILLING_SPACE_NAME = os.environ.get("BILLING_SPACE_NAME", "Coworking space")
+# The space's bank account, printed on invoices with each one's RF reference and an EPC QR code (billing/
+# bank_transfer.py). The defaults are a demo account (the IBAN is the well-known example of the German banks); the
+# system check billing.E010 stops the start-up on an IBAN or BIC that is not valid.
+BILLING_BANK_IBAN = os.environ.get("BILLING_BANK_IBAN", "DE89 3704 0044 0532 0130 00")
+BILLING_BANK_BIC = os.environ.get("BILLING_BANK_BIC", "COBADEFFXXX")
+BILLING_BANK_ACCOUNT_HOLDER = os.environ.get("BILLING_BANK_ACCOUNT_HOLDER", BILLING_SPACE_NAME)
 # A form submitted twice shows the first submission's outcome; how long (seconds) the second waits for the first to
 # finish writing it before showing "This form was already submitted." instead.
 BILLING_INTENT_OUTCOME_WAIT = float(os.environ.get("BILLING_INTENT_OUTCOME_WAIT", "5"))

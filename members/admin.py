@@ -20,6 +20,7 @@ from djmoney.money import Money
 
 from billing.admin.base import (
     ADJUST_MONEY_BALANCE,
+    ALLOCATE_PAYMENT,
     CONFIRM_TEMPLATE,
     MANAGE_PAYMENT_METHODS,
     RECORD_EXTERNAL_PAYMENT,
@@ -37,12 +38,14 @@ from billing.selectors import member_balance_entries, member_invoices, member_mo
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
 from payments.admin.forms import CardAddForm
-from payments.admin.payments import payment_shown_status
+from payments.admin.payments import allocate_page, payment_shown_status
 from payments.models import Payment, PaymentMethod, PaymentStatus, payment_method_being_charged
 from payments.selectors import (
+    member_invoices_payable,
     member_payment_methods,
     member_payments,
     member_payments_with_credit,
+    member_payments_with_unallocated,
     member_unallocated_by_currency,
 )
 from payments.services.payment_method import payment_method_add, payment_method_remove, payment_method_set_default
@@ -80,6 +83,7 @@ class MemberCredit:
     unallocated: Money | None
     balance: Money | None
     payments: list[Payment] = field(default_factory=list)
+    allocate_url: str | None = None  # the Allocate page, when there is money to allocate to open invoices
 
 
 def members_with_amounts(queryset: QuerySet[Member]) -> QuerySet[Member]:
@@ -177,6 +181,7 @@ class MemberAdmin(WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             self.view_path("<path:object_id>/adjust-balance/", self.adjust_balance_view, "adjust_balance"),
+            self.view_path("<path:object_id>/allocate/", self.allocate_view, "allocate"),
             # The typed card number never shows in an error report either.
             self.view_path(
                 "<path:object_id>/cards/add/",
@@ -220,7 +225,15 @@ class MemberAdmin(WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
             "member_payments": payments,
             "member_credit": [
                 MemberCredit(
-                    currency, unallocated.get(currency), balances.get(currency), credit_payments.get(currency, [])
+                    currency,
+                    unallocated.get(currency),
+                    balances.get(currency),
+                    credit_payments.get(currency, []),
+                    allocate_url=f"{self.url_for('allocate', member.pk)}?currency={currency}"
+                    if currency in unallocated
+                    and request.user.has_perm(ALLOCATE_PAYMENT)
+                    and member_invoices_payable(member=member, currency=currency).exists()
+                    else None,
                 )
                 for currency in sorted({*balances, *unallocated})
             ],
@@ -265,6 +278,26 @@ class MemberAdmin(WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
                 "A credit gives the member money balance (goodwill, a correction); a debit takes it back. It is applied "
                 "to their invoices like a payment, and every entry is kept in the ledger."
             ),
+        )
+
+    def allocate_view(self, request, object_id):
+        """Allocate the member's unallocated payments in one currency (`?currency=`, the member's own by default) to
+        their open invoices, oldest payment first."""
+        member = self.object_get(request, object_id)
+        currency = request.GET.get("currency") or member.default_currency
+        if currency not in settings.CURRENCIES:
+            currency = member.default_currency
+        back = self.url_for("change", member.pk)
+        return allocate_page(
+            self,
+            request,
+            obj=member,
+            member=member,
+            currency=currency,
+            payments=list(member_payments_with_unallocated(member=member, currency=currency)),
+            back_url=back,
+            title=_("Allocate %(member)s's unallocated payments in %(currency)s")
+            % {"member": member, "currency": currency},
         )
 
     # Saved cards

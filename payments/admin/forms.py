@@ -10,12 +10,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from djmoney.money import Money
 
 from billing.admin.fields import (
     PREVIEW_JS,
     CurrencyAmountMixin,
     MoneyAmountField,
     ObjectChoiceField,
+    amount_initial,
     currency_choices,
     member_field,
 )
@@ -309,3 +311,56 @@ class CardAddForm(forms.Form):
         if self.cleaned_data.get("exp_month") is None:
             return number
         return f"{number}|{self.cleaned_data['exp_month']:02d}|{self.cleaned_data['exp_year']}"
+
+
+class AllocateForm(forms.Form):
+    """Allocate unallocated money to several open invoices: per invoice a checkbox (unticked: left out) and an
+    amount, pre-filled with the split oldest invoice first. The service checks the amounts against the locked rows."""
+
+    def __init__(self, *args, rows: list[tuple[Invoice, Money]], currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.invoices = [invoice for invoice, _amount in rows]
+        for invoice, amount in rows:
+            self.fields[self.include_name(invoice)] = forms.BooleanField(
+                label=_("Allocate to %(invoice)s") % {"invoice": invoice},
+                required=False,
+                initial=amount.amount > 0,
+            )
+            self.fields[self.amount_name(invoice)] = MoneyAmountField(
+                label=_("Amount for %(invoice)s") % {"invoice": invoice},
+                currency=currency,
+                required=False,
+                initial=amount_initial(amount) if amount.amount > 0 else "",
+            )
+
+    @staticmethod
+    def include_name(invoice: Invoice) -> str:
+        return f"include_{invoice.pk}"
+
+    @staticmethod
+    def amount_name(invoice: Invoice) -> str:
+        return f"amount_{invoice.pk}"
+
+    def rows(self) -> list[tuple[Invoice, forms.BoundField, forms.BoundField]]:
+        return [
+            (invoice, self[self.include_name(invoice)], self[self.amount_name(invoice)]) for invoice in self.invoices
+        ]
+
+    def clean(self):
+        cleaned_data = super().clean()
+        chosen = [invoice for invoice in self.invoices if cleaned_data.get(self.include_name(invoice))]
+        for invoice in chosen:
+            name = self.amount_name(invoice)
+            if name not in self.errors and not cleaned_data.get(name):
+                self.add_error(name, _("Enter an amount, or untick the invoice."))
+        if not self.errors and not chosen:
+            raise ValidationError(_("Choose at least one invoice and an amount for it."))
+        return cleaned_data
+
+    def amounts(self) -> list[tuple[Invoice, Money]]:
+        """The chosen invoices and their amounts, oldest first (as listed)."""
+        return [
+            (invoice, self.cleaned_data[self.amount_name(invoice)])
+            for invoice in self.invoices
+            if self.cleaned_data.get(self.include_name(invoice))
+        ]

@@ -43,10 +43,13 @@ from billing.admin.search import (
 )
 from billing.admin.totals import NO_AMOUNT, ListSum, ListTotalsMixin, ListTotalsSpec
 from billing.documents import payment_has_receipt, pdf_response, receipt_pdf
+from billing.errors import BillingError
 from billing.models import Invoice, InvoiceStatus
+from billing.money import money_sum
 from billing.selectors import target_activities
 from members.models import Member
 from payments.admin.forms import (
+    AllocateForm,
     CardChargeForm,
     PaymentApplyForm,
     PaymentCancelForm,
@@ -54,7 +57,7 @@ from payments.admin.forms import (
     RefundForm,
     StandalonePaymentForm,
 )
-from payments.admin.previews import refund_preview, refund_preview_html
+from payments.admin.previews import allocation_preview, refund_preview, refund_preview_html
 from payments.dashboard import payments_needing_review
 from payments.models import (
     Allocation,
@@ -75,6 +78,7 @@ from payments.selectors import (
     payment_void_reopens,
     payments_with_review_flag,
 )
+from payments.services.payment_allocate import allocation_split, payment_age_key, payments_allocate
 from payments.services.payment_apply import allocation_remove, payment_apply
 from payments.services.payment_card import payment_cancel, payment_retry
 from payments.services.payment_external import payment_create_standalone
@@ -395,6 +399,7 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             ),
             self.view_path("<path:object_id>/void/", self.void_view, "void"),
             self.view_path("<path:object_id>/apply/", self.apply_view, "apply"),
+            self.view_path("<path:object_id>/allocate/", self.allocate_view, "allocate"),
             self.view_path("<path:object_id>/retry/", self.retry_view, "retry"),
             self.view_path("<path:object_id>/cancel/", self.cancel_view, "cancel"),
             self.view_path("<path:object_id>/refund/", self.refund_view, "refund"),
@@ -422,6 +427,7 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             and member_invoices_payable(member=payment.member, currency=payment.currency).exists()
         ):
             actions.append(ObjectAction(_("Apply to invoice"), self.url_for("apply", payment.pk)))
+            actions.append(ObjectAction(_("Allocate to open invoices"), self.url_for("allocate", payment.pk)))
         if payment_has_something_to_refund(payment) and user.has_perm(REFUND_PAYMENT):
             actions.append(ObjectAction(_("Refund"), self.url_for("refund", payment.pk)))
         if transition_allowed(payment.void, user):
@@ -614,6 +620,20 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             % {"amount": payment.amount_unallocated, "payment": payment},
         )
 
+    def allocate_view(self, request, object_id):
+        payment = self.object_get(request, object_id)
+        back = self.url_for("change", payment.pk)
+        return allocate_page(
+            self,
+            request,
+            obj=payment,
+            member=payment.member,
+            currency=payment.currency,
+            payments=[payment] if payment.amount_unallocated.amount > 0 else [],
+            back_url=back,
+            title=_("Allocate %(payment)s to open invoices") % {"payment": payment},
+        )
+
     def retry_view(self, request, object_id):
         payment = self.object_get(request, object_id)
         limit = payment_retry_limit(payment)
@@ -762,3 +782,92 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
         preview = refund_preview(payment=payment, text=request.GET.get("amount"))
         data = {**preview.as_json(), "html": refund_preview_html(preview, payment=payment)}
         return JsonResponse(data, status=400 if preview.error else 200)
+
+
+ALLOCATE_TEMPLATE = "admin/payments/allocate_form.html"
+
+
+def allocate_page(
+    model_admin: BillingAdminMixin,
+    request: HttpRequest,
+    *,
+    obj,
+    member: Member,
+    currency: str,
+    payments: list[Payment],
+    back_url: str,
+    title: str,
+    **extra,
+):
+    """The Allocate page of a payment or a member: the member's open invoices in `currency`, oldest first, with the
+    unallocated money of `payments` split over them (oldest invoice first), a preview of the result (on GET and on
+    Preview, read from the current rows), and Allocate, which calls `payments_allocate` once for the form's key."""
+    invoices = list(member_invoices_payable(member=member, currency=currency))
+    available = money_sum([payment.amount_unallocated for payment in payments], currency)
+    form = AllocateForm(
+        model_admin.form_data(request), rows=allocation_split(available=available, invoices=invoices), currency=currency
+    )
+    common = {
+        "payments": sorted(payments, key=payment_age_key),
+        "available": available,
+        "currency": currency,
+        "allocate_member": member,
+        "intro": _(
+            "%(available)s of %(member)s's money in %(currency)s is unallocated. It is split over their open invoices "
+            "oldest first; untick an invoice to leave it out, or change the amounts, then preview and allocate."
+        )
+        % {"available": available, "member": member, "currency": currency},
+        **extra,
+    }
+    if request.method == "POST" and "_preview" in request.POST:
+        model_admin.permission_require(request, ALLOCATE_PAYMENT)
+        preview = None
+        if form.is_valid():
+            try:
+                preview = allocation_preview(payments=payments, amounts=form.amounts())
+            except BillingError as error:
+                form.add_error(None, error.message)
+        context = model_admin.page_context(
+            request,
+            obj=obj,
+            title=title,
+            form=form,
+            submit_label=_("Allocate"),
+            cancel_url=back_url,
+            preview=preview,
+            **common,
+        )
+        return TemplateResponse(request, ALLOCATE_TEMPLATE, context)
+    preview = None
+    if request.method != "POST" and payments:
+        split = allocation_split(available=available, invoices=invoices)
+        proposed = [(invoice, amount) for invoice, amount in split if amount.amount > 0]
+        if proposed:
+            preview = allocation_preview(payments=payments, amounts=proposed)
+    return model_admin.form_page(
+        request,
+        obj=obj,
+        permission=ALLOCATE_PAYMENT,
+        form=form,
+        call=lambda: payments_allocate(
+            member=member, payments=payments, amounts=form.amounts(), actor=model_admin.actor(request)
+        ),
+        success=lambda allocations: (
+            _("Allocated %(total)s: %(allocations)s.")
+            % {
+                "total": money_sum([allocation.amount for allocation in allocations], currency),
+                "allocations": ", ".join(
+                    _("%(amount)s of %(payment)s to %(invoice)s")
+                    % {"amount": allocation.amount, "payment": allocation.payment, "invoice": allocation.invoice}
+                    for allocation in allocations
+                ),
+            }
+        ),
+        success_url=back_url,
+        title=title,
+        submit_label=_("Allocate"),
+        cancel_url=back_url,
+        template=ALLOCATE_TEMPLATE,
+        preview=preview,
+        **common,
+    )

@@ -1,6 +1,6 @@
 """The preview of the Refund page: what the service would do, read from the current rows (the service checks everything
 again under its locks). The same preview feeds the page (server-side, on GET and on Preview) and its JSON endpoint
-(the page's script asks it again when an amount changes)."""
+(the page's script asks it again when an amount changes). And the preview of the Allocate page."""
 
 from dataclasses import dataclass, field
 
@@ -11,8 +11,9 @@ from djmoney.money import Money
 from billing.admin.previews import money_json, shown_status_after
 from billing.errors import BillingError
 from billing.models import Invoice, InvoiceStatus
-from billing.money import money_parse, zero
+from billing.money import money_parse, money_sum, zero
 from payments.models import Payment
+from payments.services.payment_allocate import AllocationStep, allocation_plan, invoice_age_key, payment_age_key
 from payments.services.refund import payment_refundable, refund_plan
 
 REFUND_PREVIEW_TEMPLATE = "admin/payments/payment/refund_preview.html"
@@ -117,3 +118,62 @@ def refund_preview(*, payment: Payment, text: str | None) -> RefundPreview:
 
 def refund_preview_html(preview: RefundPreview, *, payment: Payment) -> str:
     return render_to_string(REFUND_PREVIEW_TEMPLATE, {"preview": preview, "payment": payment})
+
+
+@dataclass(frozen=True)
+class InvoiceAfterAllocation:
+    invoice: Invoice
+    amount: Money
+    remaining_after: Money
+    status_after: str
+
+
+@dataclass(frozen=True)
+class PaymentAfterAllocation:
+    payment: Payment
+    amount: Money
+    unallocated_after: Money
+
+
+@dataclass(frozen=True)
+class AllocationPreview:
+    """What allocating would do, read from the current rows (the service plans again under its locks): each
+    allocation, and each invoice and payment after it."""
+
+    steps: list[AllocationStep]
+    invoices: list[InvoiceAfterAllocation]
+    payments: list[PaymentAfterAllocation]
+    total: Money
+
+
+def allocation_preview(*, payments: list[Payment], amounts: list[tuple[Invoice, Money]]) -> AllocationPreview:
+    """The preview of `payments_allocate`; raises its BillingError when it would refuse on the current rows."""
+    steps = allocation_plan(payments=payments, amounts=amounts)
+    currency = amounts[0][1].currency.code
+    invoices = []
+    for invoice, _amount in sorted(amounts, key=lambda pair: invoice_age_key(pair[0])):
+        amount = money_sum([step.amount for step in steps if step.invoice.pk == invoice.pk], currency)
+        remaining = invoice.amount_remaining - amount
+        status = InvoiceStatus.PAID if remaining.amount == 0 else invoice.status
+        invoices.append(
+            InvoiceAfterAllocation(
+                invoice=invoice,
+                amount=amount,
+                remaining_after=remaining,
+                status_after=shown_status_after(invoice, status=status, amount_paid=invoice.amount_paid + amount),
+            )
+        )
+    payments_after = []
+    for payment in sorted(payments, key=payment_age_key):
+        amount = money_sum([step.amount for step in steps if step.payment.pk == payment.pk], currency)
+        payments_after.append(
+            PaymentAfterAllocation(
+                payment=payment, amount=amount, unallocated_after=payment.amount_unallocated - amount
+            )
+        )
+    return AllocationPreview(
+        steps=steps,
+        invoices=invoices,
+        payments=payments_after,
+        total=money_sum([step.amount for step in steps], currency),
+    )

@@ -37,38 +37,52 @@ def payment_apply(*, invoice: Invoice, applications: list[tuple[Payment, Money]]
         invoice = invoice_lock(invoice.pk)
         invoice.member = member
         payments = {payment.pk: payment for payment in payments_lock(payment_ids)}
-        invoice_check_accepts_payment(invoice)
-        requested = money_sum(amounts, invoice.currency)
-        amount_check_at_most(
-            requested, invoice.amount_remaining, what=_("what remains on %(invoice)s") % {"invoice": invoice}
-        )
-        applications = []
-        for payment_id, amount in zip(payment_ids, amounts, strict=True):
-            payment = payments[payment_id]
-            payment_check_same_member(payment, invoice)
-            payment_check_succeeded(payment)
-            if payment.currency != invoice.currency:
-                raise BillingError(
-                    _("%(payment)s is in %(payment_currency)s; %(invoice)s is in %(invoice_currency)s.")
-                    % {
-                        "payment": payment,
-                        "payment_currency": payment.currency,
-                        "invoice": invoice,
-                        "invoice_currency": invoice.currency,
-                    }
-                )
-            amount_check_at_most(
-                amount,
-                payment.amount_unallocated,
-                what=_("the unallocated money of %(payment)s") % {"payment": payment},
-            )
-            applications.append((payment, amount))
         activities = []
-        allocations = allocations_create(invoice=invoice, applications=applications, actor=actor, activities=activities)
-        for payment, amount in applications:
-            payment_amounts_move(payment, allocated=amount)
-        invoice_amounts_move(invoice, actor=actor, paid=requested, activities=activities)
+        allocations = payment_apply_locked(
+            invoice=invoice,
+            applications=[
+                (payments[payment_id], amount) for payment_id, amount in zip(payment_ids, amounts, strict=True)
+            ],
+            actor=actor,
+            activities=activities,
+        )
         activities_save(activities)
+    return allocations
+
+
+def payment_apply_locked(
+    *, invoice: Invoice, applications: list[tuple[Payment, Money]], actor: Actor, activities: list
+) -> list[Allocation]:
+    """Apply each (payment, amount) to the invoice; the caller holds the member, invoice and payment locks inside
+    its transaction and saves `activities`. The amounts are checked entered already; the rules are checked here, on
+    the locked rows."""
+    invoice_check_accepts_payment(invoice)
+    requested = money_sum([amount for _payment, amount in applications], invoice.currency)
+    amount_check_at_most(
+        requested, invoice.amount_remaining, what=_("what remains on %(invoice)s") % {"invoice": invoice}
+    )
+    for payment, amount in applications:
+        payment_check_same_member(payment, invoice)
+        payment_check_succeeded(payment)
+        if payment.currency != invoice.currency:
+            raise BillingError(
+                _("%(payment)s is in %(payment_currency)s; %(invoice)s is in %(invoice_currency)s.")
+                % {
+                    "payment": payment,
+                    "payment_currency": payment.currency,
+                    "invoice": invoice,
+                    "invoice_currency": invoice.currency,
+                }
+            )
+        amount_check_at_most(
+            amount,
+            payment.amount_unallocated,
+            what=_("the unallocated money of %(payment)s") % {"payment": payment},
+        )
+    allocations = allocations_create(invoice=invoice, applications=applications, actor=actor, activities=activities)
+    for payment, amount in applications:
+        payment_amounts_move(payment, allocated=amount)
+    invoice_amounts_move(invoice, actor=actor, paid=requested, activities=activities)
     return allocations
 
 

@@ -263,6 +263,26 @@ def apply_existing_payments(world: World) -> Form:
     return Form(admin("billing_invoice_apply_payment", invoice.pk), {f"amount_{payment.pk}": "30.00"})
 
 
+def allocate_from_payment(world: World) -> Form:
+    member = MemberFactory()
+    payment = standalone_payment(member=member, amount="50.00")
+    invoice = open_invoice(member=member, amounts=["100.00"])
+    return Form(
+        admin("payments_payment_allocate", payment.pk), {f"include_{invoice.pk}": "on", f"amount_{invoice.pk}": "30.00"}
+    )
+
+
+def allocate_from_member(world: World) -> Form:
+    member = MemberFactory()
+    standalone_payment(member=member, amount="20.00")
+    standalone_payment(member=member, amount="30.00")
+    invoice = open_invoice(member=member, amounts=["100.00"])
+    return Form(
+        admin("members_member_allocate", member.pk) + "?currency=EUR",
+        {f"include_{invoice.pk}": "on", f"amount_{invoice.pk}": "45.00"},
+    )
+
+
 def unallocate(world: World) -> Form:
     invoice = open_invoice(amounts=["100.00"])
     member = invoice.member
@@ -370,6 +390,8 @@ FORMS = [
     void_credit_note,
     apply_payment,
     apply_existing_payments,
+    allocate_from_payment,
+    allocate_from_member,
     unallocate,
     adjust_balance,
     apply_balance,

@@ -565,7 +565,7 @@ def test_retry_is_offered_on_a_failed_card_payment_only(staff_client, committed)
     processing = card_payment(invoice=open_invoice(), amount="10.00", status="processing")
 
     assert labels(staff_client, payment_url(failed)) == ["Retry payment", "Cancel payment"]
-    assert labels(staff_client, payment_url(succeeded)) == ["Apply to invoice", "Refund"]
+    assert labels(staff_client, payment_url(succeeded)) == ["Apply to invoice", "Allocate to open invoices", "Refund"]
     assert labels(staff_client, payment_url(processing)) == []
 
 

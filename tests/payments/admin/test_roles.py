@@ -243,5 +243,10 @@ def test_a_billing_manager_sees_every_money_button(role_client, member_books):
         "Issue credit note",
         "Mark uncollectible",
     ]
-    assert labels(client, payment_url(standalone)) == ["Apply to invoice", "Refund", "Void payment"]
+    assert labels(client, payment_url(standalone)) == [
+        "Apply to invoice",
+        "Allocate to open invoices",
+        "Refund",
+        "Void payment",
+    ]
     assert labels(client, payment_url(failed)) == ["Retry payment", "Cancel payment"]

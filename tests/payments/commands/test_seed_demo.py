@@ -357,3 +357,15 @@ def test_seed_demo_creates_a_front_desk_and_an_accountant_login(demo_space, db):
     assert not User.objects.get(username="frontdesk").has_perm("payments.refund_payment")
     assert User.objects.get(username="accountant").has_perm("billing.issue_credit_note")
     assert User.objects.get(username="accountant").has_perm("payments.view_billing_reports")
+
+
+def test_seed_demo_invoices_carry_rf_references_and_the_summary_names_the_bank_account(demo_space, db):
+    from billing.payment_references import payment_reference_for
+
+    issued = Invoice.objects.exclude(status=InvoiceStatus.DRAFT)
+    assert issued.exists()
+    assert all(invoice.payment_reference == payment_reference_for(invoice.number) for invoice in issued)
+    assert not Invoice.objects.filter(status=InvoiceStatus.DRAFT, payment_reference__isnull=False).exists()
+    assert f"IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX: {issued.count()} invoices with an RF reference" in (
+        demo_space
+    )
