@@ -29,7 +29,7 @@ def corrections_run(capture_on_commit, *, max_examples: int, derandomize: bool, 
         gateway_override(None)
 
 
-@pytest.mark.long(seconds=45)
+@pytest.mark.long(seconds=50)
 def test_fixed_corrections_and_card_payments_keep_the_books_consistent(db, django_capture_on_commit_callbacks):
     missed = corrections_run(django_capture_on_commit_callbacks, max_examples=30, derandomize=True)
 
@@ -37,7 +37,7 @@ def test_fixed_corrections_and_card_payments_keep_the_books_consistent(db, djang
 
 
 @pytest.mark.slow
-@pytest.mark.long(seconds=55)
+@pytest.mark.long(seconds=60)
 def test_random_corrections_and_card_payments_keep_the_books_consistent(db, django_capture_on_commit_callbacks):
     """One random run: its steps are checked as the fixed set's are; what it walked is printed, not required."""
     corrections_run(django_capture_on_commit_callbacks, max_examples=35, derandomize=False, runs=1)

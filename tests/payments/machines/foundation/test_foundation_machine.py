@@ -13,7 +13,7 @@ from tests.payments.machines.running import outcomes_expected, run_until_covered
 EXPECTED_OUTCOMES = outcomes_expected(OPERATIONS, PATHS)
 
 
-@pytest.mark.long(seconds=25)
+@pytest.mark.long(seconds=20)
 def test_fixed_operations_keep_the_books_consistent(db):
     missed = run_until_covered(FoundationMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=35, derandomize=True)
 
@@ -21,7 +21,7 @@ def test_fixed_operations_keep_the_books_consistent(db):
 
 
 @pytest.mark.slow
-@pytest.mark.long(seconds=70)
+@pytest.mark.long(seconds=45)
 def test_random_operations_keep_the_books_consistent(db):
     """One random run: its steps are checked as the fixed set's are; what it walked is printed, not required."""
     run_until_covered(FoundationMachine, OUTCOMES, EXPECTED_OUTCOMES, max_examples=65, derandomize=False, runs=1)
