@@ -69,7 +69,7 @@ def test_every_message_of_the_catalogue_is_translated_and_none_is_fuzzy(language
 def test_the_catalogues_hold_every_message_of_the_code_and_the_templates(tmp_path):
     """Every translatable text of the code and the templates (the .pot `make messages` extracts) has its msgid in
     the catalogues, so none is left in English."""
-    for name in ("billing", "members", "payments", "coworking_billing", "templates", "manage.py"):
+    for name in ("bank", "billing", "members", "payments", "coworking_billing", "templates", "manage.py"):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, tmp_path / name)
     (tmp_path / "locale" / "fr" / "LC_MESSAGES").mkdir(parents=True)
