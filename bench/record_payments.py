@@ -192,6 +192,7 @@ def main() -> None:
         )
     with throwaway_database():
         broker = broker_outside_the_request()
+        settings.DEBUG = False  # as in production: no query log (each client's cursor would keep every query)
         actor = Actor.system("bench")
         from django.contrib.contenttypes.models import ContentType
 

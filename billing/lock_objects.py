@@ -6,8 +6,10 @@ from billing.models import Invoice
 from members.models import Member
 
 
-def member_lock(member_id: int) -> Member:
-    return Member.objects.select_for_update().get(pk=member_id)
+def member_lock(member_id: int, *, only_id: bool = False) -> Member:
+    """`only_id`: the caller needs the lock and the row's id (its other fields load when read)."""
+    members = Member.objects.select_for_update()
+    return (members.only("pk") if only_id else members).get(pk=member_id)
 
 
 def invoice_lock(invoice_id: int) -> Invoice:

@@ -77,6 +77,12 @@ def invoice_amounts_move(
         if getattr(invoice, name).amount < 0:
             raise AmountsOutOfBalance(f"{invoice} would have {getattr(invoice, name)} as {name}.")
     status_before = _invoice_status_follow(invoice)
+    if invoice.status == status_before and not fields:
+        # The amounts alone: an UPDATE of their columns (the status, and so the state machine's record of it, stay).
+        Invoice.objects.filter(pk=invoice.pk).update(
+            **{name: getattr(invoice, name).amount for name in INVOICE_AMOUNT_FIELDS}
+        )
+        return invoice
     invoice.save(update_fields=[*INVOICE_AMOUNT_FIELDS, "status", "paid_at", *fields])
     _invoice_status_record(invoice, status_before=status_before, actor=actor, activities=activities)
     return invoice

@@ -1,9 +1,15 @@
 """The transactional outbox: work that follows a commit (a Celery task, a mail) never fails the request.
 
-A service calls `outbox_add` inside its transaction: the row commits with the change, or not at all. Right after
-the commit the row is handed to the broker (in eager mode its task runs at once); a broker or mail server that is
-down is recorded on the row and the request goes on. `outbox_relay` (on the beat schedule, and in
-`manage.py reconcile_payments`) hands over again what is not done once its `next_attempt_at` has passed. A task
+A service calls `outbox_add` inside its transaction: the row commits with the change, or not at all. After the
+commit the request only wakes the relay: one Redis command (`SET NX` of a key that says a relay is on its way), and
+only the request that sets the key publishes the relay's task (`outbox_relay_fresh`), which clears the key, then
+hands over every row never handed over, in bulk, in a worker. So a request costs no publish of its own, and a row
+is handed over promptly: a row committed before the relay cleared the key is read by it, one committed after sets
+the key again and wakes the next relay. Without a Redis broker, in eager mode (tests, `make run`: its task runs at
+once), or when the wake-up fails, the rows are handed over right after the commit, in the request, as before; a
+broker or mail server that is down is recorded on the row and the request goes on. `outbox_relay` (on the beat
+schedule, and in `manage.py reconcile_payments`) hands over again what is not done once its `next_attempt_at` has
+passed (a row whose relay was lost too). A task
 started from the outbox runs through `outbox_task_run`, which claims the row, skips it when it is done already, and
 marks it done when the task ran to the end: so the relay may hand a row over twice, and its work is still done
 once (a mail is sent once).
@@ -22,7 +28,7 @@ from typing import Any
 from celery import current_app
 from celery.exceptions import Retry
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -32,6 +38,11 @@ from payments.models import OutboxMessage
 logger = logging.getLogger(__name__)
 
 MAIL_TASK = "payments.tasks.mail_send_task"
+RELAY_FRESH_TASK = "payments.tasks.outbox_relay_fresh_task"
+# A relay woken and lost (its worker died) lets the next request wake another after this many seconds; beat's
+# `outbox_relay` hands its rows over in any case once their `next_attempt_at` is due.
+WAKE_SECONDS = 10
+RELAY_BATCH = 500
 # How long a worker may run one row's task before the relay may hand it to another.
 CLAIM_LEASE = datetime.timedelta(minutes=10)
 RETRY_DELAY_MAX = datetime.timedelta(hours=1)
@@ -45,8 +56,72 @@ def outbox_add(*, task: str, **arguments: Any) -> OutboxMessage:
     message = OutboxMessage.objects.create(
         task=task, arguments=arguments, next_attempt_at=timezone.now() + _retry_delay(1)
     )
-    transaction.on_commit(lambda: _hand_over(message))
+    if current_app.conf.task_always_eager:
+        transaction.on_commit(lambda: _hand_over(message))
+        return message
+    # One hook per atomic block: a savepoint rolled back takes its hook and the rows it names with it.
+    database = transaction.get_connection()
+    savepoints = set(database.savepoint_ids)
+    for hook_savepoints, hook, _robust in database.run_on_commit:
+        if isinstance(hook, _RelayWake) and hook_savepoints == savepoints:
+            hook.messages.append(message)
+            return message
+    transaction.on_commit(_RelayWake([message]))
     return message
+
+
+class _RelayWake:
+    """The one after-commit hook of a transaction's outbox rows (when tasks go to a broker): wake the relay; hand
+    the rows over here only when that fails."""
+
+    def __init__(self, messages: list[OutboxMessage]):
+        self.messages = messages
+
+    def __call__(self) -> None:
+        try:
+            woken = _relay_wake()
+        except Exception as error:  # noqa: BLE001 - Redis is down: the rows are handed over (or recorded) here
+            logger.warning("Outbox relay not woken: %s; the rows are handed over after the commit.", error)
+            woken = False
+        if not woken:
+            for message in self.messages:
+                _hand_over(message)
+
+
+_redis_clients: dict[str, Any] = {}
+
+
+def _redis_client():
+    """A Redis client on the broker's server, or None when the broker is not Redis."""
+    url = current_app.conf.broker_url or ""
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    if url not in _redis_clients:
+        import redis
+
+        _redis_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    return _redis_clients[url]
+
+
+def _wake_key() -> str:
+    """One key per database and queue (tests on one Redis each have their own)."""
+    return f"payments:outbox-relay-wake:{connection.settings_dict['NAME']}:{current_app.conf.task_default_queue}"
+
+
+def _relay_wake() -> bool:
+    """Make sure a relay is on its way: True when one was (or now is). False without a Redis broker."""
+    client = _redis_client()
+    if client is None:
+        return False
+    key = _wake_key()
+    if not client.set(key, "1", nx=True, ex=WAKE_SECONDS):
+        return True
+    try:
+        current_app.tasks[RELAY_FRESH_TASK].apply_async(retry=False)
+    except Exception:
+        client.delete(key)
+        raise
+    return True
 
 
 def outbox_mail_add(*, notification: str, **arguments: Any) -> OutboxMessage:
@@ -73,6 +148,16 @@ def outbox_hand_over(*, message_id: int) -> bool:
 def _hand_over(message: OutboxMessage) -> bool:
     """Publish the row's task, then count the hand-over on the row in one UPDATE (the row just written by
     `outbox_add` is handed over so, without reading it again)."""
+    error = _publish(message)
+    if error is not None:
+        _hand_over_count(message, last_error=_describe(error))
+        return False
+    _hand_over_count(message, sent_at=Coalesce("sent_at", Value(timezone.now())))
+    return True
+
+
+def _publish(message: OutboxMessage) -> BaseException | None:
+    """Give the row's task to the broker (in eager mode: run it); the error, if it failed."""
     try:
         task = current_app.tasks[message.task]
         task.apply_async(kwargs={**message.arguments, "outbox_id": message.pk}, retry=False)
@@ -83,10 +168,8 @@ def _hand_over(message: OutboxMessage) -> bool:
             message.task,
             error,
         )
-        _hand_over_count(message, last_error=_describe(error))
-        return False
-    _hand_over_count(message, sent_at=Coalesce("sent_at", Value(timezone.now())))
-    return True
+        return error
+    return None
 
 
 def _hand_over_count(message: OutboxMessage, **changes) -> None:
@@ -141,6 +224,42 @@ def outbox_waiting(*, now: datetime.datetime):
     return OutboxMessage.objects.filter(done_at__isnull=True, next_attempt_at__lte=now).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
+
+
+def outbox_relay_fresh() -> RelaySummary:
+    """Hand over every row never handed over, oldest first, in batches (the relay a request wakes). The wake-up key
+    is cleared first: a row committed from then on wakes another relay. Each batch is claimed (counted as handed
+    over, its next attempt set) in one UPDATE under `SKIP LOCKED`, so two relays never share a row; then its tasks
+    are published, and one UPDATE marks those the broker took."""
+    client = _redis_client()
+    if client is not None:
+        client.delete(_wake_key())
+    summary = RelaySummary()
+    while True:
+        now = timezone.now()
+        with transaction.atomic():
+            batch = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(done_at__isnull=True, attempts=0)
+                .order_by("pk")
+                .only("pk", "task", "arguments")[:RELAY_BATCH]
+            )
+            if not batch:
+                return summary
+            OutboxMessage.objects.filter(pk__in=[message.pk for message in batch]).update(
+                attempts=F("attempts") + 1, next_attempt_at=now + _retry_delay(1)
+            )
+        taken = []
+        for message in batch:
+            summary.due += 1
+            error = _publish(message)
+            if error is None:
+                taken.append(message.pk)
+            else:
+                summary.failed += 1
+                OutboxMessage.objects.filter(pk=message.pk).update(last_error=_describe(error))
+        summary.handed_over += len(taken)
+        OutboxMessage.objects.filter(pk__in=taken).update(sent_at=Coalesce("sent_at", Value(timezone.now())))
 
 
 def outbox_relay(*, now: datetime.datetime | None = None) -> RelaySummary:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
-from django.db.models import Count, DateField, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, DateField, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext as _
@@ -385,8 +385,11 @@ def _credit_entries(currency: str) -> QuerySet[MoneyBalanceEntry]:
 
 def credit_members(*, currency: str = "") -> QuerySet[Member]:
     """The members with credit (unallocated money of succeeded payments, or a money balance other than zero), by
-    name: the order of the report, walked along the members' name index."""
-    payments = _credit_payments(currency).filter(member=OuterRef("pk"))
+    name: the order of the report, walked along the members' name index. A member's credit payment is looked up as
+    a scalar subquery (its first one, or NULL), not an EXISTS: PostgreSQL turns an EXISTS inside an OR into one hash
+    of every member's credit payments (all of them read for each page), while the subquery probes the partial
+    credit index once per member walked (a page reads a page of members)."""
+    first_credit_payment = _credit_payments(currency).filter(member=OuterRef("pk")).order_by().values("member_id")[:1]
     balances = (
         _credit_entries(currency)
         .filter(member=OuterRef("pk"))
@@ -394,7 +397,11 @@ def credit_members(*, currency: str = "") -> QuerySet[Member]:
         .annotate(total=Sum("amount"))
         .exclude(total=0)
     )
-    return Member.objects.filter(Exists(payments) | Exists(balances)).order_by("name", "id")
+    return (
+        Member.objects.annotate(first_credit_payment=Subquery(first_credit_payment))
+        .filter(Q(first_credit_payment__isnull=False) | Exists(balances))
+        .order_by("name", "id")
+    )
 
 
 def _credit_rows(member_ids: list[int] | None, *, currency: str) -> dict[tuple[int, str], CreditRow]:

@@ -14,7 +14,7 @@ from payments.gateways import gateway_get
 from payments.gateways.base import GatewayUnavailable
 from payments.models import PaymentMethod
 from payments.notifications import NOTIFICATIONS
-from payments.outbox import outbox_relay, outbox_task_run
+from payments.outbox import outbox_relay, outbox_relay_fresh, outbox_task_run
 from payments.services.attempt_execute import attempt_execute
 from payments.services.attempt_reconcile import attempts_reconcile
 from payments.services.payment_retries import payment_retries_run, payments_retry_with_new_card
@@ -72,6 +72,13 @@ def webhook_events_sweep_task() -> dict:
 @shared_task
 def outbox_relay_task() -> dict:
     summary = outbox_relay()
+    return {"due": summary.due, "handed_over": summary.handed_over, "failed": summary.failed}
+
+
+@shared_task
+def outbox_relay_fresh_task() -> dict:
+    """The outbox rows never handed over: a request that commits some wakes this relay (payments.outbox)."""
+    summary = outbox_relay_fresh()
     return {"due": summary.due, "handed_over": summary.handed_over, "failed": summary.failed}
 
 

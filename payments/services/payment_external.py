@@ -94,7 +94,7 @@ def payment_create_external(
         amount = money_check_entered(amount, currency=invoice.currency)
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
-        member = member_lock(invoice.member_id)
+        member = member_lock(invoice.member_id, only_id=True)
         invoice = invoice_lock(invoice.pk)
         invoice.member = member
         invoice_check_accepts_payment(invoice)
@@ -159,7 +159,7 @@ def payment_create_standalone(
     currency_check(amount.currency.code)
     with transaction.atomic(durable=True):
         intent_claim(actor=actor)
-        member = member_lock(member.pk)
+        member = member_lock(member.pk, only_id=True)
         activities = []
         payment = _external_payment_create(
             number=numbers_next(counts={PAYMENT: 1}, year=timezone.localdate().year)[PAYMENT][0],
