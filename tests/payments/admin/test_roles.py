@@ -81,7 +81,7 @@ def test_the_migration_creates_the_three_roles(db):
 
 
 def test_billing_managers_have_every_billing_permission(db):
-    billing = Permission.objects.filter(content_type__app_label__in=["members", "billing", "payments"])
+    billing = Permission.objects.filter(content_type__app_label__in=["members", "billing", "payments", "bank"])
 
     assert set(Group.objects.get(name="Billing managers").permissions.all()) == set(billing)
     assert "payments.view_billing_reports" in permission_names(Group.objects.get(name="Billing managers"))
@@ -96,6 +96,12 @@ def test_the_front_desk_records_external_payments_and_views(db):
         "billing.view_moneybalanceentry",
         "billing.view_activity",
         "payments.view_payment",
+    } | {
+        # Bank transfers as they arrive ("has my transfer come in?"), read only.
+        f"bank.{codename}"
+        for codename in Permission.objects.filter(
+            content_type__app_label="bank", codename__startswith="view_"
+        ).values_list("codename", flat=True)
     }
 
 
@@ -104,7 +110,7 @@ def test_accountants_view_everything_read_reports_and_issue_credit_notes(db):
     every_view = {
         f"{app_label}.{codename}"
         for app_label, codename in Permission.objects.filter(
-            content_type__app_label__in=["members", "billing", "payments"], codename__startswith="view_"
+            content_type__app_label__in=["members", "billing", "payments", "bank"], codename__startswith="view_"
         ).values_list("content_type__app_label", "codename")
     }
 
