@@ -1,6 +1,7 @@
 """Reads of the billing app."""
 
 import hashlib
+from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, QuerySet, Sum
@@ -63,15 +64,23 @@ def target_activities(*, target: Model) -> QuerySet[Activity]:
 def invoice_draft_version(invoice: Invoice) -> str:
     """A fingerprint of what a draft says (member, currency, dates, memo, lines, total): the Issue confirmation
     carries it, and issuing refuses a draft that changed since the confirmation was shown."""
+
+    def number(value) -> str:
+        # The same for equal values, whatever their trailing zeros (a row read back has the column's scale).
+        return str(Decimal(value).normalize())
+
     parts = [
         str(invoice.member_id),
         invoice.currency,
         str(invoice.issue_date),
         str(invoice.due_date),
         invoice.memo,
-        str(invoice.total.amount),
+        number(invoice.total.amount),
         *(
-            f"{line.pk}|{line.description}|{line.quantity}|{line.unit_amount.amount}|{line.tax_rate}"
+            "|".join(
+                [str(line.pk), line.description, number(line.quantity), number(line.unit_amount.amount)]
+                + [number(line.tax_rate)]
+            )
             for line in sorted(invoice.lines.all(), key=lambda line: (line.position, line.pk))
         ),
     ]
