@@ -138,6 +138,19 @@ def split_settles(data, preview: CreditNotePagePreview) -> bool:
     return money_sum(parts, currency) == preview.preview.post_payment_amount
 
 
+# The split the page last suggested, sent back with the form: a split field that still holds its suggestion was not
+# typed by the user, and a new preview may suggest again; one the user typed is never overwritten.
+SUGGESTED_PREFIX = "suggested_"
+
+
+def split_typed(data) -> bool:
+    """Whether the user typed any part of the split: a field that is not empty and not what the page suggested."""
+    return any(
+        (data.get(name) or "").strip() and data.get(name) != data.get(f"{SUGGESTED_PREFIX}{name}")
+        for name in SPLIT_FIELDS
+    )
+
+
 def credit_note_outcome_message(credit_note: CreditNote) -> ResultMessage:
     """What the credit note did: the parts of its amount, the invoice after it, and its refunds' state (a refund to
     a card is pending until the gateway answers, which it has done already when the task ran in-process)."""
@@ -1018,14 +1031,19 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             line_field_name=CreditNoteForm.line_field_name,
             may_refund=request.user.has_perm(REFUND_PAYMENT),
         )
+        suggested = {}
         if request.method == "POST" and "_preview" in request.POST:
             data = request.POST.copy()
-            if preview.preview is not None and not split_settles(data, preview):
-                for name, value in preview.suggested_split.items():
-                    data[name] = str(amount_initial(value))
+            if preview.preview is not None and not split_typed(data) and not split_settles(data, preview):
+                suggested = {name: str(amount_initial(value)) for name, value in preview.suggested_split.items()}
+                data.update(suggested)
+            else:
+                suggested = {name: data.get(f"{SUGGESTED_PREFIX}{name}", "") for name in SPLIT_FIELDS}
             form = preview_initial(CreditNoteForm, data, **form_kwargs)
         else:
             form = CreditNoteForm(self.form_data(request), **form_kwargs)
+            if request.method == "POST":
+                suggested = {name: request.POST.get(f"{SUGGESTED_PREFIX}{name}", "") for name in SPLIT_FIELDS}
         creditable = invoice_creditable(invoice)
         back = self.url_for("change", invoice.pk)
         return self.form_page(
@@ -1070,6 +1088,7 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             preview_html=credit_note_preview_html(preview),
             preview_url=self.url_for("credit_note_preview", invoice.pk),
             preview_fields=" ".join(["amount", *form.line_field_names]),
+            suggested_split=[(f"{SUGGESTED_PREFIX}{name}", suggested.get(name, "")) for name in SPLIT_FIELDS],
         )
 
     def credit_note_preview_view(self, request, object_id):
