@@ -211,7 +211,6 @@ class PaymentCreateForm(ExternalPaymentForm):
         # Asked only of External: a card charge ignores them.
         for name in ("kind", "received_on"):
             self.fields[name].required = False
-        self.fields["kind"].choices = [("", _("Choose how the money came")), *ExternalKind.choices]
 
     def chosen_method(self) -> str:
         """The method the form shows selected: the one sent, else the initial one."""
