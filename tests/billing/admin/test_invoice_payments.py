@@ -17,9 +17,11 @@ from tests.factories import (
     SYSTEM,
     MemberFactory,
     books_snapshot,
+    card_payment,
     external_payment,
     open_invoice,
     reload,
+    saved_card,
     standalone_payment,
 )
 from tests.payments.admin.helpers import BAD_AMOUNTS, create_payment_url, messages_of, page_content
@@ -494,3 +496,48 @@ def test_create_payment_refuses_a_date_received_before_the_earliest_date(staff_c
     assert response.status_code == 200
     assert messages_of(response) == [message]
     assert books_snapshot() == before
+
+
+# The (...) menu of each payment row
+
+
+def menu_labels(response, rows: str = "allocations") -> list[list[str]]:
+    return [[action.label for action in row.menu] for row in response.context[rows]]
+
+
+def test_each_payment_row_has_a_menu_of_what_its_state_and_the_user_allow(staff_client, clerk_client):
+    invoice = open_invoice(amounts=["100.00"])
+    payment = external_payment(invoice=invoice, amount="40.00")
+
+    managed = staff_client.get(change_url(invoice))
+    viewed = clerk_client("billing.view_invoice", "payments.view_payment").get(change_url(invoice))
+
+    assert menu_labels(managed) == [["Unallocate", "Refund", "Void payment", "Receipt (PDF)"]]
+    assert menu_labels(viewed) == [["Receipt (PDF)"]]
+    page = managed.content.decode()
+    assert "billing-inline-button" not in page
+    assert f'aria-label="Actions for {Allocation.objects.get().number}"' in page
+    refund = reverse("admin:payments_payment_refund", args=[payment.pk])
+    assert f'href="{refund}?next=%2Fadmin%2Fbilling%2Finvoice%2F{invoice.pk}%2Fchange%2F"' in page
+    assert refund not in viewed.content.decode()
+    assert unallocate_url(Allocation.objects.get()) not in viewed.content.decode()
+
+
+def test_a_refunded_payment_s_row_offers_no_void_and_a_removed_allocation_no_unallocate(staff_client):
+    invoice = open_invoice(amounts=["100.00"])
+    external_payment(invoice=invoice, amount="100.00")
+    allocation_remove(allocation=Allocation.objects.get(), actor=SYSTEM)
+
+    response = staff_client.get(change_url(invoice))
+
+    assert menu_labels(response) == [["Refund", "Void payment", "Receipt (PDF)"]]
+
+
+def test_a_failed_card_payment_s_row_offers_retry_and_cancel_with_the_charge_permission(staff_client, clerk_client):
+    invoice = open_invoice(amounts=["100.00"])
+    saved_card(invoice.member)
+    card_payment(invoice=invoice, amount="100.00", status="failed")
+
+    assert menu_labels(staff_client.get(change_url(invoice)), "card_payments") == [["Retry", "Cancel payment"]]
+    viewer = clerk_client("billing.view_invoice", "payments.view_payment")
+    assert menu_labels(viewer.get(change_url(invoice)), "card_payments") == [[]]
