@@ -54,13 +54,12 @@ class ResultMessage:
 
 @dataclass(frozen=True)
 class ObjectAction:
-    """A button of an object page or of a row's (...) menu: a link to a page (a form or a confirmation), a POST that
-    acts at once, or (`form`) a submit button of the page's form with that id, sent with `name` (the draft's Issue:
-    its edits are saved first)."""
+    """A button of an object page or of a row's (...) menu: a link to a page (a form or a confirmation; nothing acts
+    in one click), or (`form`) a submit button of the page's form with that id, sent to `url` with `name` (the
+    draft's Issue: its edits are saved first, then the confirmation is shown)."""
 
     label: str
     url: str
-    post: bool = False
     danger: bool = False
     form: str = ""
     name: str = ""
