@@ -296,7 +296,7 @@ def payment_row_menu(
         return reverse(f"{site}:payments_payment_{name}", args=args)
 
     menu = []
-    if allocation is not None and user.has_perm(ALLOCATE_PAYMENT) and allocation.pk and can_proceed(allocation.remove):
+    if allocation is not None and user.has_perm(ALLOCATE_PAYMENT) and can_proceed(allocation.remove):
         menu.append(ObjectAction(_("Unallocate"), url("unallocate", allocation.pk) + query))
     if payment_has_something_to_refund(payment) and user.has_perm(REFUND_PAYMENT):
         menu.append(ObjectAction(_("Refund"), url("refund", payment.pk) + query))
