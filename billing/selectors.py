@@ -1,5 +1,8 @@
 """Reads of the billing app."""
 
+import hashlib
+from decimal import Decimal
+
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, QuerySet, Sum
 from djmoney.money import Money
@@ -56,3 +59,29 @@ def target_activities(*, target: Model) -> QuerySet[Activity]:
     return Activity.objects.filter(target_type=ContentType.objects.get_for_model(target), target_id=target.pk).order_by(
         "-created_at", "-id"
     )
+
+
+def invoice_draft_version(invoice: Invoice) -> str:
+    """A fingerprint of what a draft says (member, currency, dates, memo, lines, total): the Issue confirmation
+    carries it, and issuing refuses a draft that changed since the confirmation was shown."""
+
+    def number(value) -> str:
+        # The same for equal values, whatever their trailing zeros (a row read back has the column's scale).
+        return str(Decimal(value).normalize())
+
+    parts = [
+        str(invoice.member_id),
+        invoice.currency,
+        str(invoice.issue_date),
+        str(invoice.due_date),
+        invoice.memo,
+        number(invoice.total.amount),
+        *(
+            "|".join(
+                [str(line.pk), line.description, number(line.quantity), number(line.unit_amount.amount)]
+                + [number(line.tax_rate)]
+            )
+            for line in sorted(invoice.lines.all(), key=lambda line: (line.position, line.pk))
+        ),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]

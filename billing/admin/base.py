@@ -54,12 +54,16 @@ class ResultMessage:
 
 @dataclass(frozen=True)
 class ObjectAction:
-    """A button of an object page: a link to a page (a form or a confirmation), or a POST that acts at once."""
+    """A button of an object page or of a row's (...) menu: a link to a page (a form or a confirmation; nothing acts
+    in one click), or (`form`) a submit button of the page's form with that id, sent to `url` with `name` (the
+    draft's Issue: its edits are saved first, then the confirmation is shown)."""
 
     label: str
     url: str
-    post: bool = False
     danger: bool = False
+    form: str = ""
+    name: str = ""
+    download: bool = False
 
 
 def transition_allowed(transition, user) -> bool:
@@ -151,6 +155,12 @@ class BillingAdminMixin:
             return
         permissions = (permission,) if isinstance(permission, str) else permission
         if not request.user.has_perms(permissions):
+            raise PermissionDenied
+
+    @staticmethod
+    def permission_require_any(request: HttpRequest, permissions: tuple[str, ...]) -> None:
+        """Refuse the request unless the user has at least one of the permissions."""
+        if not any(request.user.has_perm(permission) for permission in permissions):
             raise PermissionDenied
 
     @staticmethod

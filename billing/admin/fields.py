@@ -176,6 +176,23 @@ class ConfirmForm(forms.Form):
     """Nothing to fill in: submitting the form is the confirmation."""
 
 
+CONFIRM_FIRST = gettext_lazy("Nothing was done yet: check what will happen below, then confirm.")
+
+
+class ConfirmedForm(forms.Form):
+    """The form of a confirmation page for what used to be a one-click button: its hidden `confirmed` field says the
+    page was seen. A POST without it (the button of a page loaded before, a crafted request) acts on nothing and is
+    answered with the confirmation page."""
+
+    confirmed = forms.BooleanField(widget=forms.HiddenInput, initial=True, required=False)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if not cleaned_data.get("confirmed"):
+            raise ValidationError(CONFIRM_FIRST, code="not_confirmed")
+        return cleaned_data
+
+
 PREVIEW_JS = "payments/preview.js"
 
 

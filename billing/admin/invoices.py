@@ -11,10 +11,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -34,7 +32,7 @@ from billing.admin.base import (
     ResultMessage,
     transition_allowed,
 )
-from billing.admin.fields import ConfirmForm, amount_initial, preview_initial
+from billing.admin.fields import ConfirmedForm, ConfirmForm, amount_initial, preview_initial
 from billing.admin.forms import (
     SPLIT_FIELDS,
     ApplyPaymentsForm,
@@ -75,7 +73,7 @@ from billing.models import (
     invoice_creditable,
 )
 from billing.money import money_parse, money_sum
-from billing.selectors import invoice_activities, member_money_balance
+from billing.selectors import invoice_activities, invoice_draft_version, member_money_balance
 from billing.services.credit_note_issue import credit_note_issue
 from billing.services.invoice_draft import (
     invoice_details_update,
@@ -83,11 +81,11 @@ from billing.services.invoice_draft import (
     invoice_draft_delete,
     invoice_draft_update,
 )
-from billing.services.invoice_issue import invoice_issue
+from billing.services.invoice_issue import invoice_issue, invoice_issue_credit_preview
 from billing.services.invoice_money_balance import invoice_apply_money_balance
 from billing.services.invoice_void import invoice_mark_uncollectible, invoice_void
-from payments.admin.forms import CardChargeForm, CardChoiceForm, ExternalPaymentForm
-from payments.admin.payments import charge_outcome_message
+from payments.admin.forms import EXTERNAL_METHOD, CardChoiceForm, PaymentCreateForm
+from payments.admin.payments import charge_outcome_message, payment_row_menu
 from payments.models import (
     IN_FLIGHT_STATUSES,
     Allocation,
@@ -97,7 +95,6 @@ from payments.models import (
     PaymentTarget,
     Refund,
     RefundStatus,
-    payment_has_something_to_refund,
 )
 from payments.selectors import (
     ChargeAvailability,
@@ -113,6 +110,14 @@ from payments.services.payment_card import invoice_issue_and_charge, payment_cre
 from payments.services.payment_external import payment_create_external
 
 NO_SAVED_CARD = gettext_lazy("%(member)s has no saved card: add one on the member's page first.")
+CHARGE_LABEL = gettext_lazy("Charge")
+# The draft's edit page: its form, and the field its Issue buttons send it with (to the Issue pages, which save it).
+DRAFT_FORM_ID = "invoice_form"
+DRAFT_ISSUE_FIELD = "_issue"
+# A POST of the draft's whole form (its lines formset), rather than of a confirmation.
+DRAFT_FORM_SENT = "lines-TOTAL_FORMS"
+ISSUE_CONFIRM_TEMPLATE = "admin/billing/invoice/issue_confirm.html"
+RECORD_LABEL = gettext_lazy("Record payment")
 
 
 def status_badge(invoice: Invoice) -> str:
@@ -131,6 +136,19 @@ def split_settles(data, preview: CreditNotePagePreview) -> bool:
     except BillingError:
         return False
     return money_sum(parts, currency) == preview.preview.post_payment_amount
+
+
+# The split the page last suggested, sent back with the form: a split field that still holds its suggestion was not
+# typed by the user, and a new preview may suggest again; one the user typed is never overwritten.
+SUGGESTED_PREFIX = "suggested_"
+
+
+def split_typed(data) -> bool:
+    """Whether the user typed any part of the split: a field that is not empty and not what the page suggested."""
+    return any(
+        (data.get(name) or "").strip() and data.get(name) != data.get(f"{SUGGESTED_PREFIX}{name}")
+        for name in SPLIT_FIELDS
+    )
 
 
 def credit_note_outcome_message(credit_note: CreditNote) -> ResultMessage:
@@ -429,19 +447,13 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
 
     def get_urls(self):
         return [
-            self.view_path("<path:object_id>/issue/", self.issue_view, "issue", post_only=True),
+            self.view_path("<path:object_id>/issue/", self.issue_view, "issue"),
             self.view_path("<path:object_id>/issue-and-charge/", self.issue_and_charge_view, "issue_and_charge"),
             self.view_path("<path:object_id>/create-payment/", self.create_payment_view, "create_payment"),
-            self.view_path("<path:object_id>/charge/", self.charge_view, "charge"),
             self.view_path("<path:object_id>/apply-payment/", self.apply_payment_view, "apply_payment"),
             self.view_path("<path:object_id>/apply-balance/", self.apply_balance_view, "apply_balance"),
             self.view_path("<path:object_id>/void/", self.void_view, "void"),
-            self.view_path(
-                "<path:object_id>/mark-uncollectible/",
-                self.mark_uncollectible_view,
-                "mark_uncollectible",
-                post_only=True,
-            ),
+            self.view_path("<path:object_id>/mark-uncollectible/", self.mark_uncollectible_view, "mark_uncollectible"),
             self.view_path("<path:object_id>/credit-note/", self.credit_note_view, "credit_note"),
             self.view_path("<path:object_id>/pdf/", self.pdf_view, "pdf"),
             self.view_path(
@@ -451,27 +463,35 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
         ]
 
     def invoice_actions(
-        self, request: HttpRequest, invoice: Invoice, *, charge: ChargeAvailability | None = None
+        self,
+        request: HttpRequest,
+        invoice: Invoice,
+        *,
+        charge: ChargeAvailability | None = None,
+        draft_form: str = "",
     ) -> list[ObjectAction]:
-        """The buttons the invoice's state and the user's permissions allow (`charge`: what its card payments in
-        flight reserve and what can still be charged; not needed for a draft)."""
+        """The buttons the invoice's state and the user's permissions allow, the primary one first (`charge`: what
+        its card payments in flight reserve and what can still be charged; not needed for a draft). On the draft's
+        edit page (`draft_form`: its form's id), Issue and Issue and charge submit the draft's form to their pages,
+        which save its edits before they ask for the confirmation."""
         user = request.user
         actions = []
 
         def member_has_card() -> bool:
             return member_active_payment_methods(member=invoice.member).exists()
 
+        def draft_action(label: str, name: str) -> ObjectAction:
+            return ObjectAction(label, self.url_for(name, invoice.pk), form=draft_form, name=DRAFT_ISSUE_FIELD)
+
         if invoice.is_draft:
             if transition_allowed(invoice.issue, user):
-                actions.append(ObjectAction(_("Issue"), self.url_for("issue", invoice.pk), post=True))
+                actions.append(draft_action(_("Issue"), "issue"))
                 if user.has_perm(CHARGE_PAYMENT) and member_has_card():
-                    actions.append(ObjectAction(_("Issue and charge"), self.url_for("issue_and_charge", invoice.pk)))
+                    actions.append(draft_action(_("Issue and charge"), "issue_and_charge"))
             return actions
+        if invoice_accepts_payment(invoice) and self.create_payment_allowed(request, invoice, charge):
+            actions.append(ObjectAction(_("Create payment"), self.url_for("create_payment", invoice.pk)))
         if invoice_accepts_payment(invoice):
-            if user.has_perm(RECORD_EXTERNAL_PAYMENT):
-                actions.append(ObjectAction(_("Create payment"), self.url_for("create_payment", invoice.pk)))
-            if user.has_perm(CHARGE_PAYMENT) and charge.available.amount > 0 and member_has_card():
-                actions.append(ObjectAction(_("Charge saved card"), self.url_for("charge", invoice.pk)))
             if (
                 user.has_perm(ALLOCATE_PAYMENT)
                 and member_payments_with_unallocated(member=invoice.member, currency=invoice.currency).exists()
@@ -485,12 +505,20 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
         if invoice_accepts_credit_note(invoice) and user.has_perm(ISSUE_CREDIT_NOTE):
             actions.append(ObjectAction(_("Issue credit note"), self.url_for("credit_note", invoice.pk)))
         if transition_allowed(invoice.mark_uncollectible, user):
-            actions.append(
-                ObjectAction(_("Mark uncollectible"), self.url_for("mark_uncollectible", invoice.pk), post=True)
-            )
+            actions.append(ObjectAction(_("Mark uncollectible"), self.url_for("mark_uncollectible", invoice.pk)))
         if transition_allowed(invoice.void, user):
             actions.append(ObjectAction(_("Void invoice"), self.url_for("void", invoice.pk), danger=True))
         return actions
+
+    def create_payment_allowed(self, request: HttpRequest, invoice: Invoice, charge: ChargeAvailability) -> bool:
+        """Whether Create payment has a method to offer the user: External, or a saved card to charge."""
+        if request.user.has_perm(RECORD_EXTERNAL_PAYMENT):
+            return True
+        return (
+            request.user.has_perm(CHARGE_PAYMENT)
+            and charge.available.amount > 0
+            and member_active_payment_methods(member=invoice.member).exists()
+        )
 
     # Drafts
 
@@ -506,7 +534,11 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             call=lambda lines: invoice_draft_create(actor=self.actor(request), lines=lines, **form.draft_kwargs()),
         )
 
-    def _draft_change_page(self, request: HttpRequest, invoice: Invoice) -> HttpResponse:
+    def _draft_change_page(
+        self, request: HttpRequest, invoice: Invoice, *, then_url: str | None = None
+    ) -> HttpResponse:
+        """The draft's edit page; with `then_url` (Issue, Issue and charge), its edits are saved when there are any
+        and the user goes on to `then_url`, or sees the page again with what to correct (nothing issued)."""
         form = InvoiceDraftForm(
             self.form_data(request),
             initial={"issue_date": invoice.issue_date, "due_date": invoice.due_date, "memo": invoice.memo},
@@ -519,9 +551,12 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             call=lambda lines: invoice_draft_update(
                 invoice=invoice, actor=self.actor(request), lines=lines, **form.draft_kwargs()
             ),
+            then_url=then_url,
         )
 
-    def _draft_page(self, request: HttpRequest, *, invoice: Invoice | None, form, currency, call) -> HttpResponse:
+    def _draft_page(
+        self, request: HttpRequest, *, invoice: Invoice | None, form, currency, call, then_url: str | None = None
+    ) -> HttpResponse:
         lines = InvoiceLineFormSet(
             self.form_data(request),
             prefix="lines",
@@ -529,13 +564,17 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             form_kwargs={"currency": currency},
         )
         if request.method == "POST" and form.is_valid() and lines.is_valid():
+            if then_url is not None and not (form.has_changed() or lines.has_changed()):
+                return HttpResponseRedirect(then_url)
             done, draft = self.service_run(
                 request,
                 lambda: call(lines.line_inputs()),
                 success=lambda draft: _("%(invoice)s saved (%(total)s).") % {"invoice": draft, "total": draft.total},
             )
             if done:
-                return HttpResponseRedirect(self.url_for("change", draft.pk))
+                return HttpResponseRedirect(then_url or self.url_for("change", draft.pk))
+        elif request.method == "POST" and then_url is not None:
+            messages.error(request, _("Nothing was issued: correct the draft below, then issue it."))
         context = self.page_context(
             request,
             obj=invoice,
@@ -543,7 +582,7 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             form=form,
             lines=lines,
             currency=currency,
-            actions=self.invoice_actions(request, invoice) if invoice is not None else [],
+            actions=self.invoice_actions(request, invoice, draft_form=DRAFT_FORM_ID) if invoice is not None else [],
             download=ObjectAction(_("Preview PDF"), self.url_for("pdf", invoice.pk)) if invoice is not None else None,
             has_delete_permission=invoice is not None and self.has_delete_permission(request, invoice),
         )
@@ -602,16 +641,14 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
                 if done:
                     return HttpResponseRedirect(self.url_for("change", invoice.pk))
         charge = invoice_available_to_charge(invoice)
-        can_refund = request.user.has_perm(REFUND_PAYMENT)
+        back = self.url_for("change", invoice.pk)
+        site = self.admin_site.name
         allocations = list(invoice_allocations(invoice=invoice))
         for allocation in allocations:
-            if (
-                can_refund
-                and allocation.status == allocation.Status.ACTIVE
-                and payment_has_something_to_refund(allocation.payment)
-            ):
-                refund_url = reverse(f"{self.admin_site.name}:payments_payment_refund", args=[allocation.payment_id])
-                allocation.refund_url = f"{refund_url}?{urlencode({'next': self.url_for('change', invoice.pk)})}"
+            allocation.menu = payment_row_menu(request, allocation.payment, allocation=allocation, back=back, site=site)
+        card_payments = list(invoice_card_payments_unsettled(invoice=invoice))
+        for payment in card_payments:
+            payment.menu = payment_row_menu(request, payment, back=back, site=site)
         context = self.page_context(
             request,
             obj=invoice,
@@ -619,9 +656,16 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             form=form,
             lines=invoice.lines.all(),
             allocations=allocations,
-            can_refund=can_refund,
+            row_menus=True,
+            create_payment_url=(
+                self.url_for("create_payment", invoice.pk)
+                if not invoice.is_draft
+                and invoice_accepts_payment(invoice)
+                and self.create_payment_allowed(request, invoice, charge)
+                else None
+            ),
             credit_notes=invoice_credit_notes(invoice=invoice),
-            card_payments=invoice_card_payments_unsettled(invoice=invoice),
+            card_payments=card_payments,
             activities=invoice_activities(invoice=invoice),
             reserved=charge.reserved,
             status_badge=status_badge(invoice),
@@ -629,7 +673,6 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             download=ObjectAction(
                 _("Preview PDF") if invoice.is_draft else _("Download PDF"), self.url_for("pdf", invoice.pk)
             ),
-            can_unallocate=request.user.has_perm(ALLOCATE_PAYMENT),
         )
         return TemplateResponse(request, "admin/billing/invoice/invoice_page.html", context)
 
@@ -640,12 +683,59 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
 
     # Buttons
 
+    def issue_consequences(self, invoice: Invoice) -> list[str]:
+        """What issuing the draft does, for its confirmation: the credit applied now by the rule the service follows
+        (money balance, then unallocated payments, oldest first) and what remains."""
+        balance, applications = invoice_issue_credit_preview(invoice=invoice)
+        consequences = [
+            _(
+                "%(invoice)s (%(total)s) gets its invoice number and is sent to %(member)s; it can no longer be edited, "
+                "only credited or voided."
+            )
+            % {"invoice": invoice, "total": invoice.total, "member": invoice.member}
+        ]
+        if balance.amount:
+            consequences.append(
+                _("%(amount)s of %(member)s's money balance is applied to it.")
+                % {"amount": balance, "member": invoice.member}
+            )
+        consequences += [
+            _("%(amount)s of %(payment)s (unallocated, received %(date)s) is applied to it.")
+            % {
+                "amount": amount,
+                "payment": payment,
+                "date": f"{payment.received_on or timezone.localdate(payment.created_at):%Y-%m-%d}",
+            }
+            for payment, amount in applications
+        ]
+        remaining = invoice.total - balance - money_sum([amount for _payment, amount in applications], invoice.currency)
+        if balance.amount or applications:
+            consequences.append(_("%(remaining)s will remain to pay.") % {"remaining": remaining})
+        elif settings.BILLING_APPLY_CREDIT_AT_ISSUE:
+            consequences.append(
+                _("%(member)s has no credit to apply: all %(remaining)s will remain to pay.")
+                % {"member": invoice.member, "remaining": remaining}
+            )
+        return consequences
+
     def issue_view(self, request, object_id):
+        """Issue a draft, after a confirmation showing its lines, total and the credit applied. The draft page's
+        Issue button sends the draft's form here: its edits are saved first (or it is shown again to correct)."""
         invoice = self.object_get(request, object_id)
-        return self.action_post(
+        self.permission_require(request, ISSUE_INVOICE)
+        if request.method == "POST" and DRAFT_FORM_SENT in request.POST and invoice.is_draft:
+            if not self.has_change_permission(request, invoice):
+                raise PermissionDenied
+            return self._draft_change_page(request, invoice, then_url=self.url_for("issue", invoice.pk))
+        back = self.url_for("change", invoice.pk)
+        return self.form_page(
             request,
+            obj=invoice,
             permission=ISSUE_INVOICE,
-            call=lambda: invoice_issue(invoice=invoice, actor=self.actor(request)),
+            form=ConfirmedForm(self.form_data(request)),
+            call=lambda: invoice_issue(
+                invoice=invoice, actor=self.actor(request), expected_version=request.POST.get("version", "")
+            ),
             success=lambda issued: (
                 _("%(invoice)s issued; it is %(status)s with %(remaining)s remaining.")
                 % {
@@ -654,18 +744,95 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
                     "remaining": issued.amount_remaining,
                 }
             ),
-            redirect_url=self.url_for("change", invoice.pk),
+            success_url=back,
+            title=_("Issue %(invoice)s?") % {"invoice": invoice},
+            submit_label=_("Yes, issue the invoice"),
+            cancel_url=back,
+            template=ISSUE_CONFIRM_TEMPLATE,
+            **self.issue_confirm_context(invoice),
         )
+
+    def issue_confirm_context(self, invoice: Invoice) -> dict:
+        if not invoice.is_draft:
+            return {"consequences": [], "lines": [], "draft_version": ""}
+        return {
+            "consequences": self.issue_consequences(invoice),
+            "lines": invoice.lines.all(),
+            "draft_version": invoice_draft_version(invoice),
+        }
+
+    def create_payment_methods(self, request: HttpRequest, invoice: Invoice, charge: ChargeAvailability):
+        """What Create payment offers the user on the invoice: the member's saved cards (with the right to charge,
+        while something can still be charged) and External (with the right to record it)."""
+        cards = []
+        if request.user.has_perm(CHARGE_PAYMENT) and charge.available.amount > 0:
+            cards = list(member_active_payment_methods(member=invoice.member))
+        return cards, request.user.has_perm(RECORD_EXTERNAL_PAYMENT)
 
     def create_payment_view(self, request, object_id):
+        """Create payment: one form for an amount and a method, a saved card (Charge) or External (Record payment);
+        each calls its own service."""
         invoice = self.object_get(request, object_id)
-        form = ExternalPaymentForm(
+        self.permission_require_any(request, (CHARGE_PAYMENT, RECORD_EXTERNAL_PAYMENT))
+        charge = invoice_available_to_charge(invoice)
+        cards, external = self.create_payment_methods(request, invoice, charge)
+        if not cards and not external:
+            messages.error(
+                request,
+                NO_SAVED_CARD % {"member": invoice.member}
+                if not member_active_payment_methods(member=invoice.member).exists()
+                else _("Nothing more can be charged on %(invoice)s now.") % {"invoice": invoice},
+            )
+            return HttpResponseRedirect(self.url_for("change", invoice.pk))
+        method = str(cards[0].pk) if cards else EXTERNAL_METHOD
+        form = PaymentCreateForm(
             self.form_data(request),
             currency=invoice.currency,
-            initial={"amount": amount_initial(invoice.amount_remaining)},
+            payment_methods=cards,
+            external=external,
+            amount_help=(
+                _("A card is charged at most %(available)s: what remains, less what is being charged already.")
+                % {"available": charge.available}
+                if cards and charge.reserved.amount
+                else ""
+            ),
+            initial={
+                "amount": amount_initial(charge.available if cards else invoice.amount_remaining),
+                "method": method,
+            },
         )
+        intro = _("%(remaining)s remains to pay on %(invoice)s (%(currency)s).") % {
+            "remaining": invoice.amount_remaining,
+            "invoice": invoice,
+            "currency": invoice.currency,
+        }
+        if charge.reserved.amount:
+            intro += " " + _("%(reserved)s of it is being charged already (processing at the gateway).") % {
+                "reserved": charge.reserved
+            }
+        if cards:
+            intro += " " + _(
+                "A saved card is charged through the gateway right after you submit; the invoice shows the payment as "
+                "processing until it answers."
+            )
+        elif (
+            request.user.has_perm(CHARGE_PAYMENT) and not member_active_payment_methods(member=invoice.member).exists()
+        ):
+            intro += " " + NO_SAVED_CARD % {"member": invoice.member}
+        if external:
+            intro += " " + _(
+                "Money received outside the system beyond what remains stays unallocated on the payment, as the "
+                "member's credit."
+            )
 
-        def recorded(payment) -> str:
+        def create():
+            if form.payment_method() is not None:
+                return payment_create_card(invoice=invoice, actor=self.actor(request), **form.charge_kwargs())
+            return payment_create_external(invoice=invoice, actor=self.actor(request), **form.payment_kwargs())
+
+        def created(payment) -> str | ResultMessage:
+            if not payment.is_external:
+                return charge_outcome_message(payment)
             message = _("%(payment)s recorded: %(amount)s applied to %(invoice)s.") % {
                 "payment": payment,
                 "amount": payment.amount_allocated,
@@ -677,71 +844,38 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
                 }
             return message
 
+        back = self.url_for("change", invoice.pk)
         return self.form_page(
             request,
             obj=invoice,
-            permission=RECORD_EXTERNAL_PAYMENT,
+            permission=None,
             form=form,
-            call=lambda: payment_create_external(invoice=invoice, actor=self.actor(request), **form.payment_kwargs()),
-            success=recorded,
-            success_url=self.url_for("change", invoice.pk),
-            title=_("Record a payment for %(invoice)s") % {"invoice": invoice},
-            submit_label=_("Record payment"),
-            cancel_url=self.url_for("change", invoice.pk),
-            intro=_(
-                "%(remaining)s remains to pay (%(currency)s). Money received beyond that stays unallocated on the "
-                "payment, as the member's credit."
-            )
-            % {"remaining": invoice.amount_remaining, "currency": invoice.currency},
-        )
-
-    def charge_view(self, request, object_id):
-        invoice = self.object_get(request, object_id)
-        charge = invoice_available_to_charge(invoice)
-        reserved, available = charge.reserved, charge.available
-        cards = member_active_payment_methods(member=invoice.member)
-        default = cards.first()
-        form = CardChargeForm(
-            self.form_data(request),
-            currency=invoice.currency,
-            payment_methods=cards,
-            amount_help=_("At most %(available)s: what remains, less what is being charged already.")
-            % {"available": available},
-            initial={
-                "amount": amount_initial(available) if available.amount > 0 else None,
-                "payment_method": default.pk if default else None,
-            },
-        )
-        if reserved.amount:
-            intro = _(
-                "%(remaining)s remains on %(invoice)s, of which %(reserved)s is being charged already (processing at "
-                "the gateway)."
-            )
-        else:
-            intro = _("%(remaining)s remains on %(invoice)s.")
-        intro = intro % {"remaining": invoice.amount_remaining, "invoice": invoice, "reserved": reserved}
-        intro += " " + _(
-            "At most %(available)s can be charged now. The gateway is asked right after you submit; the invoice shows "
-            "the payment as processing until it answers."
-        ) % {"available": available}
-        if default is None:
-            intro += " " + NO_SAVED_CARD % {"member": invoice.member}
-        return self.form_page(
-            request,
-            obj=invoice,
-            permission=CHARGE_PAYMENT,
-            form=form,
-            call=lambda: payment_create_card(invoice=invoice, actor=self.actor(request), **form.charge_kwargs()),
-            success=charge_outcome_message,
-            success_url=self.url_for("change", invoice.pk),
-            title=_("Charge a saved card for %(invoice)s") % {"invoice": invoice},
-            submit_label=_("Charge"),
-            cancel_url=self.url_for("change", invoice.pk),
+            call=create,
+            success=created,
+            success_url=back,
+            title=_("Create a payment for %(invoice)s") % {"invoice": invoice},
+            submit_label=CHARGE_LABEL if form.charges_card() else RECORD_LABEL,
+            cancel_url=back,
+            template="admin/billing/invoice/create_payment.html",
+            fieldsets=[
+                (None, {"fields": ["amount", "method"]}),
+                (_("Received outside the system"), {"fields": list(PaymentCreateForm.EXTERNAL_FIELDS)}),
+            ]
+            if external
+            else [(None, {"fields": ["amount", "method"]})],
             intro=intro,
+            charge_label=CHARGE_LABEL,
+            record_label=RECORD_LABEL,
+            charges_card=form.charges_card(),
         )
 
     def issue_and_charge_view(self, request, object_id):
         invoice = self.object_get(request, object_id)
+        self.permission_require(request, (ISSUE_INVOICE, CHARGE_PAYMENT))
+        if request.method == "POST" and DRAFT_FORM_SENT in request.POST and invoice.is_draft:
+            if not self.has_change_permission(request, invoice):
+                raise PermissionDenied
+            return self._draft_change_page(request, invoice, then_url=self.url_for("issue_and_charge", invoice.pk))
         cards = member_active_payment_methods(member=invoice.member)
         default = cards.first()
         form = CardChoiceForm(
@@ -751,8 +885,6 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             "%(invoice)s (%(total)s) is issued with its number; then all that remains on it is charged to the chosen "
             "card."
         ) % {"invoice": invoice, "total": invoice.total}
-        if settings.BILLING_APPLY_CREDIT_AT_ISSUE:
-            intro += " " + _("The member's credit (money balance, then unallocated payments) is applied first.")
         if default is None:
             intro += " " + NO_SAVED_CARD % {"member": invoice.member}
 
@@ -780,14 +912,19 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             permission=(ISSUE_INVOICE, CHARGE_PAYMENT),
             form=form,
             call=lambda: invoice_issue_and_charge(
-                invoice=invoice, actor=self.actor(request), payment_method=form.cleaned_data["payment_method"]
+                invoice=invoice,
+                actor=self.actor(request),
+                payment_method=form.cleaned_data["payment_method"],
+                expected_version=request.POST.get("version", ""),
             ),
             success=issued_and_charged,
             success_url=self.url_for("change", invoice.pk),
             title=_("Issue and charge %(invoice)s") % {"invoice": invoice},
             submit_label=_("Issue and charge"),
             cancel_url=self.url_for("change", invoice.pk),
+            template=ISSUE_CONFIRM_TEMPLATE,
             intro=intro,
+            **self.issue_confirm_context(invoice),
         )
 
     def apply_payment_view(self, request, object_id):
@@ -874,14 +1011,29 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
 
     def mark_uncollectible_view(self, request, object_id):
         invoice = self.object_get(request, object_id)
-        return self.action_post(
+        back = self.url_for("change", invoice.pk)
+        return self.form_page(
             request,
+            obj=invoice,
             permission=MARK_UNCOLLECTIBLE,
+            form=ConfirmedForm(self.form_data(request)),
             call=lambda: invoice_mark_uncollectible(invoice=invoice, actor=self.actor(request)),
             success=lambda marked: (
                 _("%(invoice)s marked uncollectible; it can still be paid or voided.") % {"invoice": marked}
             ),
-            redirect_url=self.url_for("change", invoice.pk),
+            success_url=back,
+            title=_("Mark %(invoice)s uncollectible?") % {"invoice": invoice},
+            submit_label=_("Yes, mark it uncollectible"),
+            cancel_url=back,
+            template=CONFIRM_TEMPLATE,
+            consequences=[
+                _(
+                    "%(invoice)s stops being collected: %(remaining)s stays unpaid, it is no longer counted as overdue, "
+                    "and its failed card payments are no longer retried automatically."
+                )
+                % {"invoice": invoice, "remaining": invoice.amount_remaining},
+                _("It can still be paid (it becomes paid) or voided later."),
+            ],
         )
 
     def credit_note_view(self, request, object_id):
@@ -896,14 +1048,19 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             line_field_name=CreditNoteForm.line_field_name,
             may_refund=request.user.has_perm(REFUND_PAYMENT),
         )
+        suggested = {}
         if request.method == "POST" and "_preview" in request.POST:
             data = request.POST.copy()
-            if preview.preview is not None and not split_settles(data, preview):
-                for name, value in preview.suggested_split.items():
-                    data[name] = str(amount_initial(value))
+            if preview.preview is not None and not split_typed(data) and not split_settles(data, preview):
+                suggested = {name: str(amount_initial(value)) for name, value in preview.suggested_split.items()}
+                data.update(suggested)
+            else:
+                suggested = {name: data.get(f"{SUGGESTED_PREFIX}{name}", "") for name in SPLIT_FIELDS}
             form = preview_initial(CreditNoteForm, data, **form_kwargs)
         else:
             form = CreditNoteForm(self.form_data(request), **form_kwargs)
+            if request.method == "POST":
+                suggested = {name: request.POST.get(f"{SUGGESTED_PREFIX}{name}", "") for name in SPLIT_FIELDS}
         creditable = invoice_creditable(invoice)
         back = self.url_for("change", invoice.pk)
         return self.form_page(
@@ -948,6 +1105,7 @@ class InvoiceAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             preview_html=credit_note_preview_html(preview),
             preview_url=self.url_for("credit_note_preview", invoice.pk),
             preview_fields=" ".join(["amount", *form.line_field_names]),
+            suggested_split=[(f"{SUGGESTED_PREFIX}{name}", suggested.get(name, "")) for name in SPLIT_FIELDS],
         )
 
     def credit_note_preview_view(self, request, object_id):

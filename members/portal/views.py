@@ -521,16 +521,23 @@ def card_set_default(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 @once_per_intent(lambda request, pk: reverse("portal:card_list"))
 def card_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove a card, after a confirmation page: a POST that does not come from it (the button of an older page)
+    removes nothing and shows the confirmation."""
     card = payment_method_get_for_member(member=request.member, pk=pk)
-    try:
-        payment_method_remove(payment_method=card, actor=request.actor)
-    except BillingError as error:
-        messages.error(request, error.message)
-        return redirect("portal:card_list")
-    return intent_redirect(request, reverse("portal:card_list"), message=_("%(card)s is removed.") % {"card": card})
+    if request.method == "POST" and request.POST.get("confirmed") == "1":
+        try:
+            payment_method_remove(payment_method=card, actor=request.actor)
+        except BillingError as error:
+            messages.error(request, error.message)
+            return redirect("portal:card_list")
+        return intent_redirect(request, reverse("portal:card_list"), message=_("%(card)s is removed.") % {"card": card})
+    if request.method == "POST":
+        messages.info(request, _("Nothing was removed yet: confirm below."))
+    others = member_active_payment_methods(member=request.member).exclude(pk=card.pk)
+    return render(request, "portal/card_remove.html", {"card": card, "others": others.exists()})
 
 
 # Credit ------------------------------------------------------------------------------------------------------------

@@ -180,6 +180,65 @@ class CardChargeForm(CardChoiceForm):
         return {"amount": self.cleaned_data["amount"], "payment_method": self.cleaned_data["payment_method"]}
 
 
+EXTERNAL_METHOD = "external"
+
+
+class PaymentCreateForm(ExternalPaymentForm):
+    """The invoice's Create payment: an amount and a method, one of the member's saved cards (charged) or External
+    (recorded, with how and when the money came). The view offers only the methods the user may use."""
+
+    method = forms.ChoiceField(
+        label=gettext_lazy("Method"),
+        widget=forms.RadioSelect(attrs={"class": "billing-method-choice"}),
+        error_messages={"invalid_choice": gettext_lazy("Choose one of the methods offered.")},
+    )
+
+    field_order = ["amount", "method", "kind", "reference", "received_on", "note"]
+    EXTERNAL_FIELDS = ("kind", "reference", "received_on", "note")
+
+    class Media:
+        js = ["payments/create-payment.js"]
+
+    def __init__(self, *args, payment_methods, external: bool, amount_help: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cards = {str(card.pk): card for card in payment_methods}
+        choices = [
+            (key, _("%(card)s (default)") % {"card": card} if card.is_default else str(card))
+            for key, card in self.cards.items()
+        ]
+        if external:
+            choices.append((EXTERNAL_METHOD, _("External: cash, check, bank transfer or other")))
+        self.fields["method"].choices = choices
+        self.fields["amount"].help_text = amount_help
+        # Asked only of External: a card charge ignores them.
+        for name in ("kind", "received_on"):
+            self.fields[name].required = False
+
+    def chosen_method(self) -> str:
+        """The method the form shows selected: the one sent, else the initial one."""
+        value = self.data.get("method") if self.is_bound else self.initial.get("method")
+        return value if value in dict(self.fields["method"].choices) else self.initial.get("method", "")
+
+    def charges_card(self) -> bool:
+        return self.chosen_method() in self.cards
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if cleaned_data.get("method") == EXTERNAL_METHOD:
+            if not cleaned_data.get("kind") and not self.has_error("kind"):
+                self.add_error("kind", _("Choose how the money was received."))
+            if cleaned_data.get("received_on") is None and not self.has_error("received_on"):
+                self.add_error("received_on", _("Enter the date the money was received."))
+        return cleaned_data
+
+    def payment_method(self) -> PaymentMethod | None:
+        """The card to charge, or None for an external payment."""
+        return self.cards.get(self.cleaned_data["method"])
+
+    def charge_kwargs(self) -> dict:
+        return {"amount": self.cleaned_data["amount"], "payment_method": self.payment_method()}
+
+
 class PaymentCancelForm(forms.Form):
     reason = forms.CharField(
         label=gettext_lazy("Reason"),

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -31,7 +32,7 @@ from billing.admin.base import (
     ResultMessage,
     transition_allowed,
 )
-from billing.admin.fields import amount_initial, object_id_parse, preview_initial
+from billing.admin.fields import ConfirmedForm, amount_initial, object_id_parse, preview_initial
 from billing.admin.lists import currency_filter
 from billing.admin.search import (
     WordSearchMixin,
@@ -287,6 +288,43 @@ def payment_list_invoices(payment: Payment) -> list[tuple[Invoice, Money | None]
     return [(invoice, None) for invoice in targets.values()]
 
 
+def payment_row_menu(
+    request: HttpRequest, payment: Payment, *, back: str, allocation: Allocation | None = None, site: str = "admin"
+) -> list[ObjectAction]:
+    """The (...) menu of a payment's row on the invoice or the payment page (`allocation`: the row's allocation):
+    what its state and the user's permissions allow, asked of the same state machines and predicates as the
+    payment page's buttons and the services. Each page it opens comes back to `back`."""
+    user = request.user
+    query = "?" + urlencode({"next": back})
+
+    def url(name: str, *args) -> str:
+        return reverse(f"{site}:payments_payment_{name}", args=args)
+
+    menu = []
+    if allocation is not None and user.has_perm(ALLOCATE_PAYMENT) and can_proceed(allocation.remove):
+        menu.append(ObjectAction(_("Unallocate"), url("unallocate", allocation.pk) + query))
+    if payment_has_something_to_refund(payment) and user.has_perm(REFUND_PAYMENT):
+        menu.append(ObjectAction(_("Refund"), url("refund", payment.pk) + query))
+    if payment_retry_allowed(user, payment):
+        menu.append(ObjectAction(_("Retry"), url("retry", payment.pk) + query))
+    if transition_allowed(payment.cancel, user):
+        menu.append(ObjectAction(_("Cancel payment"), url("cancel", payment.pk) + query, danger=True))
+    if transition_allowed(payment.void, user):
+        menu.append(ObjectAction(_("Void payment"), url("void", payment.pk) + query, danger=True))
+    if payment_has_receipt(payment):
+        menu.append(ObjectAction(_("Receipt (PDF)"), url("receipt_pdf", payment.pk), download=True))
+    return menu
+
+
+def payment_retry_allowed(user, payment: Payment) -> bool:
+    """Retry: a failed card payment the user may charge, with something left to charge and a card to charge."""
+    return (
+        transition_allowed(payment.retry, user)
+        and payment_retry_limit(payment) is not None
+        and member_active_payment_methods(member=payment.member).exists()
+    )
+
+
 @admin.register(Payment)
 class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -394,9 +432,7 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
     def get_urls(self):
         return [
             self.view_path("record-standalone/", self.record_standalone_view, "record_standalone"),
-            self.view_path(
-                "allocations/<int:allocation_id>/unallocate/", self.unallocate_view, "unallocate", post_only=True
-            ),
+            self.view_path("allocations/<int:allocation_id>/unallocate/", self.unallocate_view, "unallocate"),
             self.view_path("<path:object_id>/void/", self.void_view, "void"),
             self.view_path("<path:object_id>/apply/", self.apply_view, "apply"),
             self.view_path("<path:object_id>/allocate/", self.allocate_view, "allocate"),
@@ -412,11 +448,7 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
         """The buttons the payment's state and the user's permissions allow."""
         user = request.user
         actions = []
-        if (
-            transition_allowed(payment.retry, user)
-            and payment_retry_limit(payment) is not None
-            and member_active_payment_methods(member=payment.member).exists()
-        ):
+        if payment_retry_allowed(user, payment):
             actions.append(ObjectAction(_("Retry payment"), self.url_for("retry", payment.pk)))
         if transition_allowed(payment.cancel, user):
             actions.append(ObjectAction(_("Cancel payment"), self.url_for("cancel", payment.pk), danger=True))
@@ -447,7 +479,7 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             status_badges=payment_status_badges(payment),
             attempts=payment_attempts(payment=payment) if not payment.is_external else None,
             next_retry_at=retry_at_display(payment) if payment.next_retry_at else None,
-            allocations=payment_allocations(payment=payment),
+            allocations=self.allocation_rows(request, payment),
             refunds=payment_refunds(payment=payment),
             activities=target_activities(target=payment),
             actions=self.payment_actions(request, payment),
@@ -456,9 +488,25 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
                 if payment_has_receipt(payment)
                 else None
             ),
-            can_unallocate=request.user.has_perm(ALLOCATE_PAYMENT),
+            row_menus=True,
         )
         return TemplateResponse(request, "admin/payments/payment/payment_page.html", context)
+
+    def allocation_rows(self, request: HttpRequest, payment: Payment) -> list[Allocation]:
+        """The payment's allocations, each with its (...) menu (`menu`)."""
+        back = self.url_for("change", payment.pk)
+        allocations = list(payment_allocations(payment=payment))
+        for allocation in allocations:
+            allocation.menu = (
+                [
+                    ObjectAction(
+                        _("Unallocate"), self.url_for("unallocate", allocation.pk) + "?" + urlencode({"next": back})
+                    )
+                ]
+                if request.user.has_perm(ALLOCATE_PAYMENT) and can_proceed(allocation.remove)
+                else []
+            )
+        return allocations
 
     def receipt_pdf_view(self, request, object_id):
         """The payment's receipt as a PDF: for money received (succeeded, or voided and kept for the record)."""
@@ -507,10 +555,18 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
         )
 
     def unallocate_view(self, request, allocation_id):
-        allocation = get_object_or_404(Allocation.objects.select_related("payment", "invoice"), pk=allocation_id)
-        return self.action_post(
+        allocation = get_object_or_404(
+            Allocation.objects.select_related("payment", "invoice", "invoice__member"), pk=allocation_id
+        )
+        if not self.has_view_or_change_permission(request, allocation.payment):
+            raise PermissionDenied
+        back = self.next_url(request, default=self.url_for("change", allocation.payment_id))
+        invoice = allocation.invoice
+        return self.form_page(
             request,
+            obj=allocation.payment,
             permission=ALLOCATE_PAYMENT,
+            form=ConfirmedForm(self.form_data(request)),
             call=lambda: allocation_remove(allocation=allocation, actor=self.actor(request)),
             success=lambda removed: (
                 _(
@@ -521,14 +577,31 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
                     "allocation": removed,
                     "amount": allocation.amount,
                     "payment": allocation.payment,
-                    "invoice": allocation.invoice,
+                    "invoice": invoice,
                 }
             ),
-            redirect_url=self.next_url(request, default=self.url_for("change", allocation.payment_id)),
+            success_url=back,
+            title=_("Unallocate %(amount)s of %(payment)s from %(invoice)s?")
+            % {"amount": allocation.amount, "payment": allocation.payment, "invoice": invoice},
+            submit_label=_("Yes, unallocate"),
+            cancel_url=back,
+            template=CONFIRM_TEMPLATE,
+            consequences=[
+                _("%(amount)s goes back to %(payment)s as unallocated money (the member's credit).")
+                % {"amount": allocation.amount, "payment": allocation.payment},
+                (
+                    _("%(invoice)s asks for it again: %(remaining)s will remain, and it reopens.")
+                    if invoice.status == InvoiceStatus.PAID
+                    else _("%(invoice)s asks for it again: %(remaining)s will remain.")
+                )
+                % {"invoice": invoice, "remaining": invoice.amount_remaining + allocation.amount},
+            ],
+            next=self.next_url(request, default=""),
         )
 
     def void_view(self, request, object_id):
         payment = self.object_get(request, object_id)
+        back = self.next_url(request, default=self.url_for("change", payment.pk))
         reopens = list(payment_void_reopens(payment=payment))
         form = PaymentVoidForm(self.form_data(request))
         consequences = [
@@ -572,10 +645,11 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
                     ),
                 ]
             ),
-            success_url=self.url_for("change", payment.pk),
+            success_url=back,
             title=_("Void %(payment)s?") % {"payment": payment},
             submit_label=_("Yes, void the payment"),
-            cancel_url=self.url_for("change", payment.pk),
+            cancel_url=back,
+            next=self.next_url(request, default=""),
             template=CONFIRM_TEMPLATE,
             consequences=consequences,
         )
@@ -636,6 +710,7 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
 
     def retry_view(self, request, object_id):
         payment = self.object_get(request, object_id)
+        back = self.next_url(request, default=self.url_for("change", payment.pk))
         limit = payment_retry_limit(payment)
         cards = member_active_payment_methods(member=payment.member)
         chosen = payment.payment_method
@@ -673,15 +748,17 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             form=form,
             call=lambda: payment_retry(payment=payment, actor=self.actor(request), **form.charge_kwargs()),
             success=lambda attempt: charge_outcome_message(payment),
-            success_url=self.url_for("change", payment.pk),
+            success_url=back,
             title=_("Retry %(payment)s") % {"payment": payment},
             submit_label=_("Retry the charge"),
-            cancel_url=self.url_for("change", payment.pk),
+            cancel_url=back,
+            next=self.next_url(request, default=""),
             intro=intro,
         )
 
     def cancel_view(self, request, object_id):
         payment = self.object_get(request, object_id)
+        back = self.next_url(request, default=self.url_for("change", payment.pk))
         consequences = [
             _(
                 "%(payment)s (%(amount)s, %(status)s) is canceled: nothing more is charged for it and its automatic "
@@ -704,10 +781,11 @@ class PaymentAdmin(ListTotalsMixin, WordSearchMixin, BillingAdminMixin, admin.Mo
             success=lambda canceled: (
                 _("%(payment)s canceled; nothing more will be charged for it.") % {"payment": canceled}
             ),
-            success_url=self.url_for("change", payment.pk),
+            success_url=back,
             title=_("Cancel %(payment)s?") % {"payment": payment},
             submit_label=_("Yes, cancel the payment"),
-            cancel_url=self.url_for("change", payment.pk),
+            cancel_url=back,
+            next=self.next_url(request, default=""),
             template=CONFIRM_TEMPLATE,
             consequences=consequences,
         )

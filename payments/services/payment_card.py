@@ -211,10 +211,14 @@ def invoices_pay_with_card(
 
 
 def invoice_issue_and_charge(
-    *, invoice: Invoice, actor: Actor, payment_method: PaymentMethod | None = None
+    *,
+    invoice: Invoice,
+    actor: Actor,
+    payment_method: PaymentMethod | None = None,
+    expected_version: str | None = None,
 ) -> tuple[Invoice, Payment | None]:
     """Issue the draft and charge all that remains to the member's default (or chosen) card, in one step.
-    No payment is made when credit applied at issue already paid it."""
+    No payment is made when credit applied at issue already paid it. `expected_version`: as for `invoice_issue`."""
     actor.require_permission("billing.issue_invoice", _("issue and charge invoices"))
     actor.require_permission("payments.charge_payment", _("issue and charge invoices"))
     with transaction.atomic(durable=True):
@@ -223,7 +227,11 @@ def invoice_issue_and_charge(
         invoice = invoice_lock(invoice.pk)
         payment_method = payment_method_for_charge(member=member, payment_method=payment_method)
         invoice_issue_locked(
-            member=member, invoice=invoice, actor=actor, apply_credit=settings.BILLING_APPLY_CREDIT_AT_ISSUE
+            member=member,
+            invoice=invoice,
+            actor=actor,
+            apply_credit=settings.BILLING_APPLY_CREDIT_AT_ISSUE,
+            expected_version=expected_version,
         )
         if invoice.status != InvoiceStatus.OPEN:
             return invoice, None

@@ -24,6 +24,7 @@ from billing.errors import BillingError
 from billing.form_intents import INTENT_ALREADY_SUBMITTED, INTENT_FIELD, INTENT_OUT_OF_DATE
 from billing.intents import Intent, IntentRepeated
 from billing.models import Activity, CreditNote, FormIntent, Invoice, InvoiceStatus, MoneyBalanceEntry
+from billing.selectors import invoice_draft_version
 from billing.services.credit_note_issue import credit_note_issue
 from billing.services.money_balance_adjust import money_balance_adjust
 from members.models import Member
@@ -152,7 +153,14 @@ def today() -> str:
 
 def create_payment(world: World) -> Form:
     invoice = open_invoice(amounts=["100.00"])
-    data = {"amount": "40.00", "kind": "check", "reference": "CHK-1", "received_on": today(), "note": ""}
+    data = {
+        "amount": "40.00",
+        "method": "external",
+        "kind": "check",
+        "reference": "CHK-1",
+        "received_on": today(),
+        "note": "",
+    }
     return Form(admin("billing_invoice_create_payment", invoice.pk), data)
 
 
@@ -173,18 +181,20 @@ def standalone(world: World) -> Form:
 def charge(world: World) -> Form:
     invoice = open_invoice(amounts=["100.00"])
     card = saved_card(invoice.member, VISA)
-    return Form(admin("billing_invoice_charge", invoice.pk), {"amount": "100.00", "payment_method": card.pk})
+    return Form(admin("billing_invoice_create_payment", invoice.pk), {"amount": "100.00", "method": str(card.pk)})
 
 
 def issue_and_charge(world: World) -> Form:
     draft = draft_invoice(amounts=["80.00"])
     card = saved_card(draft.member, VISA)
-    return Form(admin("billing_invoice_issue_and_charge", draft.pk), {"payment_method": card.pk})
+    data = {"payment_method": card.pk, "version": invoice_draft_version(draft)}
+    return Form(admin("billing_invoice_issue_and_charge", draft.pk), data)
 
 
 def issue(world: World) -> Form:
     draft = draft_invoice(amounts=["80.00"])
-    return Form(admin("billing_invoice_issue", draft.pk), page=admin("billing_invoice_change", draft.pk))
+    data = {"confirmed": "True", "version": invoice_draft_version(draft)}
+    return Form(admin("billing_invoice_issue", draft.pk), data)
 
 
 def retry(world: World) -> Form:
@@ -289,7 +299,7 @@ def unallocate(world: World) -> Form:
     payment = standalone_payment(member=member, amount="50.00")
     [allocation] = payment_apply(invoice=invoice, applications=[(payment, eur("30.00"))], actor=SYSTEM)
     page = admin("billing_invoice_change", invoice.pk)
-    return Form(admin("payments_payment_unallocate", allocation.pk), {"next": page}, page=page)
+    return Form(admin("payments_payment_unallocate", allocation.pk), {"next": page, "confirmed": "True"})
 
 
 def adjust_balance(world: World) -> Form:
@@ -310,9 +320,7 @@ def void_invoice(world: World) -> Form:
 
 def mark_uncollectible(world: World) -> Form:
     invoice = open_invoice(amounts=["100.00"])
-    return Form(
-        admin("billing_invoice_mark_uncollectible", invoice.pk), page=admin("billing_invoice_change", invoice.pk)
-    )
+    return Form(admin("billing_invoice_mark_uncollectible", invoice.pk), {"confirmed": "True"})
 
 
 def admin_card_add(world: World) -> Form:
@@ -371,7 +379,7 @@ def portal_card_set_default(world: World) -> Form:
 def portal_card_remove(world: World) -> Form:
     member = world.portal_member()
     card = saved_card(member, VISA)
-    return Form(portal("card_remove", card.pk), {}, "member", portal("card_list"))
+    return Form(portal("card_remove", card.pk), {"confirmed": "1"}, "member")
 
 
 FORMS = [

@@ -566,9 +566,17 @@ def invoice_cases(world: World) -> list[FormCase]:
         FormCase(
             "create payment",
             admin_url("billing_invoice_create_payment", unpaid.pk),
-            valid={"amount": "60.00", "kind": "cash", "reference": "R-1", "received_on": today(), "note": ""},
+            valid={
+                "amount": "60.00",
+                "method": "external",
+                "kind": "cash",
+                "reference": "R-1",
+                "received_on": today(),
+                "note": "",
+            },
             bad={
                 "amount": AMOUNTS_REQUIRED,
+                "method": CHOICES_REQUIRED,
                 "kind": CHOICES_REQUIRED,
                 "reference": [*long_text(200), *NUL],
                 "received_on": DATES_REQUIRED,
@@ -576,12 +584,12 @@ def invoice_cases(world: World) -> list[FormCase]:
             },
         ),
         FormCase(
-            "charge",
-            admin_url("billing_invoice_charge", unpaid.pk),
-            valid={"amount": "60.00", "payment_method": str(card.pk)},
+            "create payment, charging a card",
+            admin_url("billing_invoice_create_payment", unpaid.pk),
+            valid={"amount": "60.00", "method": str(card.pk)},
             bad={
                 "amount": [*AMOUNTS_SHORT, "100.01", "999999999.00"],
-                "payment_method": [*IDS_REQUIRED, *other_ids(world, world.other_card)],
+                "method": [*IDS_REQUIRED, *other_ids(world, world.other_card)],
             },
         ),
         FormCase(
@@ -609,18 +617,16 @@ def invoice_cases(world: World) -> list[FormCase]:
             bad={},
         ),
         FormCase(
-            "issue (button)",
-            admin_url("billing_invoice_change", world.draft.pk),
-            action=admin_url("billing_invoice_issue", world.draft.pk),
+            "issue (confirmation)",
+            admin_url("billing_invoice_issue", world.draft.pk),
             valid={},
-            bad={},
+            bad={"confirmed": ["", ABSENT, "False"], "version": ["", ABSENT, "x" * 1000, *NUL]},
         ),
         FormCase(
-            "mark uncollectible (button)",
-            issued_page,
-            action=admin_url("billing_invoice_mark_uncollectible", unpaid.pk),
+            "mark uncollectible (confirmation)",
+            admin_url("billing_invoice_mark_uncollectible", unpaid.pk),
             valid={},
-            bad={},
+            bad={"confirmed": ["", ABSENT, "False"]},
         ),
     ]
 
@@ -648,7 +654,7 @@ def credit_note_case(world: World) -> FormCase:
 
 def test_invoice_urls_with_ids_that_are_no_invoice(staff_client, world):
     outcome = Outcome()
-    names = ["change", "charge", "create_payment", "issue_and_charge", "apply_payment", "apply_balance", "void"]
+    names = ["change", "create_payment", "issue_and_charge", "apply_payment", "apply_balance", "void", "issue"]
     names += ["credit_note", "credit_note_preview", "pdf"]
     for name in names:
         for bad in URL_IDS:
@@ -751,11 +757,10 @@ def payment_cases(world: World) -> list[FormCase]:
             },
         ),
         FormCase(
-            "unallocate (button)",
-            admin_url("payments_payment_change", external.pk),
-            action=admin_url("payments_payment_unallocate", external.allocations.get().pk),
+            "unallocate (confirmation)",
+            admin_url("payments_payment_unallocate", external.allocations.get().pk),
             valid={},
-            bad={},
+            bad={"confirmed": ["", ABSENT, "False"], "next": [{"next": "//evil.example/", "confirmed": ""}]},
         ),
     ]
 
@@ -896,13 +901,13 @@ ADMIN_FORMS = [
     "draft edit",
     "invoice details",
     "create payment",
-    "charge",
+    "create payment, charging a card",
     "issue and charge",
     "apply existing payments",
     "apply money balance",
     "void invoice",
-    "issue (button)",
-    "mark uncollectible (button)",
+    "issue (confirmation)",
+    "mark uncollectible (confirmation)",
     "credit note",
     "standalone payment",
     "void payment",
@@ -910,7 +915,7 @@ ADMIN_FORMS = [
     "retry",
     "cancel",
     "refund",
-    "unallocate (button)",
+    "unallocate (confirmation)",
     "member details",
     "adjust money balance",
     "add a card",
@@ -1081,11 +1086,10 @@ def portal_cases(world: World) -> list[FormCase]:
             bad={},
         ),
         FormCase(
-            "remove a card (button)",
-            cards,
-            action=reverse("portal:card_remove", args=[world.second_card.pk]),
+            "remove a card (confirmation)",
+            reverse("portal:card_remove", args=[world.second_card.pk]),
             valid={},
-            bad={},
+            bad={"confirmed": ["", ABSENT, "0", *NUL]},
         ),
     ]
 
@@ -1095,7 +1099,7 @@ PORTAL_FORMS = [
     "pay all",
     "add a card",
     "set the default card (button)",
-    "remove a card (button)",
+    "remove a card (confirmation)",
 ]
 
 

@@ -557,6 +557,46 @@ def test_preview_button_keeps_a_split_that_adds_up(staff_client):
     ]
 
 
+def test_preview_button_never_overwrites_a_split_the_user_typed(staff_client):
+    """Refund 60 + credit 40 typed, then the amount changed from 100 to 95: the split stays as typed (the
+    submission then says it does not add up), where a split the page suggested is suggested again."""
+    invoice, _, _ = paid_by_two_payments_and_balance()
+    suggested = {"suggested_refund_amount": "70.00", "suggested_credit_amount": "15.00"}
+    before = snapshot()
+
+    typed = staff_client.post(
+        credit_note_url(invoice),
+        {
+            **note_data("95.00", refund="60.00", credit="40.00", out_of_band="", _preview="Preview"),
+            **suggested,
+            "suggested_out_of_band_amount": "0.00",
+        },
+    )
+    untouched = staff_client.post(
+        credit_note_url(invoice),
+        {
+            **note_data("90.00", refund="70.00", credit="15.00", out_of_band="0.00", _preview="Preview"),
+            **suggested,
+            "suggested_out_of_band_amount": "0.00",
+        },
+    )
+
+    form = typed.context["form"]
+    assert [form[name].value() for name in ("refund_amount", "credit_amount", "out_of_band_amount")] == [
+        "60.00",
+        "40.00",
+        "",
+    ]
+    form = untouched.context["form"]
+    assert [form[name].value() for name in ("refund_amount", "credit_amount", "out_of_band_amount")] == [
+        "70.00",
+        "10.00",
+        "0.00",
+    ]
+    assert 'name="suggested_credit_amount" value="10.00"' in untouched.content.decode()
+    assert snapshot() == before
+
+
 def test_preview_suggests_credit_instead_of_a_refund_to_a_user_who_may_not_refund(clerk_client):
     invoice, _, _ = paid_by_two_payments_and_balance()
     client = clerk_client("billing.view_invoice", "billing.issue_credit_note")

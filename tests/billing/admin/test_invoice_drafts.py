@@ -6,7 +6,16 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing.models import Activity, Invoice, InvoiceLine, InvoiceStatus
-from tests.factories import MemberFactory, books_snapshot, draft_invoice, open_invoice, reload
+from billing.services.money_balance_adjust import money_balance_adjust
+from tests.factories import (
+    SYSTEM,
+    MemberFactory,
+    books_snapshot,
+    draft_invoice,
+    open_invoice,
+    reload,
+    standalone_payment,
+)
 from tests.payments.admin.helpers import draft_form_data, line, messages_of, page_content
 
 ADD = reverse("admin:billing_invoice_add")
@@ -211,11 +220,19 @@ def test_posting_lines_to_an_issued_invoice_changes_nothing(staff_client):
 # Issue
 
 
-def test_issue_button_is_shown_on_a_draft_and_issues_it(staff_client):
+def issue_confirmed(client, draft, **extra):
+    """Open the Issue confirmation, then confirm it as shown: the confirmation's form with the draft's version."""
+    confirmation = client.get(issue_url(draft))
+    assert confirmation.status_code == 200
+    data = {"confirmed": "True", "version": confirmation.context["draft_version"], **extra}
+    return client.post(issue_url(draft), data, follow=True)
+
+
+def test_issue_button_is_shown_on_a_draft_and_issues_it_after_the_confirmation(staff_client):
     draft = draft_invoice(amounts=["100.00"])
     assert issue_url(draft) in page_content(staff_client, change_url(draft))
 
-    response = staff_client.post(issue_url(draft), follow=True)
+    response = issue_confirmed(staff_client, draft)
 
     invoice = reload(draft)
     assert invoice.status == InvoiceStatus.OPEN
@@ -225,22 +242,122 @@ def test_issue_button_is_shown_on_a_draft_and_issues_it(staff_client):
     assert Activity.objects.filter(invoice=invoice, verb="invoice.issued").count() == 1
 
 
+def test_the_issue_confirmation_shows_the_lines_the_total_and_the_credit_it_applies(staff_client, settings):
+    settings.BILLING_APPLY_CREDIT_AT_ISSUE = True
+    member = MemberFactory()
+    money_balance_adjust(member=member, amount=Money("15.00", "EUR"), is_credit=True, note="goodwill", actor=SYSTEM)
+    deposit = standalone_payment(member=member, amount="30.00")
+    draft = draft_invoice(member=member, amounts=["60.00", "40.00"])
+    before = books_snapshot()
+
+    page = page_content(staff_client, issue_url(draft))
+
+    assert f"Issue Draft #{draft.pk}?" in page
+    assert "Line 1" in page and "Line 2" in page and "€100.00" in page
+    assert "€15.00 of " in page and "money balance is applied to it." in page
+    assert f"€30.00 of {deposit.number} (unallocated, received " in page
+    assert "€55.00 will remain to pay." in page
+    assert books_snapshot() == before
+
+    issue_confirmed(staff_client, draft)
+
+    invoice = reload(draft)
+    assert (invoice.amount_balance_applied, invoice.amount_paid) == (Money("15.00", "EUR"), Money("30.00", "EUR"))
+    assert invoice.amount_remaining == Money("55.00", "EUR")
+
+
+def test_a_post_that_skips_the_issue_confirmation_issues_nothing(staff_client):
+    draft = draft_invoice(amounts=["100.00"])
+    before = books_snapshot()
+
+    response = staff_client.post(issue_url(draft))
+
+    assert response.status_code == 200
+    assert "Nothing was done yet: check what will happen below, then confirm." in response.content.decode()
+    assert reload(draft).status == InvoiceStatus.DRAFT
+    assert books_snapshot() == before
+
+
+def test_issue_saves_the_draft_s_pending_edits_before_its_confirmation(staff_client):
+    """The draft page's Issue button sends the draft's form to the Issue page: a line changed from 10 to 20 is
+    saved, and the confirmation and the issued invoice say 20, never the 10 saved before."""
+    draft = draft_invoice(amounts=["10.00"])
+    edited = draft_form_data(initial_lines=1, lines=[line("Line 1", "20.00")], _issue="1")
+
+    sent = staff_client.post(issue_url(draft), edited)
+
+    assert sent.status_code == 302 and sent.url == issue_url(draft)
+    assert reload(draft).total == Money("20.00", "EUR")
+    assert reload(draft).status == InvoiceStatus.DRAFT
+    confirmation = staff_client.get(issue_url(draft)).content.decode()
+    assert "€20.00" in confirmation and "€10.00" not in confirmation
+
+    issue_confirmed(staff_client, draft)
+
+    invoice = reload(draft)
+    assert (invoice.status, invoice.total) == (InvoiceStatus.OPEN, Money("20.00", "EUR"))
+
+
+def test_issue_with_edits_that_do_not_validate_shows_the_draft_and_issues_nothing(staff_client):
+    draft = draft_invoice(amounts=["10.00"])
+    before = books_snapshot()
+
+    response = staff_client.post(
+        issue_url(draft), draft_form_data(initial_lines=1, lines=[line("Line 1", "abc")], _issue="1")
+    )
+
+    assert response.status_code == 200
+    assert "Nothing was issued: correct the draft below, then issue it." in messages_of(response)
+    assert response.context["lines"].total_error_count() == 1
+    assert books_snapshot() == before
+    assert reload(draft).status == InvoiceStatus.DRAFT
+
+
+def test_issue_refuses_a_draft_changed_since_its_confirmation(staff_client):
+    draft = draft_invoice(amounts=["10.00"])
+    confirmation = staff_client.get(issue_url(draft))
+    # Someone else saves the draft with 20 meanwhile.
+    staff_client.post(change_url(draft), draft_form_data(initial_lines=1, lines=[line("Line 1", "20.00")]))
+    before = books_snapshot()
+
+    response = staff_client.post(
+        issue_url(draft), {"confirmed": "True", "version": confirmation.context["draft_version"]}, follow=True
+    )
+
+    assert reload(draft).status == InvoiceStatus.DRAFT
+    assert books_snapshot() == before
+    assert messages_of(response)[-1:] == [
+        f"Draft #{draft.pk} changed since you confirmed it (€20.00 now); check it and confirm again. Nothing was "
+        "issued."
+    ]
+    # The page shown again is the confirmation of the draft as it is now: confirming it issues 20.
+    assert response.context["draft_version"] != confirmation.context["draft_version"]
+    assert "€20.00" in response.content.decode()
+
+
+def test_issue_sent_twice_issues_once(staff_client):
+    draft = draft_invoice(amounts=["100.00"])
+    version = staff_client.get(issue_url(draft)).context["draft_version"]
+    data = {"confirmed": "True", "version": version, "intent_key": "5f0f8a4e-0c1b-4a55-9d7e-3b7c1e2f9a01"}
+
+    staff_client.post(issue_url(draft), data)
+    again = staff_client.post(issue_url(draft), data, follow=True)
+
+    invoice = reload(draft)
+    assert invoice.status == InvoiceStatus.OPEN
+    assert Activity.objects.filter(invoice=invoice, verb="invoice.issued").count() == 1
+    assert messages_of(again) == [f"{invoice.number} issued; it is open with €100.00 remaining."]
+
+
 def test_issue_refusal_shows_the_reason_and_changes_nothing(staff_client):
     draft = draft_invoice(amounts=["100.00"])
     InvoiceLine.objects.filter(invoice=draft).delete()
     before = books_snapshot()
 
-    response = staff_client.post(issue_url(draft), follow=True)
+    response = issue_confirmed(staff_client, draft)
 
     assert messages_of(response) == ["Add at least one line before issuing the invoice."]
     assert books_snapshot() == before
-
-
-def test_issue_is_post_only(staff_client):
-    draft = draft_invoice()
-
-    assert staff_client.get(issue_url(draft)).status_code == 405
-    assert reload(draft).status == InvoiceStatus.DRAFT
 
 
 def test_issue_needs_the_permission(clerk_client):
@@ -249,7 +366,8 @@ def test_issue_needs_the_permission(clerk_client):
     before = books_snapshot()
 
     assert issue_url(draft) not in page_content(client, change_url(draft))
-    assert client.post(issue_url(draft)).status_code == 403
+    assert client.get(issue_url(draft)).status_code == 403
+    assert client.post(issue_url(draft), {"confirmed": "True", "version": "x"}).status_code == 403
     assert books_snapshot() == before
 
 
@@ -258,9 +376,19 @@ def test_issue_with_the_permission_only(clerk_client):
     client = clerk_client("billing.view_invoice", "billing.change_invoice", "billing.issue_invoice")
 
     assert issue_url(draft) in page_content(client, change_url(draft))
-    client.post(issue_url(draft))
+    issue_confirmed(client, draft)
 
     assert reload(draft).status == InvoiceStatus.OPEN
+
+
+def test_issue_without_the_right_to_edit_the_draft_does_not_save_edits(clerk_client):
+    draft = draft_invoice(amounts=["10.00"])
+    client = clerk_client("billing.view_invoice", "billing.issue_invoice")
+
+    response = client.post(issue_url(draft), draft_form_data(initial_lines=1, lines=[line("Line 1", "20.00")]))
+
+    assert response.status_code == 403
+    assert reload(draft).total == Money("10.00", "EUR")
 
 
 # Delete

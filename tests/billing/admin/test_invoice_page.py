@@ -215,10 +215,13 @@ def test_void_needs_the_permission(clerk_client):
 # Mark uncollectible
 
 
+CONFIRMED = {"confirmed": "True"}
+
+
 def test_mark_uncollectible(staff_client):
     invoice = open_invoice(amounts=["100.00"])
 
-    response = staff_client.post(uncollectible_url(invoice), follow=True)
+    response = staff_client.post(uncollectible_url(invoice), CONFIRMED, follow=True)
 
     invoice = reload(invoice)
     assert invoice.status == InvoiceStatus.UNCOLLECTIBLE
@@ -233,17 +236,39 @@ def test_mark_uncollectible_refusal_shows_the_reason(staff_client):
     external_payment(invoice=invoice)
     before = books_snapshot()
 
-    response = staff_client.post(uncollectible_url(invoice), follow=True)
+    response = staff_client.post(uncollectible_url(invoice), CONFIRMED, follow=True)
 
     assert messages_of(response) == [f"{invoice.number} is paid; only an open invoice can be marked uncollectible."]
     assert books_snapshot() == before
 
 
-def test_mark_uncollectible_is_post_only(staff_client):
-    invoice = open_invoice()
+def test_mark_uncollectible_asks_for_a_confirmation_first(staff_client):
+    invoice = open_invoice(amounts=["100.00"])
+    before = books_snapshot()
 
-    assert staff_client.get(uncollectible_url(invoice)).status_code == 405
+    page = page_content(staff_client, uncollectible_url(invoice))
+    # The button of a page loaded before the confirmation existed posts without it: nothing happens.
+    response = staff_client.post(uncollectible_url(invoice))
+
+    assert f"Mark {invoice.number} uncollectible?" in page
+    assert "€100.00 stays unpaid" in page
+    assert 'name="confirmed"' in page
+    assert response.status_code == 200
+    assert "Nothing was done yet: check what will happen below, then confirm." in response.content.decode()
+    assert books_snapshot() == before
     assert reload(invoice).status == InvoiceStatus.OPEN
+
+
+def test_mark_uncollectible_sent_twice_acts_once(staff_client):
+    invoice = open_invoice(amounts=["100.00"])
+    data = {**CONFIRMED, "intent_key": "1b2e0c7e-9f55-4a43-a3b1-2c1d6f1d2a10"}
+
+    staff_client.post(uncollectible_url(invoice), data)
+    again = staff_client.post(uncollectible_url(invoice), data, follow=True)
+
+    assert reload(invoice).status == InvoiceStatus.UNCOLLECTIBLE
+    assert Activity.objects.filter(verb="invoice.marked_uncollectible").count() == 1
+    assert messages_of(again) == [f"{invoice.number} marked uncollectible; it can still be paid or voided."]
 
 
 def test_mark_uncollectible_needs_the_permission(clerk_client):
@@ -251,7 +276,8 @@ def test_mark_uncollectible_needs_the_permission(clerk_client):
     client = clerk_client("billing.view_invoice")
 
     assert uncollectible_url(invoice) not in page_content(client, change_url(invoice))
-    assert client.post(uncollectible_url(invoice)).status_code == 403
+    assert client.get(uncollectible_url(invoice)).status_code == 403
+    assert client.post(uncollectible_url(invoice), CONFIRMED).status_code == 403
     assert reload(invoice).status == InvoiceStatus.OPEN
 
 

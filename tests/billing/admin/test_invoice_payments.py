@@ -17,9 +17,11 @@ from tests.factories import (
     SYSTEM,
     MemberFactory,
     books_snapshot,
+    card_payment,
     external_payment,
     open_invoice,
     reload,
+    saved_card,
     standalone_payment,
 )
 from tests.payments.admin.helpers import BAD_AMOUNTS, create_payment_url, messages_of, page_content
@@ -42,8 +44,10 @@ def unallocate_url(allocation) -> str:
 
 
 def payment_data(amount: str, **fields) -> dict:
+    """Create payment's form with the External method."""
     return {
         "amount": amount,
+        "method": "external",
         "kind": "check",
         "reference": "CHK-1001",
         "received_on": timezone.localdate().isoformat(),
@@ -382,10 +386,15 @@ def test_unallocate_from_the_invoice_page_reopens_the_invoice(staff_client):
     allocation = Allocation.objects.get()
     assert unallocate_url(allocation) in page_content(staff_client, change_url(invoice))
 
-    response = staff_client.post(unallocate_url(allocation), {"next": change_url(invoice)}, follow=True)
+    confirmation = page_content(staff_client, unallocate_url(allocation))
+    response = staff_client.post(
+        unallocate_url(allocation), {"next": change_url(invoice), "confirmed": "True"}, follow=True
+    )
 
     invoice = reload(invoice)
     payment = reload(payment)
+    assert f"Unallocate €100.00 of {payment.number} from {invoice.number}?" in confirmation
+    assert f"{invoice.number} asks for it again: €100.00 will remain, and it reopens." in confirmation
     assert response.redirect_chain[-1][0] == change_url(invoice)
     assert reload(allocation).status == Allocation.Status.REMOVED
     assert invoice.status == InvoiceStatus.OPEN
@@ -405,7 +414,7 @@ def test_unallocate_an_already_removed_allocation_is_refused(staff_client):
     before = books_snapshot()
 
     page = page_content(staff_client, change_url(invoice))
-    response = staff_client.post(unallocate_url(allocation), follow=True)
+    response = staff_client.post(unallocate_url(allocation), {"confirmed": "True"}, follow=True)
 
     assert unallocate_url(allocation) not in page
     assert messages_of(response) == [f"Allocation {allocation.number} was already removed."]
@@ -416,17 +425,38 @@ def test_unallocate_ignores_a_next_url_on_another_site(staff_client):
     invoice = open_invoice(amounts=["100.00"])
     payment = external_payment(invoice=invoice)
 
-    response = staff_client.post(unallocate_url(Allocation.objects.get()), {"next": "https://evil.example/"})
+    response = staff_client.post(
+        unallocate_url(Allocation.objects.get()), {"next": "https://evil.example/", "confirmed": "True"}
+    )
 
     assert response.url == reverse("admin:payments_payment_change", args=[payment.pk])
 
 
-def test_unallocate_is_post_only(staff_client):
+def test_a_post_that_skips_the_unallocate_confirmation_changes_nothing(staff_client):
     invoice = open_invoice(amounts=["100.00"])
     external_payment(invoice=invoice)
+    before = books_snapshot()
 
-    assert staff_client.get(unallocate_url(Allocation.objects.get())).status_code == 405
+    response = staff_client.post(unallocate_url(Allocation.objects.get()), {"next": change_url(invoice)})
+
+    assert response.status_code == 200
+    assert "Nothing was done yet: check what will happen below, then confirm." in response.content.decode()
+    assert books_snapshot() == before
     assert reload(invoice).status == InvoiceStatus.PAID
+
+
+def test_unallocate_sent_twice_acts_once(staff_client):
+    invoice = open_invoice(amounts=["100.00"])
+    external_payment(invoice=invoice)
+    allocation = Allocation.objects.get()
+    data = {"confirmed": "True", "next": change_url(invoice), "intent_key": "0d3c4b9e-3f3a-4f61-8a59-0c2b7f4e8d11"}
+
+    staff_client.post(unallocate_url(allocation), data)
+    again = staff_client.post(unallocate_url(allocation), data, follow=True)
+
+    assert again.redirect_chain[-1][0] == change_url(invoice)
+    assert Activity.objects.filter(verb="payment.unallocated").count() == 1
+    assert reload(invoice).amount_remaining == Money("100.00", "EUR")
 
 
 def test_unallocate_needs_the_permission(clerk_client):
@@ -437,7 +467,8 @@ def test_unallocate_needs_the_permission(clerk_client):
     before = books_snapshot()
 
     assert unallocate_url(allocation) not in page_content(client, change_url(invoice))
-    assert client.post(unallocate_url(allocation)).status_code == 403
+    assert client.get(unallocate_url(allocation)).status_code == 403
+    assert client.post(unallocate_url(allocation), {"confirmed": "True"}).status_code == 403
     assert books_snapshot() == before
 
 
@@ -465,3 +496,48 @@ def test_create_payment_refuses_a_date_received_before_the_earliest_date(staff_c
     assert response.status_code == 200
     assert messages_of(response) == [message]
     assert books_snapshot() == before
+
+
+# The (...) menu of each payment row
+
+
+def menu_labels(response, rows: str = "allocations") -> list[list[str]]:
+    return [[action.label for action in row.menu] for row in response.context[rows]]
+
+
+def test_each_payment_row_has_a_menu_of_what_its_state_and_the_user_allow(staff_client, clerk_client):
+    invoice = open_invoice(amounts=["100.00"])
+    payment = external_payment(invoice=invoice, amount="40.00")
+
+    managed = staff_client.get(change_url(invoice))
+    viewed = clerk_client("billing.view_invoice", "payments.view_payment").get(change_url(invoice))
+
+    assert menu_labels(managed) == [["Unallocate", "Refund", "Void payment", "Receipt (PDF)"]]
+    assert menu_labels(viewed) == [["Receipt (PDF)"]]
+    page = managed.content.decode()
+    assert "billing-inline-button" not in page
+    assert f'aria-label="Actions for {Allocation.objects.get().number}"' in page
+    refund = reverse("admin:payments_payment_refund", args=[payment.pk])
+    assert f'href="{refund}?next=%2Fadmin%2Fbilling%2Finvoice%2F{invoice.pk}%2Fchange%2F"' in page
+    assert refund not in viewed.content.decode()
+    assert unallocate_url(Allocation.objects.get()) not in viewed.content.decode()
+
+
+def test_a_refunded_payment_s_row_offers_no_void_and_a_removed_allocation_no_unallocate(staff_client):
+    invoice = open_invoice(amounts=["100.00"])
+    external_payment(invoice=invoice, amount="100.00")
+    allocation_remove(allocation=Allocation.objects.get(), actor=SYSTEM)
+
+    response = staff_client.get(change_url(invoice))
+
+    assert menu_labels(response) == [["Refund", "Void payment", "Receipt (PDF)"]]
+
+
+def test_a_failed_card_payment_s_row_offers_retry_and_cancel_with_the_charge_permission(staff_client, clerk_client):
+    invoice = open_invoice(amounts=["100.00"])
+    saved_card(invoice.member)
+    card_payment(invoice=invoice, amount="100.00", status="failed")
+
+    assert menu_labels(staff_client.get(change_url(invoice)), "card_payments") == [["Retry", "Cancel payment"]]
+    viewer = clerk_client("billing.view_invoice", "payments.view_payment")
+    assert menu_labels(viewer.get(change_url(invoice)), "card_payments") == [[]]

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.django_db
 
 CARDS = reverse("portal:card_list")
 ADD = reverse("portal:card_add")
+CONFIRMED = {"confirmed": "1"}
 
 
 def snapshot() -> dict:
@@ -24,7 +25,7 @@ def test_the_cards_page_lists_the_cards_in_use_default_first(member_client, memb
     second = saved_card(member, "5555555555554444")
     gone = saved_card(member, "378282246310005")
     with committed():
-        member_client.post(reverse("portal:card_remove", args=[gone.pk]))
+        member_client.post(reverse("portal:card_remove", args=[gone.pk]), CONFIRMED)
 
     assert f"{gone} is removed." in member_client.get(CARDS).content.decode()
     html = member_client.get(CARDS).content.decode()
@@ -105,7 +106,7 @@ def test_remove_detaches_the_card_and_the_next_one_becomes_the_default(member_cl
     second = saved_card(member, "5555555555554444")
 
     with committed():
-        response = member_client.post(reverse("portal:card_remove", args=[first.pk]))
+        response = member_client.post(reverse("portal:card_remove", args=[first.pk]), CONFIRMED)
 
     assert response.url == CARDS
     first, second = reload(first), reload(second)
@@ -121,7 +122,7 @@ def test_a_card_being_charged_cannot_be_removed(member_client, member, no_worker
     assert card.payments.get().status == PaymentStatus.PENDING
     before = snapshot()
 
-    response = member_client.post(reverse("portal:card_remove", args=[card.pk]))
+    response = member_client.post(reverse("portal:card_remove", args=[card.pk]), CONFIRMED)
 
     assert response.url == CARDS
     assert "is being charged right now" in member_client.get(CARDS).content.decode()
@@ -132,9 +133,43 @@ def test_the_card_endpoints_take_only_posts(member_client, member):
     card = saved_card(member)
     before = snapshot()
 
-    for url in (ADD, reverse("portal:card_set_default", args=[card.pk]), reverse("portal:card_remove", args=[card.pk])):
+    for url in (ADD, reverse("portal:card_set_default", args=[card.pk])):
         assert member_client.get(url).status_code == 405
     assert snapshot() == before
+
+
+def test_remove_asks_for_a_confirmation_first(member_client, member, committed):
+    card = saved_card(member)
+    remove = reverse("portal:card_remove", args=[card.pk])
+    before = snapshot()
+
+    cards_page = member_client.get(CARDS).content.decode()
+    confirmation = member_client.get(remove).content.decode()
+    # The button of a page loaded before the confirmation existed posts without it: nothing is removed.
+    with committed():
+        skipped = member_client.post(remove)
+
+    assert f'href="{remove}"' in cards_page
+    assert f"Remove {card}?" in confirmation
+    assert "It is your only card: failed card payments are not retried until you add one." in confirmation
+    assert 'name="confirmed" value="1"' in confirmation
+    assert skipped.status_code == 200
+    assert "Nothing was removed yet: confirm below." in skipped.content.decode()
+    assert snapshot() == before
+    assert reload(card).removed_at is None
+
+
+def test_remove_sent_twice_removes_once(member_client, member, committed):
+    card = saved_card(member)
+    data = {**CONFIRMED, "intent_key": "2a4c6e8f-1b3d-4f5a-8c7e-9d0b1a2c3e4f"}
+
+    with committed():
+        member_client.post(reverse("portal:card_remove", args=[card.pk]), data)
+        again = member_client.post(reverse("portal:card_remove", args=[card.pk]), data, follow=True)
+
+    assert reload(card).removed_at is not None
+    assert again.redirect_chain[-1][0] == CARDS
+    assert Activity.objects.filter(verb="payment_method.removed").count() == 1
 
 
 def test_the_setup_endpoint_needs_stripe(member_client, member):

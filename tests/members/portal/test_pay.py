@@ -438,7 +438,7 @@ def test_a_post_without_the_csrf_token_is_refused(member, committed):
             ),
             client.post(reverse("portal:card_add"), {"card_number": "4242424242424242", "card_expiry": "12/34"}),
             client.post(reverse("portal:card_set_default", args=[other.pk])),
-            client.post(reverse("portal:card_remove", args=[card.pk])),
+            client.post(reverse("portal:card_remove", args=[card.pk]), {"confirmed": "1"}),
             client.post(reverse("portal:card_setup")),
             client.post(reverse("portal:logout")),
         ]

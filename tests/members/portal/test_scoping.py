@@ -71,7 +71,7 @@ def test_another_members_id_answers_404_and_changes_nothing(member_client, their
 def test_a_removed_card_answers_404(member_client, member, committed, view):
     card = saved_card(member)
     with committed():
-        member_client.post(reverse("portal:card_remove", args=[card.pk]))
+        member_client.post(reverse("portal:card_remove", args=[card.pk]), {"confirmed": "1"})
     assert PaymentMethod.objects.get(pk=card.pk).removed_at is not None
     before = snapshot()
 

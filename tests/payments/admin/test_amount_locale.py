@@ -37,6 +37,7 @@ def german(settings):
 def payment_data(amount: str) -> dict:
     return {
         "amount": amount,
+        "method": "external",
         "kind": "check",
         "reference": "CHK-1001",
         "received_on": timezone.localdate().isoformat(),

@@ -135,7 +135,7 @@ def test_dates_far_out_are_form_errors(staff_client, value, error, received_refu
     )
     received = staff_client.post(
         reverse("admin:billing_invoice_create_payment", args=[invoice.pk]),
-        {"amount": "10.00", "kind": "cash", "received_on": value},
+        {"amount": "10.00", "method": "external", "kind": "cash", "received_on": value},
     )
     aging = staff_client.get(reverse("admin:billing_report_aging"), {"as_of": value})
 

@@ -15,6 +15,7 @@ from djmoney.money import Money
 from playwright.sync_api import expect
 
 from billing.models import CreditNote, InvoiceStatus
+from billing.services.money_balance_adjust import money_balance_adjust
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.services.payment_card import payment_create_card
 from tests.factories import (
@@ -105,7 +106,8 @@ def test_a_partial_external_payment_leaves_the_invoice_partially_paid(page, supe
     log_in(page, superuser)
     invoice_page(page, invoice)
     assert status_shown(page) == "Open"
-    page.get_by_role("link", name="Create payment").click()
+    page.locator("#payments").get_by_role("link", name="Create", exact=True).click()
+    expect(page.get_by_role("button", name="Record payment", exact=True)).to_be_visible()
     page.get_by_label("Amount").fill("40.00")
     page.get_by_label("Received as").select_option(label="Bank transfer")
     page.get_by_label("Reference").fill("TRF-2041")
@@ -124,9 +126,10 @@ def test_charging_the_saved_card_for_the_rest_pays_the_invoice(page, superuser, 
 
     log_in(page, superuser)
     invoice_page(page, invoice)
-    page.get_by_role("link", name="Charge saved card").click()
+    page.locator("#payments").get_by_role("link", name="Create", exact=True).click()
     assert page.get_by_label("Amount").input_value() == "60.00"
     assert page.get_by_label(re.compile(r"•••• 4242")).is_checked()
+    expect(page.locator("#external-fields")).to_be_hidden()
     submit(page, "Charge", invoice)
 
     assert "€60.00 charged to" in success_message(page)
@@ -141,7 +144,8 @@ def test_issue_and_charge_pays_a_draft_with_the_saved_card(page, superuser, memb
 
     log_in(page, superuser)
     invoice_page(page, invoice)
-    page.get_by_role("link", name="Issue and charge").click()
+    page.locator(".billing-actionbar summary").click()
+    page.get_by_role("button", name="Issue and charge").click()
     submit(page, "Issue and charge", invoice)
 
     invoice = reload(invoice)
@@ -158,7 +162,9 @@ def test_a_partial_card_refund_that_reopens_the_balance(page, superuser, member)
     log_in(page, superuser)
     invoice_page(page, invoice)
     assert status_shown(page) == "Paid"
-    page.locator("#payments").get_by_role("link", name="Refund").click()
+    row = page.locator(f"#payments tr[data-payment='{payment.number}']")
+    row.get_by_label(f"Actions for {reload(invoice).allocations.get().number}").click()
+    row.get_by_role("link", name="Refund").click()
     with page.expect_response(re.compile(r"/refund/preview/\?")):
         page.get_by_label("Amount").fill("30.00")
     page.get_by_label("Reason").select_option(label="Requested by the member")
@@ -224,3 +230,101 @@ def test_a_front_desk_user_does_not_see_refund_on_a_payment(page, member):
     assert page.get_by_role("link", name="Refund").count() == 0
     response = page.goto(reverse("admin:payments_payment_refund", args=[payment.pk]))
     assert response.status == 403
+
+
+def test_create_switches_between_a_saved_card_and_external(page, superuser, member):
+    """One Create form: the button says Charge for a saved card and Record payment for External, whose fields show
+    only then; the method chosen decides what happens."""
+    invoice = open_invoice(member=member, amounts=["100.00"])
+    card = saved_card(member)
+
+    log_in(page, superuser)
+    invoice_page(page, invoice)
+    page.locator("#payments").get_by_role("link", name="Create", exact=True).click()
+    expect(page.get_by_label(f"{card} (default)")).to_be_checked()
+    expect(page.get_by_role("button", name="Charge", exact=True)).to_be_visible()
+    expect(page.locator("#external-fields")).to_be_hidden()
+
+    page.get_by_label(re.compile("External:")).check()
+    expect(page.get_by_role("button", name="Record payment", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Charge", exact=True)).to_have_count(0)
+    page.get_by_label("Amount").fill("25.00")
+    page.get_by_label("Received as").select_option(label="Cash")
+    submit(page, "Record payment", invoice)
+
+    payment = Payment.objects.get()
+    assert (payment.method, payment.amount) == ("external", Money("25.00", "EUR"))
+    assert (amount_shown(page, "Paid"), amount_shown(page, "Remaining")) == ("€25.00", "€75.00")
+
+    page.locator("#payments").get_by_role("link", name="Create", exact=True).click()
+    page.get_by_label(re.compile("External:")).check()
+    page.get_by_label(f"{card} (default)").check()
+    expect(page.get_by_role("button", name="Charge", exact=True)).to_be_visible()
+    submit(page, "Charge", invoice)
+
+    assert status_shown(page) == "Paid"
+    assert Payment.objects.filter(method="card", status=PaymentStatus.SUCCEEDED).get().amount == Money("75.00", "EUR")
+
+
+def test_issue_saves_the_unsaved_edits_and_confirms_before_issuing(page, superuser, member):
+    """A line changed from 10 to 20, then Issue (without Save draft): the confirmation shows 20, and the invoice is
+    issued with 20."""
+    invoice = draft_invoice(member=member, amounts=["10.00"])
+
+    log_in(page, superuser)
+    invoice_page(page, invoice)
+    page.locator("input[name='lines-0-unit_amount']").fill("20.00")
+    page.get_by_role("button", name="Issue", exact=True).click()
+
+    page.wait_for_url(re.compile(rf"/admin/billing/invoice/{invoice.pk}/issue/$"))
+    expect(page.locator("#issue-lines")).to_contain_text("€20.00")
+    assert reload(invoice).status == InvoiceStatus.DRAFT
+    submit(page, "Yes, issue the invoice", invoice)
+
+    invoice = reload(invoice)
+    assert (invoice.status, invoice.total) == (InvoiceStatus.OPEN, Money("20.00", "EUR"))
+    assert (amount_shown(page, "Total"), amount_shown(page, "Remaining")) == ("€20.00", "€20.00")
+
+
+def test_the_credit_note_split_stays_as_typed_when_the_amount_changes(page, superuser, member):
+    invoice = open_invoice(member=member, amounts=["100.00"])
+    card_paid(invoice, "100.00")
+
+    log_in(page, superuser)
+    invoice_page(page, invoice)
+    page.locator(".billing-actionbar summary").click()
+    page.get_by_role("link", name="Issue credit note").click()
+    page.locator("#id_amount").fill("100.00")
+    expect(page.locator("#id_refund_amount")).to_have_value("100.00")
+    page.locator("#id_refund_amount").fill("60.00")
+    page.locator("#id_credit_amount").fill("40.00")
+    page.locator("#id_out_of_band_amount").fill("0.00")
+    with page.expect_response(re.compile(r"/credit-note/preview/\?")):
+        page.locator("#id_amount").fill("100")
+
+    expect(page.locator("#id_refund_amount")).to_have_value("60.00")
+    expect(page.locator("#id_credit_amount")).to_have_value("40.00")
+    page.get_by_label("Reason").select_option(label="Order change")
+    submit(page, "Issue credit note", invoice)
+
+    credit_note = CreditNote.objects.get()
+    assert (credit_note.refund_amount, credit_note.credit_amount) == (Money("60.00", "EUR"), Money("40.00", "EUR"))
+
+
+def test_the_action_bar_sits_below_the_title_on_one_line_at_1280_pixels(page, superuser, member):
+    invoice = open_invoice(member=member, amounts=["100.00"])
+    money_balance_adjust(member=member, amount=Money("5.00", "EUR"), is_credit=True, note="goodwill", actor=SYSTEM)
+    saved_card(member)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    log_in(page, superuser)
+    invoice_page(page, invoice)
+
+    title = page.locator("#content h1").bounding_box()
+    bar = page.locator(".billing-actionbar")
+    box = bar.bounding_box()
+    assert box["y"] >= title["y"] + title["height"]
+    primary = bar.locator(".billing-action--primary").bounding_box()
+    more = bar.locator("summary").bounding_box()
+    assert abs(primary["y"] - more["y"]) < 2 and primary["height"] == more["height"]
+    assert box["height"] < 2 * primary["height"]

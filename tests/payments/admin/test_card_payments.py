@@ -23,7 +23,16 @@ from tests.factories import (
     reload,
     saved_card,
 )
-from tests.payments.admin.helpers import BAD_AMOUNTS, invoice_url, messages_of, page_content, page_queries, payment_url
+from tests.payments.admin.helpers import (
+    BAD_AMOUNTS,
+    draft_form_data,
+    invoice_url,
+    line,
+    messages_of,
+    page_content,
+    page_queries,
+    payment_url,
+)
 
 CARD_MODELS = (PaymentAttempt, SandboxCharge)
 DECLINING_CARD = "4000000000000341"
@@ -31,7 +40,18 @@ CHANGELIST = reverse("admin:payments_payment_changelist")
 
 
 def charge_url(invoice) -> str:
-    return reverse("admin:billing_invoice_charge", args=[invoice.pk])
+    """Create payment, where a saved card is one of the methods."""
+    return reverse("admin:billing_invoice_create_payment", args=[invoice.pk])
+
+
+def issue_and_charge_data(client, draft, card) -> dict:
+    """Issue and charge's form as its page shows it: the card, and the draft's version as the page showed it."""
+    page = client.get(issue_and_charge_url(draft))
+    return {"payment_method": card.pk, "version": page.context["draft_version"] if page.status_code == 200 else ""}
+
+
+def charge_data(amount: str, card) -> dict:
+    return {"amount": amount, "method": str(card.pk)}
 
 
 def issue_and_charge_url(invoice) -> str:
@@ -65,34 +85,43 @@ def failed_payment(*, amount: str = "100.00", invoice=None, committed):
     return payment
 
 
-# The Charge button
+# Create payment with a saved card
 
 
-def test_charge_is_offered_when_the_member_has_a_saved_card(staff_client):
+def methods(client, invoice) -> list[str]:
+    """The methods Create payment offers, as labelled."""
+    return [str(label) for _value, label in client.get(charge_url(invoice)).context["form"].fields["method"].choices]
+
+
+def test_create_payment_offers_the_saved_cards_first_then_external(staff_client):
     invoice = open_invoice(amounts=["100.00"])
-    saved_card(invoice.member)
+    card = saved_card(invoice.member)
 
     assert labels(staff_client, invoice_url(invoice)) == [
         "Create payment",
-        "Charge saved card",
         "Issue credit note",
         "Mark uncollectible",
         "Void invoice",
     ]
+    assert methods(staff_client, invoice) == [f"{card} (default)", "External: cash, check, bank transfer or other"]
 
 
-def test_charge_is_hidden_without_a_saved_card(staff_client):
+def test_create_payment_offers_no_card_without_a_saved_card(staff_client):
     invoice = open_invoice(amounts=["100.00"])
     removed = saved_card(invoice.member)
     payment_method_remove(payment_method=removed, actor=SYSTEM)
+    before = snapshot()
 
-    page = page_content(staff_client, invoice_url(invoice))
+    response = staff_client.get(charge_url(invoice))
+    refused = staff_client.post(charge_url(invoice), charge_data("10.00", removed))
 
-    assert "Charge saved card" not in labels(staff_client, invoice_url(invoice))
-    assert charge_url(invoice) not in page
+    assert [value for value, _label in response.context["form"].fields["method"].choices] == ["external"]
+    assert "has no saved card: add one on the member" in response.content.decode()
+    assert refused.context["form"].errors["method"] == ["Choose one of the methods offered."]
+    assert snapshot() == before
 
 
-def test_charge_is_hidden_on_a_paid_void_or_draft_invoice(staff_client):
+def test_create_payment_is_hidden_on_a_paid_void_or_draft_invoice(staff_client):
     member = MemberFactory()
     saved_card(member)
     paid = open_invoice(member=member, amounts=["10.00"])
@@ -102,45 +131,59 @@ def test_charge_is_hidden_on_a_paid_void_or_draft_invoice(staff_client):
     draft = draft_invoice(member=member)
 
     for invoice in (paid, void, draft):
-        assert "Charge saved card" not in labels(staff_client, invoice_url(invoice))
+        assert "Create payment" not in labels(staff_client, invoice_url(invoice))
+        assert charge_url(invoice) not in page_content(staff_client, invoice_url(invoice))
 
 
-def test_charge_is_hidden_while_in_flight_charges_reserve_all_that_remains(staff_client):
+def test_create_payment_offers_no_card_while_in_flight_charges_reserve_all_that_remains(staff_client):
     invoice = open_invoice(amounts=["100.00"])
     saved_card(invoice.member)
     card_payment(invoice=invoice, amount="100.00", status="processing")
 
-    assert "Charge saved card" not in labels(staff_client, invoice_url(invoice))
+    assert methods(staff_client, invoice) == ["External: cash, check, bank transfer or other"]
 
 
-def test_charge_needs_the_permission(clerk_client):
+def test_charging_a_card_needs_the_permission(clerk_client):
     invoice = open_invoice(amounts=["100.00"])
     card = saved_card(invoice.member)
     client = clerk_client("billing.view_invoice", "payments.record_external_payment")
     before = snapshot()
 
-    page = page_content(client, invoice_url(invoice))
+    page = client.get(charge_url(invoice))
+    response = client.post(charge_url(invoice), charge_data("100.00", card))
 
-    assert charge_url(invoice) not in page
-    assert client.get(charge_url(invoice)).status_code == 403
-    assert client.post(charge_url(invoice), {"amount": "100.00", "payment_method": card.pk}).status_code == 403
+    assert [value for value, _label in page.context["form"].fields["method"].choices] == ["external"]
+    assert response.context["form"].errors["method"] == ["Choose one of the methods offered."]
     assert snapshot() == before
 
 
-def test_a_clerk_with_the_charge_permission_sees_charge(clerk_client):
+def test_create_payment_needs_a_payment_permission(clerk_client):
     invoice = open_invoice(amounts=["100.00"])
-    saved_card(invoice.member)
+    card = saved_card(invoice.member)
+    client = clerk_client("billing.view_invoice")
+    before = snapshot()
+
+    assert "Create payment" not in labels(client, invoice_url(invoice))
+    assert client.get(charge_url(invoice)).status_code == 403
+    assert client.post(charge_url(invoice), charge_data("100.00", card)).status_code == 403
+    assert snapshot() == before
+
+
+def test_a_clerk_with_only_the_charge_permission_is_offered_the_cards(clerk_client):
+    invoice = open_invoice(amounts=["100.00"])
+    card = saved_card(invoice.member)
     client = clerk_client("billing.view_invoice", "payments.charge_payment")
 
-    assert labels(client, invoice_url(invoice)) == ["Charge saved card"]
+    page = client.get(charge_url(invoice))
+
+    assert labels(client, invoice_url(invoice)) == ["Create payment"]
+    assert [value for value, _label in page.context["form"].fields["method"].choices] == [str(card.pk)]
+    assert page.context["submit_label"] == "Charge"
 
 
-# The Charge page
-
-
-def test_charge_page_starts_with_what_can_be_charged_and_the_default_card(staff_client):
+def test_create_payment_starts_with_what_can_be_charged_and_the_default_card(staff_client):
     invoice = open_invoice(amounts=["100.00"])
-    saved_card(invoice.member, "5555555555554444")
+    other = saved_card(invoice.member, "5555555555554444")
     default = saved_card(invoice.member, make_default=True)
     card_payment(invoice=invoice, amount="30.00", status="processing")
 
@@ -148,15 +191,69 @@ def test_charge_page_starts_with_what_can_be_charged_and_the_default_card(staff_
 
     form = response.context["form"]
     assert form["amount"].value() == "70.00"
-    assert form["payment_method"].value() == default.pk
-    cards = list(form.fields["payment_method"].queryset)
-    assert cards[0] == default
-    assert set(cards) == set(invoice.member.payment_methods.all())
+    assert form["method"].value() == str(default.pk)
+    offered = [value for value, _label in form.fields["method"].choices]
+    assert (offered[0], offered[-1]) == (str(default.pk), "external")
+    assert str(other.pk) in offered
+    assert set(offered[:-1]) == {str(card.pk) for card in invoice.member.payment_methods.all()}
     content = response.content.decode()
     assert f"{default} (default)" in content
-    assert "€100.00 remains on" in content
-    assert "of which €30.00 is being charged already (processing at the gateway)" in content
-    assert "At most €70.00 can be charged now." in content
+    assert "€100.00 remains to pay on" in content
+    assert "€30.00 of it is being charged already (processing at the gateway)." in content
+    assert "A card is charged at most €70.00" in content
+
+
+def test_the_submit_button_says_charge_for_a_card_and_record_payment_for_external(staff_client):
+    """Without a script the label is the server's: it follows the method shown selected (the default card, or the
+    method sent when the form comes back with an error)."""
+    invoice = open_invoice(amounts=["100.00"])
+    saved_card(invoice.member)
+    without_card = open_invoice(amounts=["100.00"])
+
+    with_card = staff_client.get(charge_url(invoice))
+    external_sent = staff_client.post(charge_url(invoice), {"amount": "abc", "method": "external"})
+    external_only = staff_client.get(charge_url(without_card))
+
+    assert with_card.context["submit_label"] == "Charge"
+    assert '<span data-method-label="external" hidden>Record payment</span>' in with_card.content.decode()
+    assert external_sent.context["submit_label"] == "Record payment"
+    assert '<span data-method-label="card" hidden>Charge</span>' in external_sent.content.decode()
+    assert external_only.context["submit_label"] == "Record payment"
+
+
+def test_external_needs_how_and_when_the_money_came_but_a_card_does_not(staff_client, committed):
+    invoice = open_invoice(amounts=["100.00"])
+    card = saved_card(invoice.member)
+    before = snapshot()
+
+    response = staff_client.post(charge_url(invoice), {"amount": "10.00", "method": "external", "received_on": ""})
+    assert response.context["form"].errors == {
+        "kind": ["Choose how the money was received."],
+        "received_on": ["Enter the date the money was received."],
+    }
+    assert snapshot() == before
+
+    with committed():
+        charged = staff_client.post(charge_url(invoice), {**charge_data("10.00", card), "kind": "", "received_on": ""})
+
+    assert charged.status_code == 302
+    assert Payment.objects.get().payment_method == card
+
+
+def test_a_charge_sent_twice_charges_once(staff_client, committed):
+    invoice = open_invoice(amounts=["100.00"])
+    card = saved_card(invoice.member)
+    data = {**charge_data("40.00", card), "intent_key": "7d1d9b2c-1c3e-4c1f-8f0a-6a2e5b9c4d21"}
+
+    with committed():
+        staff_client.post(charge_url(invoice), data)
+    again = staff_client.post(charge_url(invoice), data, follow=True)
+
+    payment = Payment.objects.get()
+    assert PaymentAttempt.objects.count() == 1
+    assert again.redirect_chain[-1][0] == invoice_url(invoice)
+    assert messages_of(again)[0].startswith(f"{payment.number}: a charge of €40.00 to")  # the first outcome
+    assert reload(invoice).amount_remaining == eur("60.00")
 
 
 def test_charge_the_full_amount(staff_client, committed, today):
@@ -164,7 +261,7 @@ def test_charge_the_full_amount(staff_client, committed, today):
     card = saved_card(invoice.member)
 
     with committed():
-        response = staff_client.post(charge_url(invoice), {"amount": "120.00", "payment_method": card.pk})
+        response = staff_client.post(charge_url(invoice), charge_data("120.00", card))
 
     assert response.status_code == 302
     assert response["Location"] == invoice_url(invoice)
@@ -195,7 +292,7 @@ def test_charge_part_of_the_invoice_with_another_card(staff_client, committed):
     other = saved_card(invoice.member, "5555555555554444")
 
     with committed():
-        staff_client.post(charge_url(invoice), {"amount": "30.00", "payment_method": other.pk})
+        staff_client.post(charge_url(invoice), charge_data("30.00", other))
 
     payment = Payment.objects.get()
     assert (payment.amount, payment.payment_method, payment.status) == (
@@ -214,7 +311,7 @@ def test_a_queued_charge_shows_as_processing_and_reserved(staff_client):
     card = saved_card(invoice.member)
 
     # Nothing runs the request's commit here: the charge stays queued, as with a busy worker.
-    response = staff_client.post(charge_url(invoice), {"amount": "40.00", "payment_method": card.pk}, follow=True)
+    response = staff_client.post(charge_url(invoice), charge_data("40.00", card), follow=True)
 
     payment = Payment.objects.get()
     assert payment.status == PaymentStatus.PENDING
@@ -236,7 +333,7 @@ def test_more_than_remaining_minus_reserved_is_refused(staff_client):
     card_payment(invoice=invoice, amount="40.00", status="processing")
     before = snapshot()
 
-    response = staff_client.post(charge_url(invoice), {"amount": "60.01", "payment_method": card.pk})
+    response = staff_client.post(charge_url(invoice), charge_data("60.01", card))
 
     assert response.status_code == 200
     assert messages_of(response) == [f"€60.01 is more than what can still be charged on {invoice.number} (€60.00)."]
@@ -249,7 +346,7 @@ def test_charge_refuses_a_bad_amount(staff_client, amount, error):
     card = saved_card(invoice.member)
     before = snapshot()
 
-    response = staff_client.post(charge_url(invoice), {"amount": amount, "payment_method": card.pk})
+    response = staff_client.post(charge_url(invoice), charge_data(amount, card))
 
     assert response.context["form"].errors["amount"] == [error]
     assert snapshot() == before
@@ -261,9 +358,9 @@ def test_charge_refuses_another_members_card(staff_client):
     stranger = saved_card(MemberFactory())
     before = snapshot()
 
-    response = staff_client.post(charge_url(invoice), {"amount": "10.00", "payment_method": stranger.pk})
+    response = staff_client.post(charge_url(invoice), charge_data("10.00", stranger))
 
-    assert response.context["form"].errors["payment_method"] == ["Choose one of the member's saved cards."]
+    assert response.context["form"].errors["method"] == ["Choose one of the methods offered."]
     assert snapshot() == before
 
 
@@ -272,7 +369,7 @@ def test_a_declined_charge_shows_its_reason_on_the_invoice_and_payment_pages(sta
     card = saved_card(invoice.member, DECLINING_CARD)
 
     with committed():
-        staff_client.post(charge_url(invoice), {"amount": "100.00", "payment_method": card.pk})
+        staff_client.post(charge_url(invoice), charge_data("100.00", card))
 
     payment = Payment.objects.get()
     assert (payment.status, payment.failure_code, payment.failure_message) == (
@@ -306,7 +403,7 @@ def test_the_message_says_the_charge_succeeded(staff_client):
     invoice = open_invoice(amounts=["100.00"])
     card = saved_card(invoice.member)
 
-    response = staff_client.post(charge_url(invoice), {"amount": "100.00", "payment_method": card.pk}, follow=True)
+    response = staff_client.post(charge_url(invoice), charge_data("100.00", card), follow=True)
 
     payment = Payment.objects.get()
     assert messages_of(response) == [f"{payment.number}: €100.00 charged to {card}. {invoice.number} is paid."]
@@ -318,7 +415,7 @@ def test_the_message_says_the_charge_was_declined_and_why(staff_client):
     invoice = open_invoice(amounts=["100.00"])
     card = saved_card(invoice.member, DECLINING_CARD)
 
-    response = staff_client.post(charge_url(invoice), {"amount": "25.00", "payment_method": card.pk}, follow=True)
+    response = staff_client.post(charge_url(invoice), charge_data("25.00", card), follow=True)
 
     payment = Payment.objects.get()
     retry_at = response.context["card_payments"][0].next_retry_at.astimezone()
@@ -361,7 +458,7 @@ def test_issue_and_charge_needs_both_permissions(clerk_client, permissions):
 
     assert issue_and_charge_url(draft) not in page_content(client, invoice_url(draft))
     assert client.get(issue_and_charge_url(draft)).status_code == 403
-    assert client.post(issue_and_charge_url(draft), {"payment_method": card.pk}).status_code == 403
+    assert client.post(issue_and_charge_url(draft), {"payment_method": card.pk, "version": "x"}).status_code == 403
     assert snapshot() == before
 
 
@@ -373,7 +470,9 @@ def test_issue_and_charge_page_preselects_the_default_card(staff_client):
     response = staff_client.get(issue_and_charge_url(draft))
 
     assert response.context["form"]["payment_method"].value() == default.pk
-    assert "credit (money balance, then unallocated payments) is applied first." in response.content.decode()
+    content = response.content.decode()
+    assert "has no credit to apply: all €100.00 will remain to pay." in content
+    assert "Line 1" in content
 
 
 def test_issue_and_charge_issues_and_pays_the_draft(staff_client, committed, today):
@@ -382,7 +481,7 @@ def test_issue_and_charge_issues_and_pays_the_draft(staff_client, committed, tod
     chosen = saved_card(draft.member, "5555555555554444")
 
     with committed():
-        response = staff_client.post(issue_and_charge_url(draft), {"payment_method": chosen.pk})
+        response = staff_client.post(issue_and_charge_url(draft), issue_and_charge_data(staff_client, draft, chosen))
 
     assert response["Location"] == invoice_url(draft)
     invoice = reload(draft)
@@ -403,7 +502,9 @@ def test_issue_and_charge_message_with_credit_applied_first(staff_client):
     card = saved_card(draft.member)
     money_balance_adjust(member=draft.member, amount=eur("25.00"), is_credit=True, note="goodwill", actor=SYSTEM)
 
-    response = staff_client.post(issue_and_charge_url(draft), {"payment_method": card.pk}, follow=True)
+    response = staff_client.post(
+        issue_and_charge_url(draft), issue_and_charge_data(staff_client, draft, card), follow=True
+    )
 
     invoice = reload(draft)
     payment = Payment.objects.get()
@@ -425,7 +526,9 @@ def test_issue_and_charge_when_credit_pays_it_all(staff_client, committed):
     money_balance_adjust(member=draft.member, amount=eur("150.00"), is_credit=True, note="goodwill", actor=SYSTEM)
 
     with committed():
-        response = staff_client.post(issue_and_charge_url(draft), {"payment_method": card.pk}, follow=True)
+        response = staff_client.post(
+            issue_and_charge_url(draft), issue_and_charge_data(staff_client, draft, card), follow=True
+        )
 
     invoice = reload(draft)
     assert invoice.status == InvoiceStatus.PAID
@@ -441,12 +544,27 @@ def test_issue_and_charge_with_a_declining_card_leaves_the_invoice_open(staff_cl
     card = saved_card(draft.member, DECLINING_CARD)
 
     with committed():
-        staff_client.post(issue_and_charge_url(draft), {"payment_method": card.pk})
+        staff_client.post(issue_and_charge_url(draft), issue_and_charge_data(staff_client, draft, card))
 
     invoice = reload(draft)
     assert (invoice.status, invoice.amount_remaining) == (InvoiceStatus.OPEN, eur("100.00"))
     payment = Payment.objects.get()
     assert (payment.status, payment.failure_code) == (PaymentStatus.FAILED, "generic_decline")
+
+
+def test_issue_and_charge_saves_the_draft_s_pending_edits_first(staff_client, committed):
+    draft = draft_invoice(amounts=["10.00"])
+    card = saved_card(draft.member)
+    edited = draft_form_data(initial_lines=1, lines=[line("Line 1", "20.00")], _issue="1")
+
+    sent = staff_client.post(issue_and_charge_url(draft), edited)
+    with committed():
+        staff_client.post(issue_and_charge_url(draft), issue_and_charge_data(staff_client, draft, card))
+
+    assert sent.url == issue_and_charge_url(draft)
+    invoice = reload(draft)
+    assert (invoice.status, invoice.total, invoice.amount_paid) == (InvoiceStatus.PAID, eur("20.00"), eur("20.00"))
+    assert Payment.objects.get().amount == eur("20.00")
 
 
 def test_issue_and_charge_refuses_another_members_card(staff_client):
@@ -455,7 +573,7 @@ def test_issue_and_charge_refuses_another_members_card(staff_client):
     stranger = saved_card(MemberFactory())
     before = snapshot()
 
-    response = staff_client.post(issue_and_charge_url(draft), {"payment_method": stranger.pk})
+    response = staff_client.post(issue_and_charge_url(draft), issue_and_charge_data(staff_client, draft, stranger))
 
     assert response.context["form"].errors["payment_method"] == ["Choose one of the member's saved cards."]
     assert reload(draft).status == InvoiceStatus.DRAFT
@@ -467,7 +585,7 @@ def test_issue_and_charge_of_an_issued_invoice_is_refused(staff_client):
     card = saved_card(invoice.member)
     before = snapshot()
 
-    response = staff_client.post(issue_and_charge_url(invoice), {"payment_method": card.pk})
+    response = staff_client.post(issue_and_charge_url(invoice), issue_and_charge_data(staff_client, invoice, card))
 
     assert response.status_code == 200
     assert len(messages_of(response)) == 1
@@ -696,7 +814,7 @@ def test_cancel_asks_for_confirmation_then_cancels(staff_client, committed):
 def test_cancel_a_pending_payment(staff_client):
     invoice = open_invoice(amounts=["100.00"])
     card = saved_card(invoice.member)
-    staff_client.post(charge_url(invoice), {"amount": "100.00", "payment_method": card.pk})
+    staff_client.post(charge_url(invoice), charge_data("100.00", card))
     payment = Payment.objects.get()
     assert payment.status == PaymentStatus.PENDING
 

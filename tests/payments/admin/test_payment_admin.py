@@ -376,7 +376,7 @@ def test_unallocate_from_the_payment_page(staff_client):
     unallocate = reverse("admin:payments_payment_unallocate", args=[allocation.pk])
     assert unallocate in page_content(staff_client, change_url(payment))
 
-    response = staff_client.post(unallocate, {"next": change_url(payment)}, follow=True)
+    response = staff_client.post(unallocate, {"next": change_url(payment), "confirmed": "True"}, follow=True)
 
     assert response.redirect_chain[-1][0] == change_url(payment)
     assert reload(payment).amount_unallocated == Money("40.00", "EUR")

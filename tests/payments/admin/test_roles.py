@@ -145,6 +145,7 @@ def test_the_front_desk_records_an_external_payment(role_client, member_books):
         invoice_url(invoice, "create_payment"),
         {
             "amount": "70.00",
+            "method": "external",
             "kind": "check",
             "reference": "CHK-7",
             "received_on": timezone.localdate().isoformat(),
@@ -163,8 +164,10 @@ def test_the_front_desk_is_refused_every_other_money_action(role_client, member_
     client = role_client("Front desk")
     before = books_snapshot(extra_models=OTHER_ROWS)
 
+    card = failed.payment_method
+    charge = client.post(invoice_url(invoice, "create_payment"), {"amount": "10.00", "method": str(card.pk)})
+    assert charge.context["form"].errors["method"] == ["Choose one of the methods offered."]
     refused = [
-        (invoice_url(invoice, "charge"), {"amount": "10.00"}),
         (invoice_url(invoice, "credit_note"), {"amount": "10.00", "reason": "order_change", "memo": ""}),
         (invoice_url(invoice, "apply_payment"), {}),
         (invoice_url(invoice, "apply_balance"), {}),
@@ -225,8 +228,8 @@ def test_an_accountant_is_refused_refunds_and_payments(role_client, member_books
     refused = [
         (payment_url(standalone, "refund"), {"amount": "5.00", "reason": "duplicate", "invoice_handling": ""}),
         (payment_url(standalone, "void"), {"reason": "bounced"}),
-        (invoice_url(invoice, "create_payment"), {"amount": "10.00", "kind": "cash"}),
-        (invoice_url(invoice, "charge"), {"amount": "10.00"}),
+        (invoice_url(invoice, "create_payment"), {"amount": "10.00", "method": "external", "kind": "cash"}),
+        (invoice_url(invoice, "create_payment"), {"amount": "10.00", "method": str(failed.payment_method_id)}),
         (payment_url(failed, "retry"), {"amount": "10.00"}),
     ]
     for url, data in refused:
@@ -244,11 +247,12 @@ def test_a_billing_manager_sees_every_money_button(role_client, member_books):
 
     assert labels(client, invoice_url(invoice)) == [
         "Create payment",
-        "Charge saved card",
         "Apply existing payment",
         "Issue credit note",
         "Mark uncollectible",
     ]
+    methods = client.get(invoice_url(invoice, "create_payment")).context["form"].fields["method"].choices
+    assert [value for value, _label in methods][-1] == "external" and len(methods) >= 2
     assert labels(client, payment_url(standalone)) == [
         "Apply to invoice",
         "Allocate to open invoices",
