@@ -20,7 +20,7 @@ from bank.forms import (
     BankTransactionUndoForm,
     StatementUploadForm,
 )
-from bank.matching import bank_transaction_candidates
+from bank.matching import allocation_plan, bank_transaction_candidates
 from bank.models import (
     HIGH_CONFIDENCE,
     BankTransaction,
@@ -49,7 +49,7 @@ from billing.admin.base import (
     ReadOnlyAdmin,
     transition_allowed,
 )
-from billing.admin.fields import object_id_parse
+from billing.admin.fields import ConfirmedForm, object_id_parse
 from billing.errors import BillingError
 from billing.selectors import target_activities
 from members.models import Member
@@ -123,7 +123,7 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             self.view_path("import/", self.import_view, "import"),
-            self.view_path("<path:object_id>/record/", self.record_view, "record", post_only=True),
+            self.view_path("<path:object_id>/record/", self.record_view, "record"),
             self.view_path("<path:object_id>/match/", self.match_view, "match"),
             self.view_path("<path:object_id>/ignore/", self.ignore_view, "ignore"),
             self.view_path("<path:object_id>/undo/", self.undo_view, "undo"),
@@ -250,9 +250,7 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
         user = request.user
         actions = []
         if transition_allowed(bank_transaction.record, user):
-            actions.append(
-                ObjectAction(_("Confirm: record the payment"), self.url_for("record", bank_transaction.pk), post=True)
-            )
+            actions.append(ObjectAction(_("Confirm: record the payment"), self.url_for("record", bank_transaction.pk)))
         if bank_transaction.status in (
             BankTransactionStatus.UNMATCHED,
             BankTransactionStatus.MATCHED,
@@ -361,17 +359,53 @@ class BankTransactionAdmin(BillingAdminMixin, admin.ModelAdmin):
         )
 
     def record_view(self, request, object_id):
+        """The confirmation of the proposed match: the payment it records, what goes to which invoice, the excess."""
         bank_transaction = self.object_get(request, object_id)
-        return self.action_post(
+        back = self.change_url(bank_transaction)
+        return self.form_page(
             request,
+            obj=bank_transaction,
             permission=RECORD_EXTERNAL_PAYMENT,
+            form=ConfirmedForm(self.form_data(request)),
             call=lambda: bank_transaction_record(bank_transaction=bank_transaction, actor=self.actor(request)),
             success=lambda payment: (
                 _("%(payment)s recorded: %(amount)s from %(member)s.")
                 % {"payment": payment, "amount": payment.amount, "member": payment.member}
             ),
-            redirect_url=self.change_url(bank_transaction),
+            success_url=back,
+            title=_("Record %(transaction)s as a payment?") % {"transaction": bank_transaction},
+            submit_label=_("Yes, record the payment"),
+            cancel_url=back,
+            template=CONFIRM_TEMPLATE,
+            consequences=self.record_consequences(bank_transaction),
         )
+
+    @staticmethod
+    def record_consequences(bank_transaction: BankTransaction) -> list[str]:
+        """What recording the proposed match does, as the service will do it (while nothing changes meanwhile)."""
+        if bank_transaction.member is None:
+            return []
+        proposed = list(bank_transaction.proposed.select_related("invoice"))
+        applications, excess = allocation_plan(
+            bank_transaction.amount,
+            [allocation.invoice for allocation in proposed],
+            {allocation.invoice_id: allocation.amount for allocation in proposed},
+        )
+        consequences = [
+            _("A bank transfer of %(amount)s from %(member)s, booked %(date)s, is recorded as a payment.")
+            % {
+                "amount": bank_transaction.amount,
+                "member": bank_transaction.member,
+                "date": bank_transaction.booking_date,
+            }
+        ]
+        consequences += [
+            _("%(amount)s pays %(invoice)s.") % {"amount": amount, "invoice": invoice}
+            for invoice, amount in applications
+        ]
+        if excess.amount > 0:
+            consequences.append(_("%(amount)s stays as the member's unallocated credit.") % {"amount": excess})
+        return consequences
 
     def match_view(self, request, object_id):
         bank_transaction = self.object_get(request, object_id)

@@ -114,18 +114,27 @@ def test_confirming_many_at_once_records_each_once(staff_client):
     assert Payment.objects.count() == 2
 
 
-def test_the_page_confirms_with_one_button_and_a_repeat_shows_the_first_outcome(staff_client):
+def test_the_page_confirms_what_will_be_recorded_and_a_repeat_shows_the_first_outcome(staff_client):
     invoice = open_invoice(amounts=["10.00"])
-    bank_transaction = transfer("10.00", remittance=invoice.number)
+    bank_transaction = transfer("12.50", remittance=invoice.number)
     page = staff_client.get(page_url("change", bank_transaction)).content.decode()
     assert "Confirm: record the payment" in page
+    confirmation = staff_client.get(page_url("record", bank_transaction)).content.decode()
+    assert f"€10.00 pays {invoice.number}." in confirmation
+    assert "€2.50 stays as the member&#x27;s unallocated credit." in confirmation
+    unconfirmed = staff_client.post(page_url("record", bank_transaction))
+    assert unconfirmed.status_code == 200 and Payment.objects.count() == 0
 
     key = "8f0e3b36-5d0c-4d64-9d8c-5b1f8f6f0c11"
-    first = staff_client.post(page_url("record", bank_transaction), {"intent_key": key}, follow=True)
-    repeat = staff_client.post(page_url("record", bank_transaction), {"intent_key": key}, follow=True)
+    first = staff_client.post(
+        page_url("record", bank_transaction), {"intent_key": key, "confirmed": "True"}, follow=True
+    )
+    repeat = staff_client.post(
+        page_url("record", bank_transaction), {"intent_key": key, "confirmed": "True"}, follow=True
+    )
 
-    assert "recorded: €10.00" in first.content.decode()
-    assert "recorded: €10.00" in repeat.content.decode()
+    assert "recorded: €12.50" in first.content.decode()
+    assert "recorded: €12.50" in repeat.content.decode()
     assert Payment.objects.count() == 1
     assert "Undo (void the payment)" in repeat.content.decode()
 
@@ -154,7 +163,7 @@ def test_matching_by_hand_with_a_split_then_confirming(staff_client):
     bank_transaction = reload(bank_transaction)
     assert (bank_transaction.status, bank_transaction.member, bank_transaction.confidence) == ("matched", member, 100)
 
-    staff_client.post(page_url("record", bank_transaction))
+    staff_client.post(page_url("record", bank_transaction), {"confirmed": "True"})
     assert reload(old).amount_remaining == eur("25.00")
     assert reload(new).amount_remaining == eur("0.00")
     assert Payment.objects.get().amount_unallocated == eur("15.00")
@@ -179,7 +188,7 @@ def test_ignore_and_undo_pages(staff_client):
     invoice = open_invoice(amounts=["10.00"])
     fees = transfer("4.90", indicator="DBIT")
     paid = transfer("10.00", remittance=invoice.number)
-    staff_client.post(page_url("record", paid))
+    staff_client.post(page_url("record", paid), {"confirmed": "True"})
 
     staff_client.post(page_url("ignore", fees), {"reason": "Bank fees"})
     undo_page = staff_client.get(page_url("undo", paid)).content.decode()
@@ -200,7 +209,7 @@ def test_a_user_without_the_permissions_sees_no_button_and_cannot_post(clerk_cli
     page = client.get(page_url("change", bank_transaction)).content.decode()
 
     assert "Confirm: record the payment" not in page and "Match by hand" not in page
-    assert client.post(page_url("record", bank_transaction)).status_code == 403
+    assert client.post(page_url("record", bank_transaction), {"confirmed": "True"}).status_code == 403
     assert client.post(page_url("ignore", bank_transaction), {"reason": "x"}).status_code == 403
     assert client.get(reverse("admin:bank_banktransaction_import")).status_code == 403
     assert reload(bank_transaction).status == BankTransactionStatus.MATCHED
@@ -240,7 +249,7 @@ def test_the_list_takes_as_many_queries_for_many_rows_as_for_few(staff_client):
     few = list_queries()
     for _ in range(8):
         invoice = open_invoice(member=MemberFactory(), amounts=["10.00"])
-        staff_client.post(page_url("record", transfer("10.00", remittance=invoice.number)))
+        staff_client.post(page_url("record", transfer("10.00", remittance=invoice.number)), {"confirmed": "True"})
     transfer("3.00")
 
     assert list_queries() == few
