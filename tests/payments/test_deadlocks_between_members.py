@@ -120,7 +120,7 @@ def test_the_two_flows_over_http_never_answer_an_error(transactional_db):
         issue_and_charge = reverse("admin:billing_invoice_issue_and_charge", args=[draft.pk])
         create_payment = reverse("admin:billing_invoice_create_payment", args=[other.pk])
         requests.append((issue_and_charge, {"payment_method": str(card.pk)}, draft))
-        requests.append((create_payment, {"amount": "50.00", "kind": "cash"}, other))
+        requests.append((create_payment, {"amount": "50.00", "method": "external", "kind": "cash"}, other))
 
     def post(url: str, data: dict[str, str]):
         client = Client()
