@@ -5,11 +5,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
+from bank.activity import bank_transaction_activity
 from bank.lock_objects import bank_transaction_lock
 from bank.matching import bank_transaction_propose, oldest_first
 from bank.models import MATCH_CONFIDENCE, BankTransaction, MatchRule, ProposedAllocation
 from bank.rules import BANK_TRANSACTION_IGNORE_REFUSALS, BANK_TRANSACTION_MATCH_REFUSALS
-from billing.activity import Actor, activities_save, activity_build
+from billing.activity import Actor, activities_save
 from billing.errors import BillingError
 from billing.intents import intent_claim
 from billing.lock_objects import member_lock
@@ -43,14 +44,12 @@ def proposal_apply(
         for invoice, amount in invoices
     )
     activities.append(
-        activity_build(
+        bank_transaction_activity(
+            bank_transaction,
             actor=actor,
-            verb="bank_transaction.matched",
+            verb="matched",
             member=member,
-            target=bank_transaction,
-            amount=bank_transaction.amount,
             status_before=status_before,
-            status_after=bank_transaction.status,
             data={
                 "rule": rule,
                 "confidence": bank_transaction.confidence,
@@ -170,14 +169,12 @@ def bank_transaction_ignore(*, bank_transaction: BankTransaction, actor: Actor, 
         bank_transaction.ignore()
         bank_transaction.save(update_fields=["ignored_reason", "status"])
         activities = [
-            activity_build(
+            bank_transaction_activity(
+                bank_transaction,
                 actor=actor,
-                verb="bank_transaction.ignored",
+                verb="ignored",
                 member=bank_transaction.member,
-                target=bank_transaction,
-                amount=bank_transaction.amount,
                 status_before=status_before,
-                status_after=bank_transaction.status,
                 message=bank_transaction.ignored_reason,
             )
         ]

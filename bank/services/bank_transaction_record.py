@@ -7,11 +7,12 @@ IBAN learned, and every activity record."""
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from bank.activity import bank_transaction_activity
 from bank.lock_objects import bank_transaction_lock
 from bank.matching import allocation_plan
 from bank.models import BankTransaction, BankTransactionPayment, MemberBankAccount, ProposedAllocation
 from bank.rules import BANK_TRANSACTION_RECORD_REFUSALS, BANK_TRANSACTION_UNDO_REFUSALS
-from billing.activity import Actor, activities_save, activity_build
+from billing.activity import Actor, activities_save
 from billing.errors import BillingError, InvalidState
 from billing.intents import intent_claim
 from billing.lock_objects import invoices_lock, member_lock
@@ -89,14 +90,12 @@ def bank_transaction_record(*, bank_transaction: BankTransaction, actor: Actor) 
         bank_transaction.record()
         bank_transaction.save(update_fields=["status"])
         activities.append(
-            activity_build(
+            bank_transaction_activity(
+                bank_transaction,
                 actor=actor,
-                verb="bank_transaction.recorded",
+                verb="recorded",
                 member=member,
-                target=bank_transaction,
-                amount=bank_transaction.amount,
                 status_before=status_before,
-                status_after=bank_transaction.status,
                 data={
                     "payment": payment.number,
                     "invoices": {str(invoice): str(applied.amount) for invoice, applied in applications},
@@ -143,14 +142,12 @@ def bank_transaction_undo(*, bank_transaction: BankTransaction, actor: Actor, re
         bank_transaction.undo()
         bank_transaction.save(update_fields=["status"])
         activities.append(
-            activity_build(
+            bank_transaction_activity(
+                bank_transaction,
                 actor=actor,
-                verb="bank_transaction.undone",
+                verb="undone",
                 member=member,
-                target=bank_transaction,
-                amount=bank_transaction.amount,
                 status_before=status_before,
-                status_after=bank_transaction.status,
                 message=reason,
                 data={"payment": payment.number},
             )
