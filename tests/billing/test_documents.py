@@ -186,6 +186,23 @@ def test_yen_amounts_have_no_decimals(staff):
     assert "¥13,200.00" not in invoice_text and "¥5,000.00" not in receipt_text
 
 
+@pytest.mark.parametrize("language", ["fr", "de", "en"])
+def test_a_document_declares_the_language_it_is_written_in(invoice, language, monkeypatch):
+    from billing import documents
+
+    invoice.member.language = language
+    invoice.member.save()
+    rendered = []
+    real_render = documents.render_to_string
+    monkeypatch.setattr(
+        documents, "render_to_string", lambda *a, **kw: rendered.append(real_render(*a, **kw)) or rendered[-1]
+    )
+
+    invoice_pdf(reload(invoice))
+
+    assert f'<html lang="{language}">' in rendered[0]
+
+
 def test_rendering_a_document_changes_nothing(invoice):
     before = books_snapshot()
 

@@ -195,6 +195,16 @@ def test_the_printable_invoice_is_a_document_with_print_css(member_client, membe
     assert 'class="site-nav"' not in html
 
 
+def test_the_printable_invoice_declares_the_members_language(member_client, member):
+    member.language = "fr"
+    member.save()
+    invoice = open_invoice(member=member, amounts=["100.00"])
+
+    html = page(member_client.get(reverse("portal:invoice_print", args=[invoice.pk])))
+
+    assert '<html lang="fr">' in html and "Imprimer" in html
+
+
 def test_quantities_and_rates_are_shown_plainly(member_client, member):
     from decimal import Decimal
 
