@@ -45,6 +45,7 @@ class CsvMapping(models.Model):
 
     class Meta:
         verbose_name = gettext_lazy("CSV column mapping")
+        verbose_name_plural = gettext_lazy("CSV column mappings")
 
     def __str__(self) -> str:
         return self.name
@@ -66,6 +67,7 @@ class StatementImport(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = gettext_lazy("bank statement import")
+        verbose_name_plural = gettext_lazy("bank statement imports")
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
@@ -80,6 +82,7 @@ class MemberBankAccount(models.Model):
 
     class Meta:
         verbose_name = gettext_lazy("member's known IBAN")
+        verbose_name_plural = gettext_lazy("member's known IBANs")
         constraints = [models.UniqueConstraint(fields=["member", "iban"], name="member_bank_account_unique_iban")]
         indexes = [models.Index(fields=["iban"])]
 
@@ -135,7 +138,7 @@ class BankTransaction(ConcurrentTransitionMixin, models.Model):
     statement_import = models.ForeignKey(StatementImport, on_delete=models.PROTECT, related_name="transactions")
     bank_reference = models.CharField(max_length=200, unique=True)
     account_iban = models.CharField(max_length=34, blank=True, help_text=gettext_lazy("The space's account."))
-    booking_date = models.DateField()
+    booking_date = models.DateField(gettext_lazy("booking date"))
     value_date = models.DateField(null=True, blank=True)
     is_credit = models.BooleanField()
     currency = models.CharField(max_length=3)
@@ -143,7 +146,12 @@ class BankTransaction(ConcurrentTransitionMixin, models.Model):
     counterparty_name = models.CharField(max_length=200, blank=True)
     counterparty_iban = models.CharField(max_length=34, blank=True)
     remittance = models.TextField(blank=True)
-    status = FSMField(default=BankTransactionStatus.UNMATCHED, choices=BankTransactionStatus.choices, protected=True)
+    status = FSMField(
+        gettext_lazy("status"),
+        default=BankTransactionStatus.UNMATCHED,
+        choices=BankTransactionStatus.choices,
+        protected=True,
+    )
     member = models.ForeignKey(Member, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     match_rule = models.CharField(max_length=16, choices=MatchRule.choices, blank=True)
     confidence = models.PositiveSmallIntegerField(default=0)
@@ -153,12 +161,15 @@ class BankTransaction(ConcurrentTransitionMixin, models.Model):
     class Meta:
         ordering = ["-booking_date", "-id"]
         verbose_name = gettext_lazy("bank transaction")
+        verbose_name_plural = gettext_lazy("bank transactions")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="bank_transaction_amount_positive"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.booking_date} {self.amount} {self.counterparty_name or self.bank_reference}"
+        # A debit's amount is stored positive: its sign says which way the money went.
+        sign = "" if self.is_credit else "−"
+        return f"{self.booking_date} {sign}{self.amount} {self.counterparty_name or self.bank_reference}"
 
     @property
     def is_high_confidence(self) -> bool:

@@ -145,15 +145,17 @@ def invoice_accepts_credit_note(invoice: "Invoice") -> bool:
 class Invoice(ConcurrentTransitionMixin, models.Model):
     """An invoice. Its amounts below `total` are a cache of its rows, kept by the services under its lock."""
 
-    number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    number = models.CharField(gettext_lazy("number"), max_length=32, unique=True, null=True, blank=True)
     # The ISO 11649 creditor reference members quote when they pay by transfer (billing/payment_references.py);
     # set with the number when the invoice is issued.
     payment_reference = models.CharField(max_length=25, unique=True, null=True, blank=True, editable=False)
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="invoices")
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="invoices", verbose_name=gettext_lazy("member")
+    )
     currency = models.CharField(max_length=3)
     status = FSMField(default=InvoiceStatus.DRAFT, choices=InvoiceStatus.choices, protected=True)
-    issue_date = models.DateField(null=True, blank=True)
-    due_date = models.DateField(null=True, blank=True)
+    issue_date = models.DateField(gettext_lazy("issue date"), null=True, blank=True)
+    due_date = models.DateField(gettext_lazy("due date"), null=True, blank=True)
     memo = models.TextField(blank=True)
 
     subtotal = money_field(default=0)

@@ -112,8 +112,10 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     payment's rows, kept by the services under its lock; for a succeeded payment they add up to `amount`.
     """
 
-    number = models.CharField(max_length=32, unique=True)
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="payments")
+    number = models.CharField(gettext_lazy("number"), max_length=32, unique=True)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="payments", verbose_name=gettext_lazy("member")
+    )
     invoice = models.ForeignKey(
         Invoice,
         on_delete=models.PROTECT,
@@ -123,15 +125,19 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         help_text=gettext_lazy("The invoice the payment was created for, if any."),
     )
     currency = models.CharField(max_length=3)
-    amount = money_field()
-    method = models.CharField(max_length=16, choices=PaymentMethodKind.choices)
-    external_kind = models.CharField(max_length=16, choices=ExternalKind.choices, blank=True)
-    reference = models.CharField(max_length=200, blank=True)
+    amount = money_field(verbose_name=gettext_lazy("amount"))
+    method = models.CharField(gettext_lazy("method"), max_length=16, choices=PaymentMethodKind.choices)
+    external_kind = models.CharField(
+        gettext_lazy("received as"), max_length=16, choices=ExternalKind.choices, blank=True
+    )
+    reference = models.CharField(gettext_lazy("reference"), max_length=200, blank=True)
     received_on = models.DateField(null=True, blank=True)
     payment_method = models.ForeignKey(
         PaymentMethod, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
     )
-    status = FSMField(default=PaymentStatus.PENDING, choices=PaymentStatus.choices, protected=True)
+    status = FSMField(
+        gettext_lazy("status"), default=PaymentStatus.PENDING, choices=PaymentStatus.choices, protected=True
+    )
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.TextField(blank=True)
     automatic_retries = models.PositiveSmallIntegerField(

@@ -9,7 +9,7 @@ from bank.models import BankTransaction, BankTransactionStatus, StatementImport
 from billing.models import InvoiceStatus
 from payments.models import Payment, PaymentStatus
 from tests.bank.statements import camt_details, camt_entry, camt_statement, transfer
-from tests.factories import MemberFactory, eur, open_invoice, reload
+from tests.factories import MemberFactory, eur, external_payment, open_invoice, reload
 
 pytestmark = pytest.mark.django_db
 
@@ -199,6 +199,37 @@ def test_ignore_and_undo_pages(staff_client):
     assert reload(paid).status == BankTransactionStatus.UNDONE
     assert Payment.objects.get().status == PaymentStatus.VOID
     assert reload(invoice).status == InvoiceStatus.OPEN
+
+
+def test_a_debit_is_named_with_its_sign_on_its_pages(staff_client):
+    fees = transfer("4.90", indicator="DBIT")
+    income = transfer("10.00", name="Ada")
+
+    ignore_page = staff_client.get(page_url("ignore", fees)).content.decode()
+
+    assert f"{fees.booking_date} −€4.90 " in str(fees) and f"Ignore {fees.booking_date} −€4.90 " in ignore_page
+    assert "−" not in str(income) and "€10.00 Ada" in str(income)
+
+
+def test_the_lists_and_their_filters_are_in_the_staff_users_language(staff_client):
+    staff_client.post(reverse("admin:language"), {"language": "fr"})
+    transfer("10.00", name="Ada")
+    external_payment(invoice=open_invoice(amounts=["10.00"]), amount="4.00")
+
+    bank_list = staff_client.get(reverse(CHANGELIST)).content.decode()
+    payment_list = staff_client.get(reverse("admin:payments_payment_changelist")).content.decode()
+    invoice_list = staff_client.get(reverse("admin:billing_invoice_changelist")).content.decode()
+
+    index = staff_client.get(reverse("admin:index")).content.decode()
+    for plural in ("Transactions bancaires", "Imports de relevés bancaires", "IBAN connus des membres"):
+        assert plural in index
+    assert "Correspondances de colonnes CSV" in index and "CSVs" not in index
+    assert "Transactions bancaires" in bank_list and "Date de comptabilisation" in bank_list
+    assert "Booking date" not in bank_list and "Par status" not in bank_list and "Par statut" in bank_list
+    assert "Montant" in payment_list and "Par moyen" in payment_list and "Par reçu en" in payment_list
+    assert ">Amount<" not in payment_list and ">Member<" not in payment_list and ">Number<" not in payment_list
+    assert "Date d’échéance" in invoice_list or "Date d&#x27;échéance" in invoice_list
+    assert ">Due date<" not in invoice_list and ">Member<" not in invoice_list
 
 
 def test_a_user_without_the_permissions_sees_no_button_and_cannot_post(clerk_client):
