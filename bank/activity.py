@@ -16,10 +16,10 @@ def bank_transaction_activity(
     message: str = "",
     data: dict[str, Any] | None = None,
 ):
-    """`bank_transaction.<verb>`, from `status_before` to the transaction's status now; not yet saved."""
+    """`verb` (a `bank_transaction.` verb, given as a constant so that its sentence is checked), from `status_before` to the transaction's status now; not yet saved."""
     return activity_build(
         actor=actor,
-        verb=f"bank_transaction.{verb}",
+        verb=verb,
         member=member,
         target=bank_transaction,
         amount=bank_transaction.amount,

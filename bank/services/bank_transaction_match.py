@@ -47,7 +47,7 @@ def proposal_apply(
         bank_transaction_activity(
             bank_transaction,
             actor=actor,
-            verb="matched",
+            verb="bank_transaction.matched",
             member=member,
             status_before=status_before,
             data={
@@ -172,7 +172,7 @@ def bank_transaction_ignore(*, bank_transaction: BankTransaction, actor: Actor, 
             bank_transaction_activity(
                 bank_transaction,
                 actor=actor,
-                verb="ignored",
+                verb="bank_transaction.ignored",
                 member=bank_transaction.member,
                 status_before=status_before,
                 message=bank_transaction.ignored_reason,

@@ -93,7 +93,7 @@ def bank_transaction_record(*, bank_transaction: BankTransaction, actor: Actor) 
             bank_transaction_activity(
                 bank_transaction,
                 actor=actor,
-                verb="recorded",
+                verb="bank_transaction.recorded",
                 member=member,
                 status_before=status_before,
                 data={
@@ -145,7 +145,7 @@ def bank_transaction_undo(*, bank_transaction: BankTransaction, actor: Actor, re
             bank_transaction_activity(
                 bank_transaction,
                 actor=actor,
-                verb="undone",
+                verb="bank_transaction.undone",
                 member=member,
                 status_before=status_before,
                 message=reason,
