@@ -17,6 +17,7 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from xhtml2pdf import pisa
+from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from billing.models import CreditNote, Invoice
 from members.languages import member_language
@@ -59,7 +60,13 @@ def _render(template: str, context: dict) -> bytes:
             },
         )
     output = io.BytesIO()
-    status = pisa.CreatePDF(src=html, dest=output, encoding="utf-8", link_callback=_link_callback)
+    # xhtml2pdf confines local reads to the working directory unless told otherwise; the bundled fonts live in the
+    # installed reportlab, wherever the environment is (outside the project in a deployment): without this, the
+    # fonts are silently not embedded and Helvetica cannot draw "•" or non-Latin-1 text.
+    policy = ResourceAccessPolicy(base_dir=_FONT_DIR, allow_remote=False)
+    status = pisa.CreatePDF(
+        src=html, dest=output, encoding="utf-8", link_callback=_link_callback, resource_policy=policy
+    )
     if status.err:
         raise DocumentError(f"{template} could not be rendered as a PDF ({status.err} error(s)).")
     return output.getvalue()

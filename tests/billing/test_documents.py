@@ -173,6 +173,21 @@ def test_a_card_receipt_names_the_card_brand_and_last_four_digits(member, staff)
     assert "€40.00" in text
 
 
+def test_the_fonts_are_embedded_wherever_the_app_runs_from(member, staff, tmp_path, monkeypatch):
+    # xhtml2pdf reads local files only under the working directory unless told otherwise; the fonts are in the
+    # installed reportlab, outside the project in a deployment.
+    monkeypatch.chdir(tmp_path)
+    payment = card_payment(
+        invoice=open_invoice(member=member, amounts=["40.00"], actor=staff), amount="40.00", status="succeeded"
+    )
+
+    page = PdfReader(io.BytesIO(receipt_pdf(payment))).pages[0]
+
+    fonts = {str(font.get_object()["/BaseFont"]) for font in page["/Resources"]["/Font"].values()}
+    assert any("BitstreamVeraSans" in font for font in fonts), fonts
+    assert "•••• 4242" in page.extract_text()
+
+
 def test_yen_amounts_have_no_decimals(staff):
     member = MemberFactory(name="Haruto Sato", default_currency="JPY")
     invoice = open_invoice(member=member, amounts=["12000"], currency="JPY", tax_rate="10", actor=staff)
