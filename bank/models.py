@@ -24,24 +24,32 @@ class CsvMapping(models.Model):
     """How one bank writes its CSV statements: which column holds what, and how dates and amounts are written.
     Columns are named by their header (the first row)."""
 
-    name = models.CharField(max_length=100, unique=True)
-    delimiter = models.CharField(max_length=1, default=";")
+    name = models.CharField(gettext_lazy("name"), max_length=100, unique=True)
+    delimiter = models.CharField(gettext_lazy("delimiter"), max_length=1, default=";")
     decimal_comma = models.BooleanField(
-        default=True, help_text=gettext_lazy("Amounts are written 1.234,56 (else 1,234.56).")
+        gettext_lazy("decimal comma"),
+        default=True,
+        help_text=gettext_lazy("Amounts are written 1.234,56 (else 1,234.56)."),
     )
     date_format = models.CharField(
-        max_length=32, default="%d.%m.%Y", help_text=gettext_lazy("A strftime format, e.g. %d.%m.%Y or %Y-%m-%d.")
+        gettext_lazy("date format"),
+        max_length=32,
+        default="%d.%m.%Y",
+        help_text=gettext_lazy("A strftime format, e.g. %d.%m.%Y or %Y-%m-%d."),
     )
-    date_column = models.CharField(max_length=100)
-    amount_column = models.CharField(max_length=100)
-    currency_column = models.CharField(max_length=100, blank=True)
+    date_column = models.CharField(gettext_lazy("date column"), max_length=100)
+    amount_column = models.CharField(gettext_lazy("amount column"), max_length=100)
+    currency_column = models.CharField(gettext_lazy("currency column"), max_length=100, blank=True)
     default_currency = models.CharField(
-        max_length=3, default="EUR", help_text=gettext_lazy("When the statement has no currency column.")
+        gettext_lazy("default currency"),
+        max_length=3,
+        default="EUR",
+        help_text=gettext_lazy("When the statement has no currency column."),
     )
-    counterparty_name_column = models.CharField(max_length=100, blank=True)
-    counterparty_iban_column = models.CharField(max_length=100, blank=True)
-    remittance_column = models.CharField(max_length=100, blank=True)
-    bank_reference_column = models.CharField(max_length=100, blank=True)
+    counterparty_name_column = models.CharField(gettext_lazy("counterparty name column"), max_length=100, blank=True)
+    counterparty_iban_column = models.CharField(gettext_lazy("counterparty IBAN column"), max_length=100, blank=True)
+    remittance_column = models.CharField(gettext_lazy("remittance column"), max_length=100, blank=True)
+    bank_reference_column = models.CharField(gettext_lazy("bank reference column"), max_length=100, blank=True)
 
     class Meta:
         verbose_name = gettext_lazy("CSV column mapping")
@@ -54,15 +62,26 @@ class CsvMapping(models.Model):
 class StatementImport(models.Model):
     """One uploaded statement file and what importing it added."""
 
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("created by"),
     )
-    file_name = models.CharField(max_length=255)
-    file_format = models.CharField(max_length=16, choices=StatementFormat.choices)
-    csv_mapping = models.ForeignKey(CsvMapping, on_delete=models.PROTECT, null=True, blank=True)
-    entries = models.PositiveIntegerField(default=0, help_text=gettext_lazy("Transactions in the file."))
-    added = models.PositiveIntegerField(default=0, help_text=gettext_lazy("New transactions (others were known)."))
+    file_name = models.CharField(gettext_lazy("file name"), max_length=255)
+    file_format = models.CharField(gettext_lazy("file format"), max_length=16, choices=StatementFormat.choices)
+    csv_mapping = models.ForeignKey(
+        CsvMapping, on_delete=models.PROTECT, null=True, blank=True, verbose_name=gettext_lazy("CSV column mapping")
+    )
+    entries = models.PositiveIntegerField(
+        gettext_lazy("entries"), default=0, help_text=gettext_lazy("Transactions in the file.")
+    )
+    added = models.PositiveIntegerField(
+        gettext_lazy("added"), default=0, help_text=gettext_lazy("New transactions (others were known).")
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -232,6 +232,19 @@ def test_the_lists_and_their_filters_are_in_the_staff_users_language(staff_clien
     assert ">Due date<" not in invoice_list and ">Member<" not in invoice_list
 
 
+def test_the_csv_mapping_form_and_the_imports_list_are_in_the_staff_users_language(staff_client, csv_mapping):
+    staff_client.post(reverse("admin:language"), {"language": "de"})
+    transfer("10.00", name="Ada")
+
+    form = staff_client.get(reverse("admin:bank_csvmapping_change", args=[csv_mapping.pk])).content.decode()
+    imports = staff_client.get(reverse("admin:bank_statementimport_changelist")).content.decode()
+
+    assert "Trennzeichen" in form and "Betragsspalte" in form and "Spalte IBAN des Auftraggebers" in form
+    assert "Delimiter" not in form and "Amount column" not in form
+    assert "Dateiname" in imports and "Angelegt von" in imports
+    assert "File name" not in imports and "Created by" not in imports
+
+
 def test_a_user_without_the_permissions_sees_no_button_and_cannot_post(clerk_client):
     invoice = open_invoice(amounts=["10.00"])
     bank_transaction = transfer("10.00", remittance=invoice.number)
