@@ -101,7 +101,7 @@ def allocation_remove(*, allocation: Allocation, actor: Actor) -> Allocation:
         allocation.invoice, allocation.payment = invoice, payment
         activities = []
         released = allocation_release(
-            allocation=allocation, actor=actor, reason="Unallocated by staff", activities=activities
+            allocation=allocation, actor=actor, reason=_("Unallocated by staff"), activities=activities
         )
         payment_amounts_move(payment, allocated=-released)
         invoice_amounts_move(invoice, actor=actor, paid=-released, activities=activities)

@@ -383,6 +383,19 @@ def test_unallocate_from_the_payment_page(staff_client):
     assert reload(invoice).amount_remaining == Money("100.00", "EUR")
 
 
+def test_unallocating_in_french_keeps_a_french_reason(staff_client):
+    staff_client.post(reverse("admin:language"), {"language": "fr"})
+    payment = external_payment(invoice=open_invoice(amounts=["100.00"]), amount="40.00")
+    allocation = Allocation.objects.get()
+
+    staff_client.post(
+        reverse("admin:payments_payment_unallocate", args=[allocation.pk]),
+        {"next": change_url(payment), "confirmed": "True"},
+    )
+
+    assert reload(allocation).removed_reason == "Désaffecté par l'équipe"
+
+
 # Record a standalone payment
 
 
