@@ -196,6 +196,34 @@ def test_the_language_is_in_the_session_from_the_login_on(client, french_member)
     assert client.session["billing_language"] == "fr"
 
 
+def test_the_language_selector_names_each_language_in_itself_and_a_paid_invoice_is_feminine_in_french(
+    client, french_member
+):
+    invoice = open_invoice(member=french_member, amounts=["50.00"], due_date=DUE)
+    external_payment(invoice=invoice)
+    client.force_login(french_member.user)
+
+    page = html.unescape(client.get(reverse("portal:invoice_list")).content.decode())
+
+    assert '<option value="en" lang="en">English</option>' in page and "Anglais" not in page
+    assert '<option value="fr" lang="fr" selected>Français</option>' in page
+    assert '<option value="de" lang="de">Deutsch</option>' in page
+    assert ">Payée<" in page and ">Payé<" not in page  # une facture payée
+
+
+def test_an_external_payments_kind_keeps_the_capital_of_a_german_noun(db):
+    member = portal_member(email="jonas.weber@example.com", name="Jonas Weber", language="de")
+    payment = external_payment(invoice=open_invoice(member=member, amounts=["80.00"]), kind="bank_transfer")
+
+    labels = {language: translation.override(language)(payment.get_method_label)() for language in ("en", "fr", "de")}
+
+    assert labels == {
+        "en": "External (bank transfer)",
+        "fr": "Externe (virement bancaire)",
+        "de": "Extern (Banküberweisung)",
+    }
+
+
 # Mails and PDFs --------------------------------------------------------------------------------------------------
 
 
