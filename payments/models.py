@@ -12,6 +12,7 @@ from djmoney.money import Money
 
 from billing.models import Invoice, money_field
 from members.models import Member
+from payments.declines import decline_reason
 
 
 class PaymentStatus(models.TextChoices):
@@ -216,6 +217,11 @@ class Payment(ConcurrentTransitionMixin, models.Model):
                 "kind": kind if (get_language() or "").startswith("de") else kind.lower()
             }
         return self.get_method_display()
+
+    @property
+    def failure_reason(self) -> str:
+        """Why the card was declined, for the member, in the language shown (payments/declines.py)."""
+        return decline_reason(self.failure_code, self.failure_message)
 
     @property
     def amount_refundable(self) -> Money:

@@ -24,7 +24,8 @@ from billing.documents import invoice_pdf, receipt_pdf
 from billing.models import Invoice
 from billing.templatetags.billing_money import local_date
 from members.models import Member, StaffPreference
-from payments.notifications import payment_disputed_notify
+from payments.models import Payment
+from payments.notifications import payment_disputed_notify, payment_failed_member_notify
 from tests.factories import card_payment, external_payment, open_invoice, reload
 from tests.members.portal.conftest import portal_member
 
@@ -248,6 +249,28 @@ def test_a_mail_to_a_german_member_is_in_german(db, committed, mailoutbox, setti
     )
     assert "Ansehen und online bezahlen: https://space.example/portal/" in message.body
     assert "Your invoice" not in message.body
+
+
+def test_a_decline_reaches_a_german_member_in_german_and_an_unknown_one_in_general_words(db, client, mailoutbox):
+    member = portal_member(email="jonas.weber@example.com", name="Jonas Weber", language="de")
+    payment = card_payment(invoice=open_invoice(member=member, amounts=["80.00"]), amount="96.00", status="failed")
+    Payment.objects.filter(pk=payment.pk).update(
+        failure_code="insufficient_funds", failure_message="Your card has insufficient funds."
+    )
+    client.force_login(member.user)
+
+    payment_failed_member_notify(payment_id=payment.pk)
+    page = html.unescape(client.get(reverse("portal:payment_status", args=[payment.pk])).content.decode())
+
+    (message,) = mailoutbox
+    assert "Ihre Karte ist nicht ausreichend gedeckt." in message.body and "insufficient" not in message.body
+    assert "Ihre Karte ist nicht ausreichend gedeckt." in page and "insufficient" not in page
+    # A code the catalogue does not know: the gateway's (English) words in English only.
+    Payment.objects.filter(pk=payment.pk).update(failure_code="new_code", failure_message="Something new.")
+    reasons = {
+        language: translation.override(language)(lambda: reload(payment).failure_reason)() for language in ("en", "de")
+    }
+    assert reasons == {"en": "Something new.", "de": "Die Karte wurde abgelehnt."}
 
 
 def test_a_mail_to_a_member_without_a_language_and_to_the_staff_is_in_the_default_language(
