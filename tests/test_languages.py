@@ -25,7 +25,8 @@ from billing.models import Invoice
 from billing.templatetags.billing_money import local_date
 from members.models import Member, StaffPreference
 from payments.models import Payment
-from payments.notifications import payment_disputed_notify, payment_failed_member_notify
+from payments.notifications import payment_disputed_notify, payment_failed_member_notify, payment_receipt_notify
+from payments.services.payment_apply import allocation_remove
 from tests.factories import card_payment, external_payment, open_invoice, reload
 from tests.members.portal.conftest import portal_member
 
@@ -271,6 +272,21 @@ def test_a_decline_reaches_a_german_member_in_german_and_an_unknown_one_in_gener
         language: translation.override(language)(lambda: reload(payment).failure_reason)() for language in ("en", "de")
     }
     assert reasons == {"en": "Something new.", "de": "Die Karte wurde abgelehnt."}
+
+
+def test_a_receipt_mail_leaves_out_an_allocation_removed_before_it_goes_out(db, staff, mailoutbox):
+    member = portal_member(email="jonas.weber@example.com", name="Jonas Weber", language="de")
+    kept, removed = (open_invoice(member=member, amounts=[amount], actor=staff) for amount in ("50.00", "30.00"))
+    payment = external_payment(invoice=kept, amount="50.00", actor=staff)
+    other = external_payment(invoice=removed, amount="36.00", actor=staff)
+    allocation_remove(allocation=other.allocations.get(), actor=staff)
+
+    payment_receipt_notify(payment_id=payment.pk)
+    payment_receipt_notify(payment_id=other.pk)
+
+    first, second = (message.body for message in mailoutbox[-2:])
+    assert f"50,00\xa0€ auf die Rechnung {kept.number} bezahlt" in first
+    assert removed.number not in second and "0,00\xa0€ auf die Rechnung" not in second
 
 
 def test_a_mail_to_a_member_without_a_language_and_to_the_staff_is_in_the_default_language(
