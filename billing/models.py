@@ -9,7 +9,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
@@ -42,7 +42,7 @@ class NumberSequence(models.Model):
 class InvoiceStatus(models.TextChoices):
     DRAFT = "draft", gettext_lazy("Draft")
     OPEN = "open", gettext_lazy("Open")
-    PAID = "paid", gettext_lazy("Paid")
+    PAID = "paid", pgettext_lazy("invoice status", "Paid")  # French: an invoice (facture) is feminine
     VOID = "void", gettext_lazy("Void")
     UNCOLLECTIBLE = "uncollectible", gettext_lazy("Uncollectible")
 
@@ -54,7 +54,7 @@ class ShownStatus(models.TextChoices):
     OPEN = "open", gettext_lazy("Open")
     PARTIALLY_PAID = "partially_paid", gettext_lazy("Partially paid")
     OVERDUE = "overdue", gettext_lazy("Overdue")
-    PAID = "paid", gettext_lazy("Paid")
+    PAID = "paid", pgettext_lazy("invoice status", "Paid")  # French: an invoice (facture) is feminine
     VOID = "void", gettext_lazy("Void")
     UNCOLLECTIBLE = "uncollectible", gettext_lazy("Uncollectible")
 

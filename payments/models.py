@@ -5,13 +5,14 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from djmoney.money import Money
 
 from billing.models import Invoice, money_field
 from members.models import Member
+from payments.declines import decline_reason
 
 
 class PaymentStatus(models.TextChoices):
@@ -216,8 +217,17 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
     def get_method_label(self) -> str:
         if self.is_external:
-            return _("External (%(kind)s)") % {"kind": self.get_external_kind_display().lower()}
+            kind = self.get_external_kind_display()
+            # "External (bank transfer)", but German nouns keep their capital: "Extern (Banküberweisung)".
+            return _("External (%(kind)s)") % {
+                "kind": kind if (get_language() or "").startswith("de") else kind.lower()
+            }
         return self.get_method_display()
+
+    @property
+    def failure_reason(self) -> str:
+        """Why the card was declined, for the member, in the language shown (payments/declines.py)."""
+        return decline_reason(self.failure_code, self.failure_message)
 
     @property
     def amount_refundable(self) -> Money:

@@ -83,7 +83,8 @@ def refund_issued_notify(*, refund_id: int) -> None:
 def payment_receipt_notify(*, payment_id: int) -> None:
     """The member's receipt after a payment succeeded (card) or was recorded (external)."""
     payment = Payment.objects.select_related("member", "payment_method").get(pk=payment_id)
-    allocations = payment.allocations.select_related("invoice").order_by("created_at", "pk")
+    # What the payment pays now: an allocation removed before the mail goes out would read "€0.00 paid on".
+    allocations = payment.allocations.filter(status="active").select_related("invoice").order_by("created_at", "pk")
     _send(
         template="payment_receipt_member",
         context={

@@ -24,7 +24,9 @@ from billing.documents import invoice_pdf, receipt_pdf
 from billing.models import Invoice
 from billing.templatetags.billing_money import local_date
 from members.models import Member, StaffPreference
-from payments.notifications import payment_disputed_notify
+from payments.models import Payment
+from payments.notifications import payment_disputed_notify, payment_failed_member_notify, payment_receipt_notify
+from payments.services.payment_apply import allocation_remove
 from tests.factories import card_payment, external_payment, open_invoice, reload
 from tests.members.portal.conftest import portal_member
 
@@ -196,6 +198,34 @@ def test_the_language_is_in_the_session_from_the_login_on(client, french_member)
     assert client.session["billing_language"] == "fr"
 
 
+def test_the_language_selector_names_each_language_in_itself_and_a_paid_invoice_is_feminine_in_french(
+    client, french_member
+):
+    invoice = open_invoice(member=french_member, amounts=["50.00"], due_date=DUE)
+    external_payment(invoice=invoice)
+    client.force_login(french_member.user)
+
+    page = html.unescape(client.get(reverse("portal:invoice_list")).content.decode())
+
+    assert '<option value="en" lang="en">English</option>' in page and "Anglais" not in page
+    assert '<option value="fr" lang="fr" selected>Français</option>' in page
+    assert '<option value="de" lang="de">Deutsch</option>' in page
+    assert ">Payée<" in page and ">Payé<" not in page  # une facture payée
+
+
+def test_an_external_payments_kind_keeps_the_capital_of_a_german_noun(db):
+    member = portal_member(email="jonas.weber@example.com", name="Jonas Weber", language="de")
+    payment = external_payment(invoice=open_invoice(member=member, amounts=["80.00"]), kind="bank_transfer")
+
+    labels = {language: translation.override(language)(payment.get_method_label)() for language in ("en", "fr", "de")}
+
+    assert labels == {
+        "en": "External (bank transfer)",
+        "fr": "Externe (virement bancaire)",
+        "de": "Extern (Banküberweisung)",
+    }
+
+
 # Mails and PDFs --------------------------------------------------------------------------------------------------
 
 
@@ -220,6 +250,43 @@ def test_a_mail_to_a_german_member_is_in_german(db, committed, mailoutbox, setti
     )
     assert "Ansehen und online bezahlen: https://space.example/portal/" in message.body
     assert "Your invoice" not in message.body
+
+
+def test_a_decline_reaches_a_german_member_in_german_and_an_unknown_one_in_general_words(db, client, mailoutbox):
+    member = portal_member(email="jonas.weber@example.com", name="Jonas Weber", language="de")
+    payment = card_payment(invoice=open_invoice(member=member, amounts=["80.00"]), amount="96.00", status="failed")
+    Payment.objects.filter(pk=payment.pk).update(
+        failure_code="insufficient_funds", failure_message="Your card has insufficient funds."
+    )
+    client.force_login(member.user)
+
+    payment_failed_member_notify(payment_id=payment.pk)
+    page = html.unescape(client.get(reverse("portal:payment_status", args=[payment.pk])).content.decode())
+
+    (message,) = mailoutbox
+    assert "Ihre Karte ist nicht ausreichend gedeckt." in message.body and "insufficient" not in message.body
+    assert "Ihre Karte ist nicht ausreichend gedeckt." in page and "insufficient" not in page
+    # A code the catalogue does not know: the gateway's (English) words in English only.
+    Payment.objects.filter(pk=payment.pk).update(failure_code="new_code", failure_message="Something new.")
+    reasons = {
+        language: translation.override(language)(lambda: reload(payment).failure_reason)() for language in ("en", "de")
+    }
+    assert reasons == {"en": "Something new.", "de": "Die Karte wurde abgelehnt."}
+
+
+def test_a_receipt_mail_leaves_out_an_allocation_removed_before_it_goes_out(db, staff, mailoutbox):
+    member = portal_member(email="jonas.weber@example.com", name="Jonas Weber", language="de")
+    kept, removed = (open_invoice(member=member, amounts=[amount], actor=staff) for amount in ("50.00", "30.00"))
+    payment = external_payment(invoice=kept, amount="50.00", actor=staff)
+    other = external_payment(invoice=removed, amount="36.00", actor=staff)
+    allocation_remove(allocation=other.allocations.get(), actor=staff)
+
+    payment_receipt_notify(payment_id=payment.pk)
+    payment_receipt_notify(payment_id=other.pk)
+
+    first, second = (message.body for message in mailoutbox[-2:])
+    assert f"50,00\xa0€ auf die Rechnung {kept.number} bezahlt" in first
+    assert removed.number not in second and "0,00\xa0€ auf die Rechnung" not in second
 
 
 def test_a_mail_to_a_member_without_a_language_and_to_the_staff_is_in_the_default_language(
