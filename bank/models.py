@@ -7,9 +7,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from billing.models import Invoice, money_field
+from billing.state_machine import StateMachineMixin
 from members.models import Member
 from payments.models import Payment
 
@@ -149,7 +150,7 @@ def bank_transaction_has_reason(bank_transaction: "BankTransaction") -> bool:
     return bool((bank_transaction.ignored_reason or "").strip())
 
 
-class BankTransaction(ConcurrentTransitionMixin, models.Model):
+class BankTransaction(StateMachineMixin, models.Model):
     """One line of a bank statement. Unique by the bank's reference for it (or, when the bank gives none, a hash of
     its fields), so importing a statement twice, or overlapping statements, adds nothing. `member` and the
     proposed allocations are the match proposed (or chosen by hand), recorded only when an administrator confirms."""

@@ -10,6 +10,7 @@ from djmoney.money import Money
 
 from billing.errors import NotPermitted
 from billing.intents import Intent
+from billing.rows import rows_insert
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,6 @@ def activity_record(**kwargs):
 
 def activities_save(activities: list) -> None:
     """Write the built records in one INSERT, in their order, and empty the list (a service may add more)."""
-    from billing.models import Activity
-
     if activities:
-        Activity.objects.bulk_create(activities)
+        rows_insert(activities)
         activities.clear()

@@ -3,17 +3,17 @@
 from collections.abc import Iterable
 
 from billing.models import Invoice
+from billing.rows import row_lock
 from members.models import Member
 
 
 def member_lock(member_id: int, *, only_id: bool = False) -> Member:
     """`only_id`: the caller needs the lock and the row's id (its other fields load when read)."""
-    members = Member.objects.select_for_update()
-    return (members.only("pk") if only_id else members).get(pk=member_id)
+    return row_lock(Member, member_id, fields=["pk"] if only_id else None)
 
 
 def invoice_lock(invoice_id: int) -> Invoice:
-    return Invoice.objects.select_for_update().get(pk=invoice_id)
+    return row_lock(Invoice, invoice_id)
 
 
 def invoices_lock(invoice_ids: Iterable[int]) -> list[Invoice]:

@@ -10,11 +10,12 @@ from django.db.models.functions import Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 
 from billing.money import DECIMAL_PLACES, MAX_DIGITS, money_from_db, money_sum, zero
+from billing.state_machine import StateMachineMixin
 from members.models import Member
 
 
@@ -142,7 +143,7 @@ def invoice_accepts_credit_note(invoice: "Invoice") -> bool:
     return invoice_can_be_credited(invoice) and invoice_creditable(invoice).amount > 0
 
 
-class Invoice(ConcurrentTransitionMixin, models.Model):
+class Invoice(StateMachineMixin, models.Model):
     """An invoice. Its amounts below `total` are a cache of its rows, kept by the services under its lock."""
 
     number = models.CharField(gettext_lazy("number"), max_length=32, unique=True, null=True, blank=True)
@@ -367,7 +368,7 @@ def credit_note_credit_unused(credit_note: "CreditNote") -> bool:
     return credit_note_credit_used(credit_note) is None
 
 
-class CreditNote(ConcurrentTransitionMixin, models.Model):
+class CreditNote(StateMachineMixin, models.Model):
     """A document that reduces what an issued invoice asks for.
 
     `pre_payment_amount` reduces what was still owed; the rest (the post-payment amount) was already paid and is

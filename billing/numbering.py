@@ -52,6 +52,12 @@ def numbers_next(*, counts: dict[str, int], year: int) -> dict[str, list[str]]:
             series: [number_next(series=series, year=year) for _index in range(count)]
             for series, count in counts.items()
         }
+    if set(counts.values()) == {1}:  # a payment and its allocation: one row of one nextval() each
+        nextvals = ", ".join(f"nextval('{DATABASE_SEQUENCES[series]}')" for series in counts)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {nextvals}")
+            row = cursor.fetchone()
+        return {series: [f"{series}-{year}-{value:05d}"] for series, value in zip(counts, row, strict=True)}
     selects = " UNION ALL ".join(
         f"SELECT %s, nextval('{DATABASE_SEQUENCES[series]}') FROM generate_series(1, %s)" for series in counts
     )

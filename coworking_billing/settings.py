@@ -102,6 +102,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # `manage.py` run straight from a fresh checkout (without make) finds the folder of its database.
     VAR_DIR.mkdir(exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+# The money path's row statements (billing/rows.py) are prepared on PostgreSQL: parsed and planned once a
+# connection. Turn it off ("0") behind a pooler in transaction mode that keeps no prepared statements (PgBouncer
+# before 1.21, or without max_prepared_statements).
+BILLING_DATABASE_PREPARE = os.environ.get("BILLING_DATABASE_PREPARE", "1") != "0"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -9,6 +9,7 @@ from djmoney.money import Money
 from billing.activity import Actor, activities_save, activity_build
 from billing.models import Invoice
 from billing.numbering import ALLOCATION, numbers_next
+from billing.rows import rows_insert
 from payments.models import Allocation, Payment
 
 
@@ -45,7 +46,7 @@ def allocations_create(
         )
         for number, (payment, amount) in zip(numbers or [], applications, strict=True)
     ]
-    Allocation.objects.bulk_create(allocations)
+    rows_insert(allocations)
     activities.extend(
         activity_build(
             actor=actor,

@@ -16,6 +16,7 @@ from djmoney.money import Money
 from billing.activity import Actor, activities_save, activity_build
 from billing.models import Invoice, InvoiceStatus
 from billing.money import money_from_db
+from billing.rows import row_update
 from billing.selectors import invoice_balance_applied
 from billing.selectors import invoice_credited as issued_credit_notes_total
 from payments.models import Allocation, Payment, PaymentStatus, Refund, RefundStatus
@@ -79,9 +80,7 @@ def invoice_amounts_move(
     status_before = _invoice_status_follow(invoice)
     if invoice.status == status_before and not fields:
         # The amounts alone: an UPDATE of their columns (the status, and so the state machine's record of it, stay).
-        Invoice.objects.filter(pk=invoice.pk).update(
-            **{name: getattr(invoice, name).amount for name in INVOICE_AMOUNT_FIELDS}
-        )
+        row_update(invoice, INVOICE_AMOUNT_FIELDS)
         return invoice
     invoice.save(update_fields=[*INVOICE_AMOUNT_FIELDS, "status", "paid_at", *fields])
     _invoice_status_record(invoice, status_before=status_before, actor=actor, activities=activities)

@@ -7,10 +7,11 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 from djmoney.money import Money
 
 from billing.models import Invoice, money_field
+from billing.state_machine import StateMachineMixin
 from members.models import Member
 from payments.declines import decline_reason
 
@@ -106,7 +107,7 @@ def payment_method_being_charged(payment_method: "PaymentMethod") -> bool:
     return payment_method.payments.filter(status__in=IN_FLIGHT_STATUSES).exists()
 
 
-class Payment(ConcurrentTransitionMixin, models.Model):
+class Payment(StateMachineMixin, models.Model):
     """Money received from a member, or being collected from them.
 
     `amount_allocated`, `amount_refunded`, `amount_refund_pending` and `amount_unallocated` are a cache of the
@@ -298,7 +299,7 @@ class PaymentTarget(models.Model):
         return f"{self.amount} of {self.payment_id} for {self.invoice_id}"
 
 
-class Allocation(ConcurrentTransitionMixin, models.Model):
+class Allocation(StateMachineMixin, models.Model):
     """A piece of a payment applied to one invoice.
 
     `amount` is what is applied now; it shrinks when a refund reopens the invoice and drops to zero when the
@@ -353,7 +354,7 @@ class AttemptStatus(models.TextChoices):
     CANCELED = "canceled", gettext_lazy("Canceled")
 
 
-class PaymentAttempt(ConcurrentTransitionMixin, models.Model):
+class PaymentAttempt(StateMachineMixin, models.Model):
     """One try at the gateway for a card payment.
 
     The attempt is committed, with its idempotency key, before the gateway is called; every call for this attempt
@@ -525,7 +526,7 @@ class RefundStatus(models.TextChoices):
     FAILED = "failed", gettext_lazy("Failed")
 
 
-class Refund(ConcurrentTransitionMixin, models.Model):
+class Refund(StateMachineMixin, models.Model):
     """Money returned from one payment.
 
     A card payment's refund goes back to the card through the gateway (pending until it answers); an external

@@ -33,6 +33,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from billing.rows import rows_insert
 from payments.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -53,9 +54,8 @@ def outbox_add(*, task: str, **arguments: Any) -> OutboxMessage:
     to the broker after the commit."""
     if not transaction.get_connection().in_atomic_block:
         raise AssertionError("outbox_add belongs inside the transaction of the change that asks for the work.")
-    message = OutboxMessage.objects.create(
-        task=task, arguments=arguments, next_attempt_at=timezone.now() + _retry_delay(1)
-    )
+    message = OutboxMessage(task=task, arguments=arguments, next_attempt_at=timezone.now() + _retry_delay(1))
+    rows_insert([message])
     if current_app.conf.task_always_eager:
         transaction.on_commit(lambda: _hand_over(message))
         return message

@@ -13,6 +13,7 @@ from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice
 from billing.money import currency_check, money_check_entered, money_sum
 from billing.numbering import ALLOCATION, PAYMENT, numbers_next
+from billing.rows import rows_insert
 from members.models import Member
 from payments.allocations import allocations_create
 from payments.amounts import invoice_amounts_move
@@ -37,7 +38,7 @@ def _external_payment_create(
 ) -> Payment:
     """Insert the payment with its amounts as they stand once `allocated` of it is allocated (the caller inserts
     the allocation), so no UPDATE follows; its activity record joins `activities`."""
-    payment = Payment.objects.create(
+    payment = Payment(
         number=number,
         member=member,
         invoice=invoice,
@@ -56,6 +57,7 @@ def _external_payment_create(
         created_by=actor.user,
         succeeded_at=timezone.now(),
     )
+    rows_insert([payment])
     activities.append(
         activity_build(
             actor=actor,

@@ -1,0 +1,159 @@
+"""billing/rows.py writes and reads the rows the ORM would, to the byte: the compiled statements on PostgreSQL, the
+ORM's own calls on SQLite (the suite runs on both)."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing.activity import activity_build
+from billing.models import Activity, Invoice, InvoiceStatus
+from billing.rows import row_lock, row_update, rows_insert
+from members.models import Member
+from payments.models import OutboxMessage, Payment
+from tests.factories import SYSTEM, MemberFactory, UserFactory, open_invoice, reload
+
+pytestmark = pytest.mark.django_db
+
+
+def columns(instance) -> dict:
+    """Every column's value, as read back from the database (Money split into amount and currency)."""
+    fresh = reload(instance)
+    return {field.attname: getattr(fresh, field.attname) for field in type(fresh)._meta.concrete_fields}
+
+
+def test_rows_insert_writes_what_save_writes():
+    invoice = open_invoice(amounts=["80.00"])
+    user = UserFactory()
+    fields = dict(
+        member=invoice.member,
+        invoice=invoice,
+        currency="EUR",
+        amount=Money("12.50", "EUR"),
+        method="external",
+        external_kind="cash",
+        reference="  ref ",
+        received_on=datetime.date(2026, 3, 1),
+        status="succeeded",
+        amount_allocated=Money("0.00", "EUR"),
+        amount_unallocated=Money("12.50", "EUR"),
+        note="é ümlaut",
+        created_by=user,
+        created_at=timezone.now(),
+        succeeded_at=timezone.now(),
+    )
+    saved = Payment(number="PAY-TEST-1", **fields)
+    saved.save()
+    inserted = Payment(number="PAY-TEST-2", **fields)
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert([inserted])
+
+    assert len(queries.captured_queries) == 1  # counted like the ORM's own queries
+    assert inserted.pk is not None and not inserted._state.adding
+    expected, got = columns(saved), columns(inserted)
+    for row in (expected, got):
+        row.pop("id"), row.pop("number")
+    assert got == expected
+    assert reload(inserted).amount == Money("12.50", "EUR")
+
+
+def test_rows_insert_writes_several_rows_in_order_with_json_and_nulls():
+    member = MemberFactory()
+    records = [
+        activity_build(actor=SYSTEM, verb="test.first", member=member, data={"a": [1, "ü"], "b": None}),
+        activity_build(actor=SYSTEM, verb="test.second", amount=Money("-3.10", "CHF"), message="x"),
+        activity_build(actor=SYSTEM, verb="test.third"),
+    ]
+    rows_insert(records)
+
+    ids = [record.pk for record in records]
+    assert ids == sorted(ids)
+    stored = {activity.pk: activity for activity in Activity.objects.filter(pk__in=ids)}
+    assert [stored[pk].verb for pk in ids] == ["test.first", "test.second", "test.third"]
+    assert stored[ids[0]].data == {"a": [1, "ü"], "b": None} and stored[ids[0]].member == member
+    assert stored[ids[1]].amount == Money("-3.10", "CHF") and stored[ids[1]].member is None
+    assert stored[ids[2]].amount is None and stored[ids[2]].data == {}
+
+
+def test_rows_insert_refuses_saved_objects_and_mixed_models_and_writes_nothing():
+    message = OutboxMessage(task="payments.tasks.mail_send_task", arguments={"x": 1})
+    rows_insert([message])
+    before = OutboxMessage.objects.count()
+
+    with pytest.raises(ValueError):
+        rows_insert([message])
+    with pytest.raises(ValueError):
+        rows_insert([OutboxMessage(task="t"), activity_build(actor=SYSTEM, verb="test.mixed")])
+    assert OutboxMessage.objects.count() == before
+
+
+def test_rows_insert_breaks_on_a_constraint_like_the_orm():
+    invoice = open_invoice(amounts=["10.00"])
+    payment = Payment(
+        number="PAY-TEST-3",
+        member=invoice.member,
+        currency="EUR",
+        amount=Money("0.00", "EUR"),  # payment_amount_positive
+        method="external",
+        external_kind="cash",
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_insert([payment])
+    assert not Payment.objects.filter(number="PAY-TEST-3").exists()
+
+
+def test_row_lock_reads_what_get_reads():
+    invoice = open_invoice(amounts=["80.00", "19.99"])
+    with transaction.atomic():
+        locked = row_lock(Invoice, invoice.pk)
+        expected = Invoice.objects.get(pk=invoice.pk)
+        assert model_to_dict(locked) == model_to_dict(expected)
+        assert locked.total == Money("99.99", "EUR") and locked.status == InvoiceStatus.OPEN
+        assert locked.issued_at == expected.issued_at and locked.issued_at.tzinfo is not None
+        assert not locked._state.adding
+
+        member = row_lock(Member, invoice.member_id, fields=["pk"])
+        assert member.pk == invoice.member_id
+        assert member.get_deferred_fields() >= {"name", "email"}
+        assert member.name == invoice.member.name  # loads when read
+
+
+def test_row_lock_of_a_missing_row_raises_does_not_exist():
+    with pytest.raises(Invoice.DoesNotExist), transaction.atomic():
+        row_lock(Invoice, 10**9)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_row_lock_holds_the_row_until_the_transaction_ends():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite locks the whole database, not rows")
+    import psycopg
+
+    invoice = open_invoice(amounts=["10.00"])
+    parameters = connection.get_connection_params()
+    parameters.pop("cursor_factory", None), parameters.pop("context", None)
+    with psycopg.connect(**parameters, autocommit=True) as other:
+        with transaction.atomic():
+            row_lock(Invoice, invoice.pk)
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("SELECT id FROM billing_invoice WHERE id = %s FOR UPDATE NOWAIT", [invoice.pk])
+        assert other.execute("SELECT id FROM billing_invoice WHERE id = %s FOR UPDATE NOWAIT", [invoice.pk]).fetchone()
+
+
+def test_row_update_writes_only_the_named_columns():
+    invoice = open_invoice(amounts=["80.00"])
+    stale = reload(invoice)
+    invoice.amount_paid = Money("30.00", "EUR")
+    invoice.amount_remaining = Money("50.00", "EUR")
+    invoice.memo = "not written"
+    row_update(invoice, ["amount_paid", "amount_remaining"])
+
+    fresh = reload(invoice)
+    assert fresh.amount_paid == Money("30.00", "EUR") and fresh.amount_remaining == Money("50.00", "EUR")
+    assert fresh.memo == stale.memo and fresh.total == Money("80.00", "EUR")
+    assert fresh.amount_paid.amount == Decimal("30.00")
