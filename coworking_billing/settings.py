@@ -103,9 +103,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 # The money path's row statements (billing/rows.py) are prepared on PostgreSQL: parsed and planned once a
-# connection. Turn it off ("0") behind a pooler in transaction mode that keeps no prepared statements (PgBouncer
-# before 1.21, or without max_prepared_statements).
+# connection (psycopg prepares only on a connection with a `prepare_threshold`; Django's own queries bind on the
+# client and are never prepared). Turn it off ("0") behind a pooler in transaction mode that keeps no prepared
+# statements (PgBouncer before 1.21, or without max_prepared_statements).
 BILLING_DATABASE_PREPARE = os.environ.get("BILLING_DATABASE_PREPARE", "1") != "0"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and BILLING_DATABASE_PREPARE:
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -157,3 +157,20 @@ def test_row_update_writes_only_the_named_columns():
     assert fresh.amount_paid == Money("30.00", "EUR") and fresh.amount_remaining == Money("50.00", "EUR")
     assert fresh.memo == stale.memo and fresh.total == Money("80.00", "EUR")
     assert fresh.amount_paid.amount == Decimal("30.00")
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+def test_statements_are_prepared_unless_turned_off(settings, prepare):
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    settings.BILLING_DATABASE_PREPARE = prepare
+    count = 7 if prepare else 6  # a shape of its own: no earlier test of this connection prepared it
+    rows_insert([activity_build(actor=SYSTEM, verb=f"test.prepared.{index}") for index in range(count)])
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['INSERT INTO "billing_activity"%'],
+        )
+        shapes = [statement.count("), (") + 1 for (statement,) in cursor.fetchall()]
+    assert (count in shapes) is prepare
