@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
 from djmoney.money import Money
 
@@ -48,11 +49,22 @@ def _prepared_cursor_class():
     return PreparedCursor
 
 
+class _LoggedCursor(CursorDebugWrapper):
+    """Django's logging cursor (DEBUG, or a test counting queries), logging the statement as written: psycopg keeps
+    no text of a prepared statement's execution for Django to read back."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
+
+
 def _cursor(connection):
     """The compiled statements' cursor, wrapped as Django wraps its own (queries are logged and counted alike)."""
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(_prepared_cursor_class()(connection.connection))
+        cursor = _prepared_cursor_class()(connection.connection)
+    return (_LoggedCursor if connection.queries_logged else CursorWrapper)(cursor, connection)
 
 
 def rows_insert(objects: Sequence[Model]) -> None:
