@@ -8,7 +8,8 @@ rows written and read are the ORM's to the byte). On other databases (SQLite: on
 they are the plain ORM calls.
 
 - `rows_insert(objects)`: INSERT new objects of one model in one statement, their ids set from RETURNING (as
-  `bulk_create`: no `save()` and no signals; the project has no receivers).
+  `bulk_create`: no `save()` and no signals; the project has no receivers). `row_insert_unless_exists(instance,
+  unique=)`: INSERT ... ON CONFLICT DO NOTHING, True when the row was new (a webhook event stored once).
 - `row_lock(model, pk, fields=None)`: the row `SELECT ... FOR UPDATE`, as `select_for_update().get()` (with `fields`:
   `.only(*fields)`).
 - `row_update(instance, fields)`: UPDATE the instance's columns `fields` by its id, as `filter(pk=).update()`.
@@ -60,6 +61,8 @@ class _LoggedCursor(CursorDebugWrapper):
 
 def _cursor(connection):
     """The compiled statements' cursor, wrapped as Django wraps its own (queries are logged and counted alike)."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
@@ -79,15 +82,34 @@ def rows_insert(objects: Sequence[Model]) -> None:
     if connection is None:
         model._default_manager.bulk_create(objects)
         return
+    _insert(connection, objects)
+
+
+def row_insert_unless_exists(instance: Model, *, unique: Sequence[str]) -> bool:
+    """INSERT the unsaved object unless a row with its values of `unique` (the fields of a unique constraint) exists:
+    True when it was inserted (its id set), False when that row was there (nothing written, no error, the
+    transaction goes on)."""
+    if instance.pk is not None:
+        raise ValueError(f"row_insert_unless_exists takes a new object: {instance!r}")
+    return _insert(connections[DEFAULT_DB_ALIAS], [instance], unique=tuple(unique)) == 1  # SQLite has it too
+
+
+def _insert(connection, objects: Sequence[Model], *, unique: tuple[str, ...] = ()) -> int:
+    """The compiled INSERT of `objects` (ON CONFLICT on `unique` DO NOTHING when given): the rows inserted."""
+    model = type(objects[0])
     opts = model._meta
-    key = (connection.alias, model, len(objects))
+    key = (connection.alias, model, len(objects), unique)
     if key not in _inserts:
         fields = [field for field in opts.concrete_fields if not field.primary_key]
         columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
         row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        conflict = ""
+        if unique:
+            targets = ", ".join(connection.ops.quote_name(opts.get_field(name).column) for name in unique)
+            conflict = f" ON CONFLICT ({targets}) DO NOTHING"
         _inserts[key] = (
             f"INSERT INTO {connection.ops.quote_name(opts.db_table)} ({columns}) VALUES "
-            f"{', '.join([row] * len(objects))} RETURNING {connection.ops.quote_name(opts.pk.column)}",
+            f"{', '.join([row] * len(objects))}{conflict} RETURNING {connection.ops.quote_name(opts.pk.column)}",
             fields,
         )
     sql, fields = _inserts[key]
@@ -102,10 +124,13 @@ def rows_insert(objects: Sequence[Model]) -> None:
     with _cursor(connection) as cursor:
         cursor.execute(sql, parameters)
         ids = cursor.fetchall()
+    if not ids and unique:
+        return 0
     for instance, (pk,) in zip(objects, ids, strict=True):
         instance.pk = pk
         instance._state.adding = False
         instance._state.db = connection.alias
+    return len(ids)
 
 
 def row_lock(model: type[Model], pk, *, fields: Sequence[str] | None = None) -> Model:

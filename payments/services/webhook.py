@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from billing.activity import Actor, activity_record
 from billing.errors import InvalidState
 from billing.lock_objects import member_lock
+from billing.rows import row_insert_unless_exists
 from payments.gateways.base import GatewayEvent
 from payments.lock_objects import payment_lock
 from payments.models import AttemptStatus, PaymentAttempt, Refund, RefundStatus, WebhookEvent
@@ -41,19 +42,11 @@ def webhook_event_store(*, gateway: str, event: GatewayEvent) -> tuple[WebhookEv
     """Store a verified event, in one short transaction that hands nothing to the broker: the relay processes it.
     A duplicate (same id) is stored once and changes nothing; with Celery in-process, a duplicate of an event not
     processed yet (stored while the broker was down) processes it."""
-    received_at = timezone.now()
+    stored = WebhookEvent(
+        gateway=gateway, event_id=event.event_id, type=event.type, payload=event.payload, received_at=timezone.now()
+    )
     with transaction.atomic(durable=True):
-        event_pk = _event_insert(gateway=gateway, event=event, received_at=received_at)
-        if event_pk is not None:
-            stored = WebhookEvent(
-                pk=event_pk,
-                gateway=gateway,
-                event_id=event.event_id,
-                type=event.type,
-                payload=event.payload,
-                received_at=received_at,
-            )
-            stored._state.adding, stored._state.db = False, connection.alias
+        if row_insert_unless_exists(stored, unique=["gateway", "event_id"]):
             _process_in_process(stored)
             return stored, True
     stored = WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id)
@@ -61,32 +54,6 @@ def webhook_event_store(*, gateway: str, event: GatewayEvent) -> tuple[WebhookEv
         with transaction.atomic(durable=True):
             _process_in_process(stored)
     return stored, False
-
-
-def _event_insert(*, gateway: str, event: GatewayEvent, received_at: datetime.datetime) -> int | None:
-    """One INSERT of the event unless we have it already (same gateway and id, `webhook_event_unique`): the new
-    row's id, or None for a duplicate. (The ORM's create would raise for a duplicate, and prepare the whole model.)"""
-    fields = WebhookEvent._meta
-    values = {
-        "gateway": gateway,
-        "event_id": event.event_id,
-        "type": event.type,
-        "payload": event.payload,
-        "received_at": received_at,
-        "processing_error": "",
-        "attempts": 0,
-    }
-    columns = ", ".join(connection.ops.quote_name(fields.get_field(name).column) for name in values)
-    params = [fields.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(fields.db_table)} ({columns}) "
-            f"VALUES ({', '.join(['%s'] * len(params))}) "
-            "ON CONFLICT (gateway, event_id) DO NOTHING RETURNING id",
-            params,
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def _process_in_process(event: WebhookEvent) -> None:

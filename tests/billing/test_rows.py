@@ -13,9 +13,9 @@ from djmoney.money import Money
 
 from billing.activity import activity_build
 from billing.models import Activity, Invoice, InvoiceStatus
-from billing.rows import row_lock, row_update, rows_insert
+from billing.rows import row_insert_unless_exists, row_lock, row_update, rows_insert
 from members.models import Member
-from payments.models import OutboxMessage, Payment
+from payments.models import OutboxMessage, Payment, WebhookEvent
 from tests.factories import SYSTEM, MemberFactory, UserFactory, open_invoice, reload
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +174,21 @@ def test_statements_are_prepared_unless_turned_off(settings, prepare):
         )
         shapes = [statement.count("), (") + 1 for (statement,) in cursor.fetchall()]
     assert (count in shapes) is prepare
+
+
+def test_row_insert_unless_exists_inserts_once_and_the_transaction_goes_on():
+    def event(type_: str) -> WebhookEvent:
+        return WebhookEvent(gateway="stripe", event_id="evt_once", type=type_, payload={"id": "evt_once"})
+
+    first = event("first")
+    with transaction.atomic():
+        assert row_insert_unless_exists(first, unique=["gateway", "event_id"]) is True
+        second = event("second")
+        assert row_insert_unless_exists(second, unique=["gateway", "event_id"]) is False
+        assert second.pk is None
+        other = WebhookEvent(gateway="sandbox", event_id="evt_once", type="other", payload={})
+        assert row_insert_unless_exists(other, unique=["gateway", "event_id"]) is True  # the transaction goes on
+
+    stored = WebhookEvent.objects.get(gateway="stripe")
+    assert (stored.pk, stored.type, stored.payload, stored.attempts) == (first.pk, "first", {"id": "evt_once"}, 0)
+    assert WebhookEvent.objects.count() == 2
