@@ -12,7 +12,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
-from django.db.models import Count, DateField, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext as _
@@ -202,40 +215,44 @@ def payments_report_ordered(queryset: QuerySet[Payment]) -> QuerySet[Payment]:
 
 def payments_report_totals(queryset: QuerySet[Payment]) -> list[PaymentReportTotal]:
     """Totals per currency of the filtered payments, received (succeeded) apart from void and failed: one grouped
-    query."""
-    succeeded, void, failed = (Q(status=status) for status in PAYMENT_TOTAL_STATUSES)
+    query, per currency and status, added up per currency here (whole numbers and exact decimals).
+
+    Each payment of the period is read once, from the report date's index alone (it carries the currency, status
+    and amounts: an index-only scan, no table row read), and counted in one group by plain `COUNT(*)` and sums, no
+    FILTER evaluated per aggregate: the cost per payment is what grows with the period's payments at scale."""
     rows = (
-        queryset.values("currency")
+        queryset.order_by()
+        .values("currency", "status")
         .annotate(
-            count=Count("pk"),
-            received_count=Count("pk", filter=succeeded),
-            received=Sum("amount", filter=succeeded),
-            allocated=Sum("amount_allocated", filter=succeeded),
-            refunded=Sum("amount_refunded", filter=succeeded),
-            unallocated=Sum("amount_unallocated", filter=succeeded),
-            void_count=Count("pk", filter=void),
-            void=Sum("amount", filter=void),
-            failed_count=Count("pk", filter=failed),
-            failed=Sum("amount", filter=failed),
+            count=Count("*"),
+            amount=Sum("amount"),
+            allocated=Sum("amount_allocated"),
+            refunded=Sum("amount_refunded"),
+            unallocated=Sum("amount_unallocated"),
         )
-        .order_by("currency")
     )
-    return [
-        PaymentReportTotal(
-            currency=row["currency"],
-            count=row["count"],
-            received_count=row["received_count"],
-            received=amount_at_scale(row["received"], row["currency"]),
-            allocated=amount_at_scale(row["allocated"], row["currency"]),
-            refunded=amount_at_scale(row["refunded"], row["currency"]),
-            unallocated=amount_at_scale(row["unallocated"], row["currency"]),
-            void_count=row["void_count"],
-            void=amount_at_scale(row["void"], row["currency"]),
-            failed_count=row["failed_count"],
-            failed=amount_at_scale(row["failed"], row["currency"]),
-        )
-        for row in rows
-    ]
+    by_currency: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        by_currency.setdefault(row["currency"], {})[row["status"]] = row
+    return [_payments_total(currency, by_currency[currency]) for currency in sorted(by_currency)]
+
+
+def _payments_total(currency: str, by_status: dict[str, dict]) -> PaymentReportTotal:
+    empty = {"count": 0, "amount": None, "allocated": None, "refunded": None, "unallocated": None}
+    succeeded, void, failed = (by_status.get(status, empty) for status in PAYMENT_TOTAL_STATUSES)
+    return PaymentReportTotal(
+        currency=currency,
+        count=sum(row["count"] for row in by_status.values()),
+        received_count=succeeded["count"],
+        received=amount_at_scale(succeeded["amount"], currency),
+        allocated=amount_at_scale(succeeded["allocated"], currency),
+        refunded=amount_at_scale(succeeded["refunded"], currency),
+        unallocated=amount_at_scale(succeeded["unallocated"], currency),
+        void_count=void["count"],
+        void=amount_at_scale(void["amount"], currency),
+        failed_count=failed["count"],
+        failed=amount_at_scale(failed["amount"], currency),
+    )
 
 
 # Accounts receivable aging ---------------------------------------------------------------------------------------
@@ -312,7 +329,37 @@ def aging_report(*, as_of: datetime.date, currency: str = "") -> tuple[list[Agin
 
 
 def aging_report_totals(queryset: QuerySet[Invoice], *, as_of: datetime.date) -> list[AgingRow]:
-    return [_aging_row(row, member=_("Total")) for row in _aging_rows(queryset, ("currency",), as_of=as_of)]
+    """Totals per currency of every owed invoice: one query grouped by currency and bucket (each invoice falls in
+    exactly one bucket: one sum per invoice instead of a FILTER tested per bucket), added up per currency here."""
+    # The buckets do not overlap, so their order in the CASE changes nothing but its speed: the oldest first, as
+    # most of what long-kept books still owe is over 90 days past due (one comparison for those).
+    bucket = Case(
+        *(
+            When(_aging_bucket_filter(as_of, low, high), then=Value(index))
+            for index, (_key, _label, low, high) in reversed(list(enumerate(AGING_BUCKETS)))
+        ),
+        default=Value(None),
+        output_field=IntegerField(),
+    )
+    rows = (
+        queryset.order_by().annotate(bucket=bucket).values("currency", "bucket").annotate(total=Sum("amount_remaining"))
+    )
+    sums: dict[str, list[Decimal]] = {}
+    for row in rows:
+        currency = row["currency"]
+        buckets = sums.setdefault(currency, [amount_at_scale(ZERO, currency)] * (len(AGING_BUCKETS) + 1))
+        # The last place takes what no bucket takes (an owed invoice without a due date): only in the total.
+        place = len(AGING_BUCKETS) if row["bucket"] is None else row["bucket"]
+        buckets[place] = amount_at_scale(row["total"], currency)
+    return [
+        AgingRow(
+            member=_("Total"),
+            currency=currency,
+            buckets={key: sums[currency][index] for index, (key, *_rest) in enumerate(AGING_BUCKETS)},
+            total=sum(sums[currency], ZERO),
+        )
+        for currency in sorted(sums)
+    ]
 
 
 def aging_members(*, as_of: datetime.date, currency: str = "") -> QuerySet[Member]:
