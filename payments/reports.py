@@ -12,20 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
-from django.db.models import (
-    Case,
-    Count,
-    DateField,
-    Exists,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
+from django.db import connections
+from django.db.models import Count, DateField, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext as _
@@ -39,8 +27,8 @@ from payments.models import ExternalKind, Payment, PaymentMethodKind, PaymentSta
 ZERO = Decimal(0)
 
 
-def amount_at_scale(value: Decimal | float | None, currency: str) -> Decimal:
-    if isinstance(value, float):  # a sum read with raw SQL on SQLite
+def amount_at_scale(value: Decimal | float | int | None, currency: str) -> Decimal:
+    if isinstance(value, float | int):  # a sum read with raw SQL on SQLite (an integer when every amount is whole)
         value = Decimal(str(value))
     return (value or ZERO).quantize(minor_unit(currency))
 
@@ -329,28 +317,36 @@ def aging_report(*, as_of: datetime.date, currency: str = "") -> tuple[list[Agin
 
 
 def aging_report_totals(queryset: QuerySet[Invoice], *, as_of: datetime.date) -> list[AgingRow]:
-    """Totals per currency of every owed invoice: one query grouped by currency and bucket (each invoice falls in
-    exactly one bucket: one sum per invoice instead of a FILTER tested per bucket), added up per currency here."""
-    # The buckets do not overlap, so their order in the CASE changes nothing but its speed: the oldest first, as
-    # most of what long-kept books still owe is over 90 days past due (one comparison for those).
-    bucket = Case(
-        *(
-            When(_aging_bucket_filter(as_of, low, high), then=Value(index))
-            for index, (_key, _label, low, high) in reversed(list(enumerate(AGING_BUCKETS)))
-        ),
-        default=Value(None),
-        output_field=IntegerField(),
+    """Totals per currency of every owed invoice: one query. What is owed is summed per currency and due date first
+    (in the order of the `invoice_owed_by_due_date` index: one sum per invoice, no hash, no bucket tested per
+    invoice), then those sums per currency and bucket (a few hundred due dates); the buckets are added up per
+    currency here, exactly (decimals)."""
+    by_due_date = queryset.order_by().values("currency", "due_date").annotate(total=Sum("amount_remaining"))
+    connection = connections[by_due_date.db]
+    inner_sql, inner_params = by_due_date.query.sql_with_params()
+    # The buckets do not overlap, so their order in the CASE changes nothing: the oldest first.
+    whens, case_params = [], []
+    for index, (_key, _label, low, high) in reversed(list(enumerate(AGING_BUCKETS))):
+        conditions = []
+        if low is not None:
+            conditions.append("by_due_date.due_date <= %s")
+            case_params.append(connection.ops.adapt_datefield_value(as_of - datetime.timedelta(days=low)))
+        if high is not None:
+            conditions.append("by_due_date.due_date >= %s")
+            case_params.append(connection.ops.adapt_datefield_value(as_of - datetime.timedelta(days=high)))
+        whens.append(f"WHEN {' AND '.join(conditions)} THEN {index}")
+    # An owed invoice without a due date falls in no bucket (NULL): it counts in the total only, as before.
+    sql = (
+        f"SELECT by_due_date.currency, CASE {' '.join(whens)} END AS bucket, SUM(by_due_date.total) "
+        f"FROM ({inner_sql}) AS by_due_date GROUP BY 1, 2"
     )
-    rows = (
-        queryset.order_by().annotate(bucket=bucket).values("currency", "bucket").annotate(total=Sum("amount_remaining"))
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*case_params, *inner_params])
+        rows = cursor.fetchall()
     sums: dict[str, list[Decimal]] = {}
-    for row in rows:
-        currency = row["currency"]
+    for currency, bucket, total in rows:
         buckets = sums.setdefault(currency, [amount_at_scale(ZERO, currency)] * (len(AGING_BUCKETS) + 1))
-        # The last place takes what no bucket takes (an owed invoice without a due date): only in the total.
-        place = len(AGING_BUCKETS) if row["bucket"] is None else row["bucket"]
-        buckets[place] = amount_at_scale(row["total"], currency)
+        buckets[len(AGING_BUCKETS) if bucket is None else bucket] = amount_at_scale(total, currency)
     return [
         AgingRow(
             member=_("Total"),
