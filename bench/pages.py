@@ -8,7 +8,10 @@ pages) or as a member (portal pages): a few requests to warm up, then REPEAT tim
 is the worst page's ratio of medians. The table prints, per page, both medians, the ratio, the queries of one
 request at each size and the size of the response.
 
-    python bench/pages.py [--smoke] [--repeat 15]
+    python bench/pages.py [--smoke] [--repeat 15] [--pages report]
+
+`--pages` measures only the pages whose name contains one of its comma-separated words (e.g. `report` for the
+three reports, `report: payments` for one); the figure is then the worst of those.
 """
 
 import copy
@@ -148,7 +151,11 @@ def vacuum_analyze() -> None:
 def main() -> None:
     parser = common.parser_create(__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=15, help="timed requests per page and size")
+    parser.add_argument(
+        "--pages", default="", help="only the pages whose name contains one of these comma-separated words"
+    )
     args = parser.parse_args()
+    only = [word.strip() for word in args.pages.split(",") if word.strip()]
     if args.smoke:
         small = scale("tiny")
         full = {key: value * 3 for key, value in small.items()}
@@ -161,14 +168,14 @@ def main() -> None:
         settings.DEBUG = False  # as in production: no query log, no debug pages
         full_database_create()
         try:
-            measured = measure(small, full, repeat=repeat)
+            measured = measure(small, full, repeat=repeat, only=only)
         finally:
             connections["full"].close()
             connections["full"].creation.destroy_test_db(verbosity=0)
     report(*measured)
 
 
-def measure(small: dict, full: dict, *, repeat: int):
+def measure(small: dict, full: dict, *, repeat: int, only: list[str] | None = None):
     for alias, sizes in (("default", small), ("full", full)):
         started = time.perf_counter()
         dataset_build_into(alias, sizes)
@@ -182,6 +189,8 @@ def measure(small: dict, full: dict, *, repeat: int):
     names = [name for name, _who, _url in sizes["small"]["pages"]]
     results = {size: {} for size in sizes}
     for index, name in enumerate(names):
+        if only and not any(word in name for word in only):
+            continue
         for size, state in sizes.items():
             SizeRouter.alias = state["alias"]
             _name, who, url = state["pages"][index]
@@ -197,7 +206,7 @@ def measure(small: dict, full: dict, *, repeat: int):
     for size in results:
         for page in results[size].values():
             page["median_ms"] = statistics.median(page["times"])
-    return names, results["small"], results["full"]
+    return [name for name in names if name in results["small"]], results["small"], results["full"]
 
 
 def report(names: list[str], at_small: dict, at_full: dict) -> None:

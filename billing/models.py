@@ -186,6 +186,14 @@ class Invoice(StateMachineMixin, models.Model):
                 condition=Q(status__in=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE], amount_remaining__gt=0),
                 name="invoice_owed",
             ),
+            # The aging report's totals: the same invoices in currency and due date order, summed per day as the
+            # index gives them (no hash, no bucket tested per invoice); the days are then bucketed.
+            models.Index(
+                fields=["currency", "due_date"],
+                include=["issue_date", "amount_remaining"],
+                condition=Q(status__in=[InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE], amount_remaining__gt=0),
+                name="invoice_owed_by_due_date",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
