@@ -272,6 +272,7 @@ BILLING_OUTBOX_RETRY_SECONDS = int(os.environ.get("BILLING_OUTBOX_RETRY_SECONDS"
 BILLING_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("BILLING_WEBHOOK_MAX_ATTEMPTS", "5"))
 # The webhook view only stores an event; the relay processes the events stored since its last run, this often.
 BILLING_WEBHOOK_RELAY_SECONDS = float(os.environ.get("BILLING_WEBHOOK_RELAY_SECONDS", "3"))
+BILLING_OUTBOX_RELAY_SECONDS = float(os.environ.get("BILLING_OUTBOX_RELAY_SECONDS", "3"))
 
 CELERY_BEAT_SCHEDULE = {
     "run-payment-retries": {"task": "payments.tasks.payment_retries_run_task", "schedule": 15 * 60},
@@ -284,6 +285,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": BILLING_WEBHOOK_RELAY_SECONDS},
     },
     "sweep-webhook-events": {"task": "payments.tasks.webhook_events_sweep_task", "schedule": 60},
+    # The outbox rows nobody woke a relay for (mails), handed over within BILLING_OUTBOX_RELAY_SECONDS.
+    "relay-outbox-fresh": {
+        "task": "payments.tasks.outbox_relay_fresh_task",
+        "schedule": BILLING_OUTBOX_RELAY_SECONDS,
+        "options": {"expires": BILLING_OUTBOX_RELAY_SECONDS},
+    },
     "relay-outbox": {"task": "payments.tasks.outbox_relay_task", "schedule": 60},
 }
 

@@ -49,15 +49,19 @@ CLAIM_LEASE = datetime.timedelta(minutes=10)
 RETRY_DELAY_MAX = datetime.timedelta(hours=1)
 
 
-def outbox_add(*, task: str, **arguments: Any) -> OutboxMessage:
+def outbox_add(*, task: str, relay_at_once: bool = True, **arguments: Any) -> OutboxMessage:
     """Write the task (by its Celery name, with JSON keyword arguments) in the current transaction; it is handed
-    to the broker after the commit."""
+    to the broker after the commit: at once (the commit wakes the relay), or with `relay_at_once=False` by the
+    relay that beat runs every BILLING_OUTBOX_RELAY_SECONDS (work nobody waits for, such as a mail: the request
+    then costs no Redis command)."""
     if not transaction.get_connection().in_atomic_block:
         raise AssertionError("outbox_add belongs inside the transaction of the change that asks for the work.")
     message = OutboxMessage(task=task, arguments=arguments, next_attempt_at=timezone.now() + _retry_delay(1))
     rows_insert([message])
     if current_app.conf.task_always_eager:
         transaction.on_commit(lambda: _hand_over(message))
+        return message
+    if not relay_at_once:
         return message
     # One hook per atomic block: a savepoint rolled back takes its hook and the rows it names with it.
     database = transaction.get_connection()
@@ -125,8 +129,9 @@ def _relay_wake() -> bool:
 
 
 def outbox_mail_add(*, notification: str, **arguments: Any) -> OutboxMessage:
-    """A mail of `payments.notifications.NOTIFICATIONS`, sent by a task after the commit."""
-    return outbox_add(task=MAIL_TASK, notification=notification, **arguments)
+    """A mail of `payments.notifications.NOTIFICATIONS`, sent by a task after the commit, within
+    BILLING_OUTBOX_RELAY_SECONDS (beat's relay hands it over; with Celery in-process, right after the commit)."""
+    return outbox_add(task=MAIL_TASK, relay_at_once=False, notification=notification, **arguments)
 
 
 def _retry_delay(attempts: int) -> datetime.timedelta:

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from payments.management.progress import progress_argument_add, progress_bar
-from payments.outbox import outbox_relay
+from payments.outbox import outbox_relay, outbox_relay_fresh
 from payments.services.attempt_reconcile import attempts_reconcile, attempts_to_reconcile
 from payments.services.refund_reconcile import refunds_reconcile, refunds_to_reconcile
 from payments.services.webhook import webhook_events_relay, webhook_events_sweep
@@ -40,9 +40,11 @@ class Command(BaseCommand):
             f"Webhook events: {fresh.due + retried.due} due: {fresh.processed + retried.processed} processed, "
             f"{fresh.failed + retried.failed} failed."
         )
-        relayed = outbox_relay(now=now)
+        # The rows never handed over (mails wait for a relay), then those due again.
+        fresh, relayed = outbox_relay_fresh(), outbox_relay(now=now)
         self.stdout.write(
-            f"Outbox: {relayed.due} due: {relayed.handed_over} handed over, {relayed.failed} not handed over."
+            f"Outbox: {fresh.due + relayed.due} due: {fresh.handed_over + relayed.handed_over} handed over, "
+            f"{fresh.failed + relayed.failed} not handed over."
         )
         flagged = charges.flagged + refunds.flagged
         if flagged:

@@ -1,6 +1,6 @@
-"""With tasks going to a Redis broker, a request that commits outbox rows only wakes the relay (one Redis command,
-and the relay's task when none is on its way); the relay hands every fresh row over once, in bulk (issue 12: mail and
-tasks leave the request)."""
+"""With tasks going to a Redis broker, a request that commits outbox rows someone waits for only wakes the relay (one
+Redis command, and the relay's task when none is on its way); mails wake nothing and wait for beat's relay; the relay
+hands every fresh row over once, in bulk (issue 12: mail and tasks leave the request)."""
 
 import pytest
 from django.conf import settings
@@ -8,7 +8,7 @@ from django.db import transaction
 
 from coworking_billing.celery import app as celery_app
 from payments.models import OutboxMessage
-from payments.outbox import _redis_client, _wake_key, outbox_mail_add, outbox_relay_fresh
+from payments.outbox import MAIL_TASK, _redis_client, _wake_key, outbox_add, outbox_mail_add, outbox_relay_fresh
 from tests.conftest import broker_queue_delete
 from tests.factories import MemberFactory, reload, standalone_payment
 
@@ -32,6 +32,11 @@ def broker_queue(no_worker):
     broker_queue_delete(no_worker)
 
 
+def receipt_add(payment):
+    """A receipt's row that wakes the relay, as a charge's or a refund's does (a mail alone waits for beat's)."""
+    return outbox_add(task=MAIL_TASK, notification="payment_receipt", payment_id=payment.pk)
+
+
 def test_commits_wake_one_relay_which_hands_each_row_over_once(broker_queue, mailoutbox):
     member = MemberFactory()
     celery_app.conf.task_always_eager = True
@@ -40,10 +45,9 @@ def test_commits_wake_one_relay_which_hands_each_row_over_once(broker_queue, mai
     celery_app.conf.task_always_eager = False
 
     with transaction.atomic():
-        first = outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
-        second = outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
+        first, second = receipt_add(payment), receipt_add(payment)
     with transaction.atomic():
-        third = outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
+        third = receipt_add(payment)
 
     # Nothing was handed over in the requests: one relay is on its way, for all three rows.
     assert queued(broker_queue) == ["payments.tasks.outbox_relay_fresh_task"]
@@ -65,8 +69,32 @@ def test_commits_wake_one_relay_which_hands_each_row_over_once(broker_queue, mai
     # A row committed after the relay cleared the key wakes the next relay.
     celery_app.conf.task_always_eager = False
     with transaction.atomic():
-        outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
+        receipt_add(payment)
     assert queued(broker_queue) == ["payments.tasks.outbox_relay_fresh_task"] * 2
+
+
+def test_a_mail_wakes_nothing_and_beats_relay_sends_it(broker_queue, mailoutbox):
+    celery_app.conf.task_always_eager = True
+    payment = standalone_payment(member=MemberFactory(), amount="20.00")
+    mailoutbox.clear()
+    celery_app.conf.task_always_eager = False
+    _redis_client().delete(_wake_key())
+
+    with transaction.atomic():
+        row = outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
+
+    assert queued(broker_queue) == []  # no Redis command in the request: no relay published, no key set
+    assert _redis_client().get(_wake_key()) is None
+    assert (reload(row).attempts, mailoutbox) == (0, [])
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["relay-outbox-fresh"]
+    assert (schedule["task"], schedule["schedule"]) == (
+        "payments.tasks.outbox_relay_fresh_task",
+        settings.BILLING_OUTBOX_RELAY_SECONDS,
+    )
+    celery_app.conf.task_always_eager = True  # the beat's relay, its hand-over running the mail task in-process
+    assert outbox_relay_fresh().handed_over == 1
+    assert len(mailoutbox) == 1 and reload(row).done_at is not None
 
 
 def test_a_row_rolled_back_with_its_savepoint_is_not_handed_over(broker_queue):
@@ -75,9 +103,9 @@ def test_a_row_rolled_back_with_its_savepoint_is_not_handed_over(broker_queue):
     celery_app.conf.task_always_eager = False
 
     with transaction.atomic():
-        kept = outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
+        kept = receipt_add(payment)
         with pytest.raises(RuntimeError), transaction.atomic():
-            outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
+            receipt_add(payment)
             raise RuntimeError("rolled back")
 
     assert list(OutboxMessage.objects.filter(attempts=0, done_at=None).values_list("pk", flat=True)) == [kept.pk]
