@@ -21,14 +21,16 @@ def invoice_retries_cancel(*, invoice: Invoice, actor: Actor) -> list[Payment]:
     others is still open (its retry charges what remains there). The caller holds the member's and the invoice's
     locks, so no payment of the member changes meanwhile; the payments are locked by id, after them. Returns the
     payments whose retries were canceled."""
-    scheduled = Payment.objects.filter(
-        targets__invoice=invoice,
-        method=PaymentMethodKind.CARD,
-        status=PaymentStatus.FAILED,
-        next_retry_at__isnull=False,
-    ).values_list("pk", flat=True)
+    scheduled = list(
+        Payment.objects.filter(
+            targets__invoice=invoice,
+            method=PaymentMethodKind.CARD,
+            status=PaymentStatus.FAILED,
+            next_retry_at__isnull=False,
+        ).values_list("pk", flat=True)
+    )
     canceled = []
-    for payment in payments_lock(scheduled):
+    for payment in payments_lock(scheduled) if scheduled else []:
         other_open_invoices = PaymentTarget.objects.filter(payment=payment, invoice__status=InvoiceStatus.OPEN).exclude(
             invoice=invoice
         )
