@@ -66,14 +66,27 @@ def charges_request(invoices, actor) -> list[tuple[int, int]]:
     return [(row.arguments["attempt_id"], row.pk) for row in rows]
 
 
-def attempts_in_flight() -> int:
+def attempts_in_flight_counter():
+    """A function that counts the attempts still queued or processing. The bench asks every 20 ms while the workers
+    run, on the same CPUs: the count's SQL is compiled once (Django's ORM compiling it on each poll took ~1 ms of
+    CPU, ~5% of what the workers use)."""
     from payments.models import AttemptStatus, PaymentAttempt
 
-    return PaymentAttempt.objects.filter(status__in=[AttemptStatus.QUEUED, AttemptStatus.PROCESSING]).count()
+    in_flight = PaymentAttempt.objects.filter(status__in=[AttemptStatus.QUEUED, AttemptStatus.PROCESSING]).values("pk")
+    sql, params = in_flight.query.sql_with_params()
+    count_sql = f"SELECT COUNT(*) FROM ({sql}) AS in_flight"
+
+    def count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(count_sql, params)
+            return cursor.fetchone()[0]
+
+    return count
 
 
 def wait_settled(*, timeout: float, process=None, log_path=None) -> None:
     deadline = time.monotonic() + timeout
+    attempts_in_flight = attempts_in_flight_counter()
     while attempts_in_flight():
         if process is not None and process.poll() is not None:
             raise SystemExit(f"The Celery worker exited:\n{log_path.read_text(errors='replace')}")
