@@ -13,6 +13,7 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -28,6 +29,7 @@ from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResu
 from payments.lock_objects import attempt_lock_with_payment
 from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus, PaymentTarget
 from payments.outbox import outbox_mail_add
+from payments.retry_schedule import payments_retry_scheduled
 
 SYSTEM = Actor.system("card payments")
 
@@ -124,10 +126,13 @@ def _outcome_lock(*, attempt_id: int, payment_id: int, member_id: int) -> tuple:
     member is locked), the payment, then the attempt. Returns the member, the invoices by id, the targets and the
     attempt with its payment."""
     member = member_lock(member_id, only_id=True)
-    # The targets with their invoices, the invoices locked in the order of their ids (one query).
+    # The targets with their invoices, the invoices locked in the order of their ids (one query); with each, whether
+    # a failed card payment for the invoice has a retry scheduled (read after the member's lock, which no such
+    # payment changes without), so that paying the invoice looks for them only then.
     targets = list(
         PaymentTarget.objects.filter(payment_id=payment_id)
         .select_related("invoice")
+        .annotate(invoice_retries_scheduled=Exists(payments_retry_scheduled(OuterRef("invoice_id"))))
         .select_for_update(of=("invoice",))
         .order_by("invoice_id")
     )
@@ -251,7 +256,13 @@ def _record_success(
                 numbers=[numbers.pop(0)],
             )
             allocated.append(applied)
-            invoice_amounts_move(invoice, actor=actor, paid=applied, activities=activities)
+            invoice_amounts_move(
+                invoice,
+                actor=actor,
+                paid=applied,
+                activities=activities,
+                retries_scheduled=target.invoice_retries_scheduled,
+            )
         if target.amount > applied:
             activities.append(
                 activity_build(
