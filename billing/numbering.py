@@ -47,6 +47,8 @@ def numbers_next(*, counts: dict[str, int], year: int) -> dict[str, list[str]]:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("numbers_next() must run inside a transaction.")
     counts = {series: count for series, count in counts.items() if count > 0}
+    if not counts:
+        return {}
     if connection.vendor != "postgresql" or not set(counts) <= set(DATABASE_SEQUENCES):
         return {
             series: [number_next(series=series, year=year) for _index in range(count)]

@@ -192,6 +192,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker keeps its database connection from task to task, as a web process does from request to request
+# (CONN_MAX_AGE, broken connections dropped: coworking_billing/celery.py). Without this, Celery's Django fixup closes
+# it before and after every task, and each task pays a new PostgreSQL backend; with it, the fixup closes it only
+# every this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = TIME_ZONE
 # Publishing a task gives up at once when the broker is down, instead of stalling the request: the task waits in the
 # outbox (payments.outbox) and the relay hands it over again.

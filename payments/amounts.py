@@ -65,11 +65,13 @@ def invoice_amounts_move(
     balance_applied: Money | None = None,
     activities: list | None = None,
     fields: tuple[str, ...] = (),
+    retries_scheduled: bool = True,
 ) -> Invoice:
     """Move the locked invoice's cached amounts by what the caller added (positive) or took away (negative), and
     its status to match, in one UPDATE of the changed columns (with `fields`, the other columns the caller changed
     on it). The status change's activity joins `activities` (saved by the caller), or is written at once without
-    them."""
+    them. `retries_scheduled=False`: the caller read, under the member's lock, that no failed card payment for the
+    invoice has an automatic retry scheduled, so none is looked for when the invoice becomes paid."""
     if paid is not None:
         invoice.amount_paid += paid
     if balance_applied is not None:
@@ -83,7 +85,9 @@ def invoice_amounts_move(
         row_update(invoice, INVOICE_AMOUNT_FIELDS)
         return invoice
     invoice.save(update_fields=[*INVOICE_AMOUNT_FIELDS, "status", "paid_at", *fields])
-    _invoice_status_record(invoice, status_before=status_before, actor=actor, activities=activities)
+    _invoice_status_record(
+        invoice, status_before=status_before, actor=actor, activities=activities, retries_scheduled=retries_scheduled
+    )
     return invoice
 
 
@@ -103,7 +107,9 @@ def _invoice_status_follow(invoice: Invoice) -> str:
     return status_before
 
 
-def _invoice_status_record(invoice: Invoice, *, status_before: str, actor: Actor, activities: list | None) -> None:
+def _invoice_status_record(
+    invoice: Invoice, *, status_before: str, actor: Actor, activities: list | None, retries_scheduled: bool = True
+) -> None:
     if invoice.status == status_before:
         return
     activity = activity_build(
@@ -123,7 +129,8 @@ def _invoice_status_record(invoice: Invoice, *, status_before: str, actor: Actor
     if invoice.status == InvoiceStatus.PAID:
         if activities is not None:
             activities_save(activities)  # in order, before the records of the retries it ends
-        invoice_retries_cancel(invoice=invoice, actor=actor)
+        if retries_scheduled:
+            invoice_retries_cancel(invoice=invoice, actor=actor)
 
 
 def payment_refresh_amounts(payment: Payment) -> Payment:

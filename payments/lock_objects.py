@@ -5,11 +5,22 @@ from collections.abc import Iterable
 from billing.lock_objects import invoices_lock, member_lock
 from billing.models import Invoice
 from members.models import Member
-from payments.models import Allocation, Payment, PaymentTarget
+from payments.models import Allocation, Payment, PaymentAttempt, PaymentTarget
 
 
 def payment_lock(payment_id: int) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment_id)
+
+
+def attempt_lock_with_payment(attempt_id: int, *, related: tuple[str, ...] = ()) -> PaymentAttempt:
+    """Lock the attempt's payment, then the attempt (the lock order), in one query; `related`: more rows to read
+    with them, not locked (`payment__member`, `payment_method`). PostgreSQL locks the rows of a joined row in the
+    order of `FOR UPDATE OF`."""
+    return (
+        PaymentAttempt.objects.select_related("payment", *related)
+        .select_for_update(of=("payment", "self"))
+        .get(pk=attempt_id)
+    )
 
 
 def payments_lock(payment_ids: Iterable[int]) -> list[Payment]:

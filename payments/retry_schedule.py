@@ -9,10 +9,23 @@ The payment stays failed (its history is true) with no next retry; a member of s
 where the invoice takes payments (an uncollectible invoice does), or cancel it.
 """
 
+from django.db.models import QuerySet
+
 from billing.activity import Actor, activity_record
 from billing.models import Invoice, InvoiceStatus
 from payments.lock_objects import payments_lock
 from payments.models import Payment, PaymentMethodKind, PaymentStatus, PaymentTarget
+
+
+def payments_retry_scheduled(invoice) -> QuerySet:
+    """The failed card payments for the invoice (or for `OuterRef("invoice_id")` in a subquery) whose next automatic
+    retry is scheduled."""
+    return Payment.objects.filter(
+        targets__invoice=invoice,
+        method=PaymentMethodKind.CARD,
+        status=PaymentStatus.FAILED,
+        next_retry_at__isnull=False,
+    )
 
 
 def invoice_retries_cancel(*, invoice: Invoice, actor: Actor) -> list[Payment]:
@@ -21,14 +34,9 @@ def invoice_retries_cancel(*, invoice: Invoice, actor: Actor) -> list[Payment]:
     others is still open (its retry charges what remains there). The caller holds the member's and the invoice's
     locks, so no payment of the member changes meanwhile; the payments are locked by id, after them. Returns the
     payments whose retries were canceled."""
-    scheduled = Payment.objects.filter(
-        targets__invoice=invoice,
-        method=PaymentMethodKind.CARD,
-        status=PaymentStatus.FAILED,
-        next_retry_at__isnull=False,
-    ).values_list("pk", flat=True)
+    scheduled = list(payments_retry_scheduled(invoice).values_list("pk", flat=True))
     canceled = []
-    for payment in payments_lock(scheduled):
+    for payment in payments_lock(scheduled) if scheduled else []:
         other_open_invoices = PaymentTarget.objects.filter(payment=payment, invoice__status=InvoiceStatus.OPEN).exclude(
             invoice=invoice
         )

@@ -13,19 +13,23 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from billing.activity import Actor, activity_record
+from billing.activity import Actor, activities_save, activity_build, activity_record
 from billing.lock_objects import member_lock
 from billing.models import InvoiceStatus, invoice_accepts_payment
 from billing.money import money_from_db, money_sum, money_to_minor_units, zero
-from payments.allocations import allocation_create
-from payments.amounts import invoice_refresh_amounts
+from billing.numbering import ALLOCATION, numbers_next
+from payments.allocations import allocations_create
+from payments.amounts import invoice_amounts_move
 from payments.gateways import gateway_get
 from payments.gateways.base import HARD_DECLINE_CODES, ChargeOutcome, ChargeResult, Gateway
+from payments.lock_objects import attempt_lock_with_payment
 from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus, PaymentTarget
 from payments.outbox import outbox_mail_add
+from payments.retry_schedule import payments_retry_scheduled
 
 SYSTEM = Actor.system("card payments")
 
@@ -53,12 +57,8 @@ def _attempt_claim(attempt_id: int) -> tuple[PaymentAttempt, bool]:
     The attempt comes back with its payment, member and card read, which the gateway call needs."""
     now = timezone.now()
     with transaction.atomic(durable=True):
-        # The payment, then the attempt (the lock order); the member and the card are read, not locked.
-        payment = Payment.objects.select_for_update(of=("self",)).select_related("member").get(attempts=attempt_id)
-        attempt = (
-            PaymentAttempt.objects.select_for_update(of=("self",)).select_related("payment_method").get(pk=attempt_id)
-        )
-        attempt.payment = payment
+        attempt = attempt_lock_with_payment(attempt_id, related=("payment__member", "payment_method"))
+        payment = attempt.payment
         if attempt.status == AttemptStatus.PROCESSING:
             if attempt.claimed_until and attempt.claimed_until > now:
                 return attempt, False
@@ -120,16 +120,19 @@ def _attempt_call_gateway(attempt: PaymentAttempt, gateway: Gateway) -> ChargeRe
     return result
 
 
-def _outcome_lock(*, payment_id: int, member_id: int) -> tuple:
+def _outcome_lock(*, attempt_id: int, payment_id: int, member_id: int) -> tuple:
     """The locks of recording an outcome, in the order of every service: the member, the invoices the payment is
     meant to pay (a card payment at the gateway has no allocation yet, and its targets cannot change while the
     member is locked), the payment, then the attempt. Returns the member, the invoices by id, the targets and the
-    payment."""
-    member = member_lock(member_id)
-    # The targets with their invoices, the invoices locked in the order of their ids (one query).
+    attempt with its payment."""
+    member = member_lock(member_id, only_id=True)
+    # The targets with their invoices, the invoices locked in the order of their ids (one query); with each, whether
+    # a failed card payment for the invoice has a retry scheduled (read after the member's lock, which no such
+    # payment changes without), so that paying the invoice looks for them only then.
     targets = list(
         PaymentTarget.objects.filter(payment_id=payment_id)
         .select_related("invoice")
+        .annotate(invoice_retries_scheduled=Exists(payments_retry_scheduled(OuterRef("invoice_id"))))
         .select_for_update(of=("invoice",))
         .order_by("invoice_id")
     )
@@ -137,11 +140,12 @@ def _outcome_lock(*, payment_id: int, member_id: int) -> tuple:
     invoices = {target.invoice_id: target.invoice for target in targets}
     for invoice in invoices.values():
         invoice.member = member  # the member is locked and read: the allocation's activity needs no second read
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    attempt = attempt_lock_with_payment(attempt_id)
+    payment = attempt.payment
     payment.member = member
     if payment.invoice_id in invoices:
         payment.invoice = invoices[payment.invoice_id]
-    return member, invoices, targets, payment
+    return member, invoices, targets, attempt
 
 
 def attempt_record_outcome(
@@ -159,9 +163,10 @@ def attempt_record_outcome(
             pk=attempt_id
         )
     with transaction.atomic(durable=True):
-        member, invoices, targets, payment = _outcome_lock(payment_id=payment_id, member_id=member_id)
-        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt_id)
-        attempt.payment = payment
+        member, invoices, targets, attempt = _outcome_lock(
+            attempt_id=attempt_id, payment_id=payment_id, member_id=member_id
+        )
+        payment = attempt.payment
         attempt.last_checked_at = timezone.now()
         if attempt.status != AttemptStatus.PROCESSING:
             return attempt
@@ -194,7 +199,9 @@ def _record_success(
     rest (an invoice paid by other means meanwhile) stays unallocated as the member's credit.
 
     A card payment at the gateway has no allocation and no refund yet, so its cached amounts after this are what
-    is allocated here and the rest unallocated: written once, with the payment's new status, at the end."""
+    is allocated here and the rest unallocated: written once, with the payment's new status, at the end. Each
+    invoice's cached amounts move by what is allocated to it (under its lock, no aggregate); the activity records
+    go in one INSERT (before the records of the retries an invoice paid ends, in their order)."""
     now = timezone.now()
     attempt.succeed()
     attempt.gateway_charge_id = result.gateway_charge_id
@@ -216,38 +223,60 @@ def _record_success(
     payment.received_on = timezone.localdate()
     payment.failure_code = payment.failure_message = ""
     payment.next_retry_at = None
-    activity_record(
-        actor=actor,
-        verb="payment.succeeded",
-        member=member,
-        invoice=payment.invoice,
-        target=payment,
-        amount=payment.amount,
-        status_before=status_before,
-        status_after=payment.status,
-        data={"attempt": str(attempt.uid), "gateway_payment_id": attempt.gateway_payment_id},
-    )
-    allocated = []
+    activities = [
+        activity_build(
+            actor=actor,
+            verb="payment.succeeded",
+            member=member,
+            invoice=payment.invoice,
+            target=payment,
+            amount=payment.amount,
+            status_before=status_before,
+            status_after=payment.status,
+            data={"attempt": str(attempt.uid), "gateway_payment_id": attempt.gateway_payment_id},
+        )
+    ]
+    applications = []
     for target in targets:
         invoice = invoices[target.invoice_id]
         applied = (
             min(target.amount, invoice.amount_remaining) if invoice_accepts_payment(invoice) else zero(invoice.currency)
         )
+        applications.append((target, invoice, applied))
+    paying = sum(1 for _target, _invoice, applied in applications if applied.amount > 0)
+    numbers = numbers_next(counts={ALLOCATION: paying}, year=timezone.localdate().year).get(ALLOCATION, [])
+    allocated = []
+    for target, invoice, applied in applications:
         if applied.amount > 0:
-            allocation_create(payment=payment, invoice=invoice, amount=applied, actor=actor)
-            allocated.append(applied)
-            invoice_refresh_amounts(invoice, actor=actor)
-        if target.amount > applied:
-            activity_record(
-                actor=actor,
-                verb="invoice.overpaid",
-                member=member,
+            allocations_create(
                 invoice=invoice,
-                target=payment,
-                amount=target.amount - applied,
-                message=f"{invoice} was paid by other means while {payment} was at the gateway; the excess stays "
-                "unallocated as the member's credit.",
+                applications=[(payment, applied)],
+                actor=actor,
+                activities=activities,
+                numbers=[numbers.pop(0)],
             )
+            allocated.append(applied)
+            invoice_amounts_move(
+                invoice,
+                actor=actor,
+                paid=applied,
+                activities=activities,
+                retries_scheduled=target.invoice_retries_scheduled,
+            )
+        if target.amount > applied:
+            activities.append(
+                activity_build(
+                    actor=actor,
+                    verb="invoice.overpaid",
+                    member=member,
+                    invoice=invoice,
+                    target=payment,
+                    amount=target.amount - applied,
+                    message=f"{invoice} was paid by other means while {payment} was at the gateway; the excess "
+                    "stays unallocated as the member's credit.",
+                )
+            )
+    activities_save(activities)
     payment.amount_allocated = money_sum(allocated, payment.currency)
     payment.amount_refunded = payment.amount_refund_pending = money_from_db(None, payment.currency)
     payment.amount_unallocated = payment.amount - payment.amount_allocated
