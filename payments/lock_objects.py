@@ -4,12 +4,13 @@ from collections.abc import Iterable
 
 from billing.lock_objects import invoices_lock, member_lock
 from billing.models import Invoice
+from billing.rows import row_lock
 from members.models import Member
 from payments.models import Allocation, Payment, PaymentAttempt, PaymentTarget
 
 
 def payment_lock(payment_id: int) -> Payment:
-    return Payment.objects.select_for_update().get(pk=payment_id)
+    return row_lock(Payment, payment_id)
 
 
 def attempt_lock_with_payment(attempt_id: int, *, related: tuple[str, ...] = ()) -> PaymentAttempt:
