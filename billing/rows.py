@@ -15,7 +15,9 @@ they are the plain ORM calls.
 - `row_update(instance, fields)`: UPDATE the instance's columns `fields` by its id, as `filter(pk=).update()`.
 """
 
+import contextlib
 import functools
+import threading
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -27,6 +29,9 @@ from djmoney.money import Money
 _inserts: dict[tuple, tuple[str, list]] = {}
 _locks: dict[tuple, tuple[str, list[str], dict]] = {}
 _updates: dict[tuple, tuple[str, list]] = {}
+_combined: dict[tuple, str] = {}
+# The open `rows_together()` block of this thread: the writes it sends when it ends.
+_together = threading.local()
 
 
 def _connection():
@@ -82,7 +87,14 @@ def rows_insert(objects: Sequence[Model]) -> None:
     if connection is None:
         model._default_manager.bulk_create(objects)
         return
-    _insert(connection, objects)
+    sql, parameters = _insert_statement(connection, objects)
+    writes = getattr(_together, "writes", None)
+    if writes is not None:
+        writes.append((sql, parameters, list(objects)))  # a copy: the caller may empty its list (activities_save)
+        return
+    with _cursor(connection) as cursor:
+        cursor.execute(sql, parameters)
+        _ids_set(connection, objects, [pk for (pk,) in cursor.fetchall()])
 
 
 def row_insert_unless_exists(instance: Model, *, unique: Sequence[str]) -> bool:
@@ -91,11 +103,18 @@ def row_insert_unless_exists(instance: Model, *, unique: Sequence[str]) -> bool:
     transaction goes on)."""
     if instance.pk is not None:
         raise ValueError(f"row_insert_unless_exists takes a new object: {instance!r}")
-    return _insert(connections[DEFAULT_DB_ALIAS], [instance], unique=tuple(unique)) == 1  # SQLite has it too
+    connection = connections[DEFAULT_DB_ALIAS]  # SQLite has ON CONFLICT ... RETURNING too
+    sql, parameters = _insert_statement(connection, [instance], unique=tuple(unique))
+    with _cursor(connection) as cursor:
+        cursor.execute(sql, parameters)
+        ids = [pk for (pk,) in cursor.fetchall()]
+    _ids_set(connection, [instance] if ids else [], ids)
+    return bool(ids)
 
 
-def _insert(connection, objects: Sequence[Model], *, unique: tuple[str, ...] = ()) -> int:
-    """The compiled INSERT of `objects` (ON CONFLICT on `unique` DO NOTHING when given): the rows inserted."""
+def _insert_statement(connection, objects: Sequence[Model], *, unique: tuple[str, ...] = ()) -> tuple[str, list]:
+    """The compiled INSERT of `objects` (ON CONFLICT on `unique` DO NOTHING when given), RETURNING their ids, and
+    its values."""
     model = type(objects[0])
     opts = model._meta
     key = (connection.alias, model, len(objects), unique)
@@ -121,16 +140,14 @@ def _insert(connection, objects: Sequence[Model], *, unique: tuple[str, ...] = (
             if hasattr(value, "resolve_expression"):
                 raise ValueError(f"rows_insert takes values, not expressions: {field.name} of {instance!r}")
             parameters.append(field.get_db_prep_save(value, connection=connection))
-    with _cursor(connection) as cursor:
-        cursor.execute(sql, parameters)
-        ids = cursor.fetchall()
-    if not ids and unique:
-        return 0
-    for instance, (pk,) in zip(objects, ids, strict=True):
+    return sql, parameters
+
+
+def _ids_set(connection, objects: Sequence[Model], ids: list) -> None:
+    for instance, pk in zip(objects, ids, strict=True):
         instance.pk = pk
         instance._state.adding = False
         instance._state.db = connection.alias
-    return len(ids)
 
 
 def row_lock(model: type[Model], pk, *, fields: Sequence[str] | None = None) -> Model:
@@ -185,5 +202,45 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     sql, targets = _updates[key]
     parameters = [field.get_db_prep_save(getattr(instance, field.attname), connection=connection) for field in targets]
     parameters.append(instance._meta.pk.get_db_prep_value(instance.pk, connection))
+    writes = getattr(_together, "writes", None)
+    if writes is not None:
+        writes.append((sql, parameters, None))
+        return
     with _cursor(connection) as cursor:
         cursor.execute(sql, parameters)
+
+
+@contextlib.contextmanager
+def rows_together():
+    """The `rows_insert` and `row_update` writes of the block are sent together when it ends, as one statement
+    (PostgreSQL's data-modifying WITH: one round trip, one statement to plan), in their order; the inserted objects
+    get their ids then. So inside the block no code may need the id of an object inserted there, nor read back a
+    row written there (other statements run as they come). Writes whose values are computed in the block are
+    bound when they are asked for. On SQLite, and inside another such block, the writes are sent as they come.
+    Nothing is written when the block raises."""
+    connection = _connection()
+    if connection is None or getattr(_together, "writes", None) is not None:
+        yield
+        return
+    _together.writes = writes = []
+    try:
+        yield
+    finally:
+        _together.writes = None
+    if not writes:
+        return
+    key = tuple(sql for sql, _parameters, _objects in writes)
+    if key not in _combined:
+        parts = [f"w{index} AS ({sql})" for index, sql in enumerate(key)]
+        selects = [
+            f"SELECT {index} AS write, * FROM w{index}"  # * is the id: all they return
+            for index, (_sql, _parameters, objects) in enumerate(writes)
+            if objects is not None
+        ] or ["SELECT 0 AS write, 0 AS id WHERE false"]
+        _combined[key] = f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}"
+    with _cursor(connection) as cursor:
+        cursor.execute(_combined[key], [value for _sql, parameters, _objects in writes for value in parameters])
+        returned = cursor.fetchall()
+    for index, (_sql, _parameters, objects) in enumerate(writes):
+        if objects is not None:  # ids follow the order of the VALUES (one sequence, one statement)
+            _ids_set(connection, objects, sorted(pk for write, pk in returned if write == index))

@@ -13,7 +13,7 @@ from billing.lock_objects import invoice_lock, member_lock
 from billing.models import Invoice
 from billing.money import currency_check, money_check_entered, money_sum
 from billing.numbering import ALLOCATION, PAYMENT, numbers_next
-from billing.rows import rows_insert
+from billing.rows import rows_insert, rows_together
 from members.models import Member
 from payments.allocations import allocations_create
 from payments.amounts import invoice_amounts_move
@@ -37,7 +37,8 @@ def _external_payment_create(
     activities: list,
 ) -> Payment:
     """Insert the payment with its amounts as they stand once `allocated` of it is allocated (the caller inserts
-    the allocation), so no UPDATE follows; its activity record joins `activities`."""
+    the allocation), so no UPDATE follows; its activity record joins `activities`. The caller adds the receipt
+    (`_receipt_add`)."""
     payment = Payment(
         number=number,
         member=member,
@@ -70,8 +71,11 @@ def _external_payment_create(
             data={"payment": payment.number, "method": payment.get_method_label(), "reference": payment.reference},
         )
     )
-    outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
     return payment
+
+
+def _receipt_add(payment: Payment) -> None:
+    outbox_mail_add(notification="payment_receipt", payment_id=payment.pk)
 
 
 def payment_create_external(
@@ -118,28 +122,30 @@ def payment_create_external(
             actor=actor,
             activities=activities,
         )
-        allocations_create(
-            invoice=invoice,
-            applications=[(payment, applied)],
-            actor=actor,
-            activities=activities,
-            numbers=numbers[ALLOCATION],
-        )
-        invoice_amounts_move(invoice, actor=actor, paid=applied, activities=activities)
-        if amount > applied:
-            activities.append(
-                activity_build(
-                    actor=actor,
-                    verb="invoice.overpaid",
-                    member=member,
-                    invoice=invoice,
-                    target=payment,
-                    amount=amount - applied,
-                    message=f"{amount - applied} of {payment} is more than {invoice} asked for; "
-                    "it stays unallocated as the member's credit.",
-                )
+        with rows_together():  # the receipt's row, the allocation, the invoice's amounts, the activity: one statement
+            _receipt_add(payment)
+            allocations_create(
+                invoice=invoice,
+                applications=[(payment, applied)],
+                actor=actor,
+                activities=activities,
+                numbers=numbers[ALLOCATION],
             )
-        activities_save(activities)
+            invoice_amounts_move(invoice, actor=actor, paid=applied, activities=activities)
+            if amount > applied:
+                activities.append(
+                    activity_build(
+                        actor=actor,
+                        verb="invoice.overpaid",
+                        member=member,
+                        invoice=invoice,
+                        target=payment,
+                        amount=amount - applied,
+                        message=f"{amount - applied} of {payment} is more than {invoice} asked for; "
+                        "it stays unallocated as the member's credit.",
+                    )
+                )
+            activities_save(activities)
     return payment
 
 
@@ -176,7 +182,9 @@ def payment_create_standalone(
             actor=actor,
             activities=activities,
         )
-        activities_save(activities)
+        with rows_together():
+            _receipt_add(payment)
+            activities_save(activities)
     return payment
 
 
@@ -216,6 +224,7 @@ def payment_external_create_locked(
         actor=actor,
         activities=activities,
     )
+    _receipt_add(payment)
     for (invoice, applied), number in zip(applications, numbers.get(ALLOCATION, []), strict=True):
         allocations_create(
             invoice=invoice, applications=[(payment, applied)], actor=actor, activities=activities, numbers=[number]

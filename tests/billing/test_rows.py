@@ -13,7 +13,7 @@ from djmoney.money import Money
 
 from billing.activity import activity_build
 from billing.models import Activity, Invoice, InvoiceStatus
-from billing.rows import row_insert_unless_exists, row_lock, row_update, rows_insert
+from billing.rows import row_insert_unless_exists, row_lock, row_update, rows_insert, rows_together
 from members.models import Member
 from payments.models import OutboxMessage, Payment, WebhookEvent
 from tests.factories import SYSTEM, MemberFactory, UserFactory, open_invoice, reload
@@ -192,3 +192,35 @@ def test_row_insert_unless_exists_inserts_once_and_the_transaction_goes_on():
     stored = WebhookEvent.objects.get(gateway="stripe")
     assert (stored.pk, stored.type, stored.payload, stored.attempts) == (first.pk, "first", {"id": "evt_once"}, 0)
     assert WebhookEvent.objects.count() == 2
+
+
+def test_rows_together_sends_the_blocks_writes_as_one_statement_with_their_ids():
+    invoice = open_invoice(amounts=["80.00"])
+    records = [activity_build(actor=SYSTEM, verb=f"test.together.{index}") for index in range(2)]
+    message = OutboxMessage(task="payments.tasks.mail_send_task", arguments={"n": 1})
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        with rows_together():
+            rows_insert(records)
+            invoice.amount_paid = Money("30.00", "EUR")
+            row_update(invoice, ["amount_paid"])
+            invoice.amount_paid = Money("99.00", "EUR")  # after the write was asked for: not written
+            rows_insert([message])
+            if connection.vendor == "postgresql":  # written when the block ends (SQLite: as they come)
+                assert message.pk is None and records[0].pk is None
+        assert message.pk is not None and [record.pk for record in records] == sorted(r.pk for r in records)
+
+    writes = [
+        query["sql"] for query in queries.captured_queries if query["sql"].startswith(("INSERT", "UPDATE", "WITH"))
+    ]
+    assert len(writes) == (1 if connection.vendor == "postgresql" else 3)
+    assert [Activity.objects.get(pk=record.pk).verb for record in records] == ["test.together.0", "test.together.1"]
+    assert OutboxMessage.objects.get(pk=message.pk).arguments == {"n": 1}
+    assert reload(invoice).amount_paid == Money("30.00", "EUR")
+
+
+def test_rows_together_writes_nothing_when_its_block_raises():
+    before = Activity.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic(), rows_together():
+        rows_insert([activity_build(actor=SYSTEM, verb="test.together.raised")])
+        raise RuntimeError("the service refused")
+    assert Activity.objects.count() == before

@@ -3,6 +3,7 @@
 import contextlib
 import re
 
+import pytest
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -17,7 +18,10 @@ SAVEPOINT = re.compile(r"^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) ")
 def round_trips(expected: int):
     """Assert that the block runs `expected` queries, not counting the SAVEPOINT statements that stand in, inside the
     test's transaction, for the service's BEGIN and COMMIT; and that the cached amounts are still those of the rows
-    afterwards."""
+    afterwards. The counts are PostgreSQL's (where CI runs): SQLite, for development, takes the PAY and ALC numbers
+    from counter rows and sends the writes of a `rows_together()` block one by one, so the test is skipped there."""
+    if connection.vendor != "postgresql":
+        pytest.skip("round trips are counted on PostgreSQL")
     ContentType.objects.get_for_models(*apps.get_models())  # cached once per process in a running site
     with CaptureQueriesContext(connection) as captured:
         yield
