@@ -238,7 +238,10 @@ def outbox_relay_fresh() -> RelaySummary:
     are published, and one UPDATE marks those the broker took."""
     client = _redis_client()
     if client is not None:
-        client.delete(_wake_key())
+        try:
+            client.delete(_wake_key())
+        except Exception as error:  # noqa: BLE001 - Redis is down: the hand-overs below fail and are recorded
+            logger.warning("Outbox relay wake-up key not cleared: %s", error)
     summary = RelaySummary()
     while True:
         now = timezone.now()
