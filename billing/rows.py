@@ -13,6 +13,9 @@ they are the plain ORM calls.
 - `row_lock(model, pk, fields=None)`: the row `SELECT ... FOR UPDATE`, as `select_for_update().get()` (with `fields`:
   `.only(*fields)`).
 - `row_update(instance, fields)`: UPDATE the instance's columns `fields` by its id, as `filter(pk=).update()`.
+- `rows_together()`: the INSERTs and UPDATEs of a block sent as one statement when it ends.
+
+On PostgreSQL they run on a cursor that binds on the server and prepares each statement (BILLING_DATABASE_PREPARE).
 """
 
 import contextlib
