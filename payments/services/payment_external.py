@@ -91,8 +91,9 @@ def payment_create_external(
     """Record an external payment against an invoice. It pays up to what remains; any excess stays unallocated
     on the payment as the member's credit, and an `invoice.overpaid` activity records it. Staff only.
 
-    Round trips: the two locks, both numbers in one query, the payment, its allocation, their activity records in
-    one INSERT, the receipt's outbox row and the invoice's UPDATE (moved by the amount applied, under its lock)."""
+    Round trips: the two locks, both numbers in one query, the payment, then one statement (`rows_together`, on
+    PostgreSQL) with the receipt's outbox row, the allocation, the invoice's UPDATE (moved by the amount applied,
+    under its lock; at once when its status changes) and the activity records."""
     actor.require_permission("payments.record_external_payment", _("record external payments"))
     kind = external_kind_check(kind)
     received_on = received_on_check(received_on)
