@@ -255,13 +255,24 @@ AGING_BUCKETS = (
 )
 
 
+def _aging_bucket_due_dates(
+    as_of: datetime.date, low: int | None, high: int | None
+) -> tuple[datetime.date | None, datetime.date | None]:
+    """The due dates of a bucket, (latest, earliest), None where it is open. Days past due = as_of - due_date: `low`
+    days past due means due on as_of - low at the latest."""
+    return (
+        None if low is None else as_of - datetime.timedelta(days=low),
+        None if high is None else as_of - datetime.timedelta(days=high),
+    )
+
+
 def _aging_bucket_filter(as_of: datetime.date, low: int | None, high: int | None) -> Q:
-    """Days past due = as_of - due_date: `low` days past due means due on as_of - low at the latest."""
+    latest, earliest = _aging_bucket_due_dates(as_of, low, high)
     condition = Q()
-    if low is not None:
-        condition &= Q(due_date__lte=as_of - datetime.timedelta(days=low))
-    if high is not None:
-        condition &= Q(due_date__gte=as_of - datetime.timedelta(days=high))
+    if latest is not None:
+        condition &= Q(due_date__lte=latest)
+    if earliest is not None:
+        condition &= Q(due_date__gte=earliest)
     return condition
 
 
@@ -328,12 +339,13 @@ def aging_report_totals(queryset: QuerySet[Invoice], *, as_of: datetime.date) ->
     whens, case_params = [], []
     for index, (_key, _label, low, high) in reversed(list(enumerate(AGING_BUCKETS))):
         conditions = []
-        if low is not None:
+        latest, earliest = _aging_bucket_due_dates(as_of, low, high)
+        if latest is not None:
             conditions.append("by_due_date.due_date <= %s")
-            case_params.append(connection.ops.adapt_datefield_value(as_of - datetime.timedelta(days=low)))
-        if high is not None:
+            case_params.append(connection.ops.adapt_datefield_value(latest))
+        if earliest is not None:
             conditions.append("by_due_date.due_date >= %s")
-            case_params.append(connection.ops.adapt_datefield_value(as_of - datetime.timedelta(days=high)))
+            case_params.append(connection.ops.adapt_datefield_value(earliest))
         whens.append(f"WHEN {' AND '.join(conditions)} THEN {index}")
     # An owed invoice without a due date falls in no bucket (NULL): it counts in the total only, as before.
     sql = (
